@@ -1,0 +1,111 @@
+# GNU Makefile for dma.  `make`, `make install`, `make check`; see README.md.
+
+PREFIX ?=	/usr/local
+SBINDIR ?=	$(PREFIX)/sbin
+LIBEXECDIR ?=	$(PREFIX)/lib/dma
+MANDIR ?=	$(PREFIX)/share/man
+CONFDIR ?=	/etc/dma
+SPOOLDIR ?=	/var/spool/dma
+MAILDIR ?=	/var/mail
+DMA_GROUP ?=	mail
+DMA_VERSION ?=	v0.14
+INSTALL ?=	install
+YACC ?=		bison -y
+LEX ?=		flex
+
+CC ?=		cc
+CWARN =		-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+		-Wmissing-declarations -Wpointer-arith -Wcast-qual -Wwrite-strings \
+		-Wformat=2 -Wformat-security -Wundef -Wsign-compare \
+		-Werror=implicit-function-declaration -fno-common
+WERROR ?=
+OPTFLAGS ?=	-O2 -g
+HARDEN ?=	-D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+HARDEN_LD ?=	-pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
+SAN ?=
+
+DMA_CPPFLAGS =	-D_GNU_SOURCE -I. \
+		-DCONF_PATH='"$(CONFDIR)"' -DLIBEXEC_PATH='"$(LIBEXECDIR)"' \
+		-DSPOOL_PATH='"$(SPOOLDIR)"' -DMAIL_PATH='"$(MAILDIR)"' \
+		-DDMA_VERSION='"$(DMA_VERSION)"' -DDMA_GROUP_NAME='"$(DMA_GROUP)"'
+ALL_CFLAGS =	$(OPTFLAGS) $(HARDEN) $(CWARN) $(WERROR) $(SAN) $(CFLAGS)
+ALL_CPPFLAGS =	$(DMA_CPPFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS =	$(HARDEN_LD) $(SAN) $(LDFLAGS)
+LIBS =		-lssl -lcrypto -lresolv $(LDADD)
+
+MODS =		conf.o crypto.o net.o dns.o spool.o local.o mail.o rcpt.o \
+		util.o dfcompat.o aliases_parse.o aliases_scan.o
+GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
+UNIT_SRCS =	$(wildcard test/unit/t_*.c)
+UNIT_BINS =	$(UNIT_SRCS:.c=)
+
+all: dma dma-mbox-create
+
+dma: dma.o $(MODS)
+	$(CC) $(ALL_LDFLAGS) -o $@ dma.o $(MODS) $(LIBS)
+
+dma-mbox-create: dma-mbox-create.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ dma-mbox-create.c
+
+%.o: %.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+aliases_parse.c aliases_parse.h: aliases_parse.y
+	$(YACC) -d -o aliases_parse.c aliases_parse.y
+
+aliases_scan.c: aliases_scan.l aliases_parse.h
+	$(LEX) -o aliases_scan.c aliases_scan.l
+
+aliases_scan.o dma.o rcpt.o: aliases_parse.h
+
+# Generated code is compiled with the same flags, minus the warnings the
+# generators themselves trigger.
+aliases_parse.o aliases_scan.o: CWARN += -Wno-unused-function -Wno-sign-compare \
+	-Wno-missing-prototypes -Wno-missing-declarations
+
+test/unit/t_%: test/unit/t_%.c test/unit/tap.h $(MODS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(MODS) $(LIBS)
+
+unit: $(UNIT_BINS)
+
+check-unit: $(UNIT_BINS)
+	sh test/run-unit.sh $(UNIT_BINS)
+
+# The whole suite: unit tests, then the installed binaries in namespaces.
+check: all unit
+	sh test/run-all.sh
+
+# The same suite with ASan and UBSan (test-only builds, never installed
+# setgid: see dma.8, SECURITY).
+check-san:
+	$(MAKE) clean
+	$(MAKE) SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer' \
+	    HARDEN='-fPIE' OPTFLAGS='-O1 -g' check
+
+lint-man:
+	mandoc -Tlint -W warning dma.8
+
+install: all
+	@if [ "$$(id -u)" = 0 ]; then own="-o root -g $(DMA_GROUP)"; else \
+	    own=""; echo "not root: installing without owners (root:$(DMA_GROUP) needed)"; fi; \
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8 && \
+	$(INSTALL) -m 2755 $$own dma $(DESTDIR)$(SBINDIR)/dma && \
+	$(INSTALL) -m 4754 $$own dma-mbox-create $(DESTDIR)$(LIBEXECDIR)/dma-mbox-create && \
+	$(INSTALL) -m 0644 dma.8 $(DESTDIR)$(MANDIR)/man8/dma.8 && \
+	$(INSTALL) -d -m 2770 $$own $(DESTDIR)$(SPOOLDIR) && \
+	if [ ! -d $(DESTDIR)$(MAILDIR) ]; then $(INSTALL) -d -m 2775 $$own $(DESTDIR)$(MAILDIR); fi && \
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(CONFDIR) && \
+	for f in dma.conf auth.conf; do \
+	    if [ -e $(DESTDIR)$(CONFDIR)/$$f ]; then echo "keeping existing $(DESTDIR)$(CONFDIR)/$$f"; \
+	    else $(INSTALL) -m 0640 $$own $$f $(DESTDIR)$(CONFDIR)/$$f; fi; done
+
+install-links:
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR)
+	for l in sendmail mailq newaliases; do ln -sf dma $(DESTDIR)$(SBINDIR)/$$l; done
+
+clean:
+	rm -f dma dma-mbox-create *.o *.d $(GEN) $(UNIT_BINS) test/unit/*.d
+
+.PHONY: all unit check check-unit check-san lint-man install install-links clean
+
+-include $(wildcard *.d)

@@ -1,0 +1,403 @@
+/*
+ * dma.h - shared declarations of the DragonFly Mail Agent.
+ *
+ * Dependency direction (lower layers never call upward):
+ *
+ *	dma.c  ->  mail.c rcpt.c spool.c local.c net.c  ->  dns.c crypto.c conf.c
+ *	       ->  util.c dfcompat.c
+ *
+ * Privilege map (see also dma.8, SECURITY):
+ *	dma		2755 root:mail	egid mail opens the spool, the group
+ *					writable mboxes and reads auth.conf
+ *	dma-mbox-create	4754 root:mail	root only to create one missing mbox,
+ *					of an existing user, for that user
+ *	SPOOLDIR	2770 root:mail	only group mail reads queued mail
+ *	auth.conf	0640 root:mail	secrets, readable by group mail only
+ *
+ * Only dma.c calls exit() with a sysexits code; the modules below it
+ * return a status and write a reason into a caller-owned buffer, except on
+ * memory exhaustion (xmalloc and friends).
+ */
+#ifndef DMA_H
+#define DMA_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netdb.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "dfcompat.h"
+
+#ifndef CONF_PATH
+#error Please define CONF_PATH (directory of dma.conf)
+#endif
+#ifndef LIBEXEC_PATH
+#error Please define LIBEXEC_PATH (directory of dma-mbox-create)
+#endif
+#ifndef SPOOL_PATH
+#error Please define SPOOL_PATH (default spool directory)
+#endif
+#ifndef MAIL_PATH
+#error Please define MAIL_PATH (mbox directory, /var/mail)
+#endif
+#ifndef DMA_VERSION
+#define DMA_VERSION	"v0.14"
+#endif
+
+#define DMA_ROOT_USER	"mail"
+#define DMA_GROUP	"mail"
+#define DMA_CONF_FILE	CONF_PATH "/dma.conf"
+#define DMA_MBOX_CREATE	LIBEXEC_PATH "/dma-mbox-create"
+
+/* Limits on untrusted input; each is enforced in exactly one place. */
+#define CONF_LINE_MAX	2048		/* conf.c: physical config line */
+#define SMTP_LINE_MAX	1000		/* net.c: reply line incl. CRLF */
+#define SMTP_REPLY_LINES 100		/* net.c: lines in one reply */
+#define ADDR_MAX	1000		/* mail.c/rcpt.c: one address */
+#define RCPT_MAX	10000		/* rcpt.c: recipients of a message */
+#define ALIAS_DEPTH	20		/* rcpt.c: alias nesting */
+#define ENVFIELD_MAX	1000		/* spool.c: sender/recipient in Q */
+#define USERNAME_MAX	64		/* util.c: login name */
+#define REASON_MAX	1024		/* struct dsn text */
+
+#define MIN_RETRY	300		/* first retry delay, seconds */
+#define MAX_RETRY	(3 * 60 * 60)	/* cap of the retry delay */
+#define MAX_TIMEOUT	(5 * 24 * 60 * 60) /* give up and bounce */
+#define SLEEP_TIMEOUT	30		/* flush file polling period */
+#define SMTP_PORT	25
+#define SPOOL_FLUSHFILE	"flush"
+
+/* Feature flags in config.features (bit values as upstream). */
+#define STARTTLS	0x002
+#define SECURETRANSFER	0x004
+#define DEFER		0x010
+#define INSECURE	0x020
+#define FULLBOUNCE	0x040
+#define TLS_OPP		0x080
+#define NULLCLIENT	0x100
+#define VERIFYCERT	0x200
+
+/*
+ * struct config - dma.conf, read-only after conf_load().
+ * String members are NULL when the key is absent.
+ */
+struct config {
+	char	*smarthost;		/* SMARTHOST */
+	int	 port;			/* PORT, default 25 */
+	char	*aliases;		/* ALIASES, default /etc/aliases */
+	char	*spooldir;		/* SPOOLDIR, default SPOOL_PATH */
+	char	*authpath;		/* AUTHPATH */
+	char	*certfile;		/* CERTFILE */
+	char	*mailname;		/* MAILNAME (literal or /path) */
+	char	*masquerade_user;	/* MASQUERADE, part before last @ */
+	char	*masquerade_host;	/* MASQUERADE, part after last @ */
+	unsigned char fingerprint[32];	/* FINGERPRINT, SHA-256 */
+	int	 have_fingerprint;
+	int	 features;		/* flags above */
+};
+
+extern struct config config;
+
+/* One auth.conf line: login|host<SEP>password. */
+struct authuser {
+	char	*login;
+	char	*password;
+	char	*host;
+	struct authuser *next;
+};
+
+/* One aliases(5) pair; a name with several targets has several pairs. */
+struct alias {
+	char	*name;
+	char	*dest;
+	struct alias *next;
+};
+
+/* Outcome of one delivery attempt. */
+enum dlv {
+	DLV_OK,			/* delivered; remove queue entry */
+	DLV_TEMPFAIL,		/* keep; retry with backoff */
+	DLV_PERMFAIL,		/* bounce now */
+};
+
+/* Reason of a delivery outcome, for the log and the bounce. */
+struct dsn {
+	char	code[8];	/* enhanced status, e.g. "5.1.1"; may be "" */
+	char	text[REASON_MAX]; /* reason text (may be multi-line) */
+};
+
+/* A recipient of a message being submitted. */
+struct rcpt {
+	char	*addr;		/* after local-domain stripping */
+	int	 local;		/* deliver to MAIL_PATH/addr */
+	struct rcpt *next;
+};
+
+/* The recipients of one submission, with the alias table used. */
+struct rcptlist {
+	struct rcpt *head;
+	struct rcpt *tail;
+	size_t	 n;
+	const struct alias *aliases;	/* may be NULL (queue runs) */
+};
+
+/* A queued per-recipient entry (Q file + M file). */
+struct qitem {
+	char	*queueid;	/* "{msgid}.{n}" */
+	char	*sender;	/* "" for bounces */
+	char	*addr;		/* recipient as stored */
+	int	 local;
+	char	 qpath[PATH_MAX];
+	char	 mpath[PATH_MAX];
+	int	 qfd;		/* locked Q file, or -1 */
+	FILE	*mfp;		/* M file opened read-only, or NULL */
+	time_t	 qtime;		/* mtime of Q = time queued */
+	struct qitem *next;
+};
+
+struct queue {
+	struct qitem *head;
+	size_t	 n;
+};
+
+/* A message being received into the spool. */
+struct spool_tmp {
+	int	 fd;
+	FILE	*fp;		/* write end, positioned at end */
+	char	 path[PATH_MAX];
+	char	 msgid[32];	/* hex inode of the temp file */
+	unsigned nq;		/* Q files created so far */
+};
+
+/* Options of one intake, filled by dma.c from the command line. */
+struct intake {
+	const char *sender;	/* envelope sender, fully qualified */
+	const char *username;	/* invoking user, for Received */
+	uid_t	 uid;
+	const char *fullname;	/* -F: display name for an added From:, or NULL */
+	const char *msgid;	/* queue message id, for Received/Message-Id */
+	int	 dot_ends;	/* a lone "." line ends input (no -i) */
+	int	 extract;	/* -t: take recipients from To/Cc/Bcc */
+};
+
+/* ---- util.c ------------------------------------------------------- */
+extern int verbose;			/* -v: trace to stderr */
+extern const char *progname;		/* basename(argv[0]) */
+extern char logident_base[64];		/* -L tag or "dma" */
+
+void	 log_init(const char *ident);
+void	 log_setident(const char *fmt, ...) __printflike(1, 2);
+void	 log_msg(int pri, const char *fmt, ...) __printflike(2, 3);
+void	 log_verbose(const char *fmt, ...) __printflike(1, 2);
+/* errlog/errlogx: stderr "{prog}: msg[: strerror]" and syslog LOG_ERR */
+void	 errlog(const char *fmt, ...) __printflike(1, 2);
+void	 errlogx(const char *fmt, ...) __printflike(1, 2);
+__dead void die(int ex, const char *fmt, ...) __printflike(2, 3);
+__dead void diex(int ex, const char *fmt, ...) __printflike(2, 3);
+/* Copy src into dst visibly encoding control bytes, capped at len-1. */
+char	*log_safe(char *dst, size_t len, const char *src);
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+char	*xasprintf(const char *fmt, ...) __printflike(1, 2);
+
+/* hostname(): the mail name (MAILNAME or systemhostname), computed once. */
+const char *hostname(void);
+const char *systemhostname(void);
+void	 hostname_reset(void);		/* for tests */
+/* RFC 5322 date of t, C locale: "Sat, 21 Nov 2026 05:35:29 +0000" */
+void	 rfc822date(char *buf, size_t len, time_t t);
+/* Invoking user name (3.7.1); never NULL. */
+const char *username(void);
+/* 1 if s is a safe envelope field: no byte < 0x20, no 0x7f, len < max. */
+int	 envfield_ok(const char *s);
+/* 1 if name is a plausible local login: [A-Za-z0-9._-], not "." / "..". */
+int	 localname_ok(const char *name);
+/* Buffered-safe snprintf: returns 0 when it fitted, -1 when truncated. */
+int	 xsnprintf(char *buf, size_t len, const char *fmt, ...) __printflike(3, 4);
+void	 dsn_set(struct dsn *, const char *code, const char *fmt, ...)
+	    __printflike(3, 4);
+
+/* ---- conf.c ------------------------------------------------------- */
+enum conf_err {
+	CONF_OK = 0,
+	CONF_EOPEN,		/* file exists but cannot be opened: EX_NOINPUT */
+	CONF_ESYNTAX,		/* EX_CONFIG */
+	CONF_ENOMEM,		/* EX_OSERR */
+};
+/* Reset c to the built-in defaults. */
+void	 conf_init(struct config *c);
+/*
+ * Read dma.conf at path into c.  A missing file leaves the defaults and
+ * returns CONF_OK.  On error, why holds the full message without program
+ * name, e.g. "syntax error in /etc/dma/dma.conf:3" or
+ * "can not open config `/etc/dma/dma.conf': Permission denied".
+ */
+enum conf_err conf_load(const char *path, struct config *c, char *why, size_t whylen);
+/* Read auth.conf; *list receives entries in file order. */
+enum conf_err conf_load_auth(const char *path, struct authuser **list, char *why, size_t whylen);
+/* First entry whose host equals host (case-insensitive), or NULL. */
+const struct authuser *conf_find_auth(const struct authuser *list, const char *host);
+void	 conf_free_auth(struct authuser *list);
+/* Parse a FINGERPRINT value (64 hex digits, optional colons, any case); 0 or -1. */
+int	 conf_parse_fingerprint(const char *s, unsigned char out[32]);
+
+/* ---- aliases_parse.y / aliases_scan.l ------------------------------ */
+/*
+ * Parse the aliases file at path into *tbl (pairs in file order).  A
+ * missing file gives an empty table and 0.  On error returns -1 and why
+ * holds e.g. "aliases line 3: syntax error" (the real line number) or
+ * "could not parse aliases file `/etc/aliases': Permission denied".
+ */
+int	 alias_load(const char *path, struct alias **tbl, char *why, size_t whylen);
+/* Same for an already open stream; name is used in messages. */
+int	 alias_load_file(FILE *fp, const char *name, struct alias **tbl, char *why, size_t whylen);
+void	 alias_free(struct alias *tbl);
+
+/* ---- rcpt.c: recipient routing and alias expansion ----------------- */
+enum rcpt_err {
+	RCPT_OK = 0,
+	RCPT_EINVAL,		/* bad syntax/control chars: EX_DATAERR */
+	RCPT_ENOUSER,		/* unknown local user: EX_DATAERR */
+	RCPT_ELOOP,		/* alias loop: EX_DATAERR */
+	RCPT_ETOOMANY,		/* more than RCPT_MAX: EX_DATAERR */
+};
+void	 rcpt_init(struct rcptlist *l, const struct alias *aliases);
+void	 rcpt_free(struct rcptlist *l);
+/*
+ * Strip a local domain (hostname(), "localhost", case-insensitive) from
+ * addr into out; returns 1 if the result names a local mailbox (no '@' and
+ * not NULLCLIENT).
+ */
+int	 rcpt_canonical(const char *addr, char *out, size_t outlen);
+/*
+ * Add addr (one address, already split) to l: canonicalise, expand aliases
+ * (with the "*" catch-all when toplevel), check local users exist, dedup.
+ * why names the problem, e.g. "invalid recipient `x'" or
+ * "alias loop: a -> b -> a".
+ */
+enum rcpt_err rcpt_add(struct rcptlist *l, const char *addr, int toplevel, char *why, size_t whylen);
+/* Split a command-line operand at commas outside quotes/angles and add each. */
+enum rcpt_err rcpt_add_list(struct rcptlist *l, const char *operand, char *why, size_t whylen);
+
+/* ---- mail.c: intake and bounce text -------------------------------- */
+enum mail_err {
+	MAIL_OK = 0,
+	MAIL_EFORMAT,		/* bad input format / header: EX_DATAERR */
+	MAIL_ERCPT,		/* -t recipient refused: EX_DATAERR */
+	MAIL_EREAD,		/* read error: EX_NOINPUT */
+	MAIL_EWRITE,		/* spool write error: EX_CANTCREAT */
+};
+/*
+ * Read a message from in, write the Received header and the message with
+ * added Date/Message-Id/From to out.  CRLF and bare CR are normalised to
+ * LF; with opt->extract, To/Cc/Bcc addresses are added to rcpts.
+ */
+enum mail_err mail_read(FILE *in, FILE *out, const struct intake *opt,
+	    struct rcptlist *rcpts, char *why, size_t whylen);
+/*
+ * Parse the addresses of one header value (after the colon, continuation
+ * lines joined with their line breaks) into a NULL terminated array of
+ * malloc'ed strings.  Returns 0 or -1 with why set.
+ */
+int	 mail_parse_addrs(const char *value, char ***addrs, char *why, size_t whylen);
+void	 mail_free_addrs(char **addrs);
+/*
+ * Write the bounce message for the failed entry it with reason to out.
+ * orig is the original M file positioned at its start; full selects
+ * the whole original instead of the header only.
+ */
+int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
+	    const char *reason, FILE *orig, int full);
+
+/* ---- spool.c ------------------------------------------------------- */
+/* Create spooldir/tmp_XXXXXXXXXX, 0660, locked; msgid = hex inode. */
+int	 spool_create(struct spool_tmp *t, char *why, size_t whylen);
+/*
+ * Make the message durable: one Q{msgid}.{n} and M{msgid}.{n} per
+ * recipient, data and directory fsync'ed, then the temp file removed.
+ * On failure nothing of the message remains visible.
+ */
+int	 spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
+	    struct queue *out, char *why, size_t whylen);
+/* Remove the temp file and any Q/M created for it. */
+void	 spool_abort(struct spool_tmp *t);
+/* Load all committed entries (sorted by time then id); cleans stale files. */
+int	 spool_load(struct queue *q, int cleanup, char *why, size_t whylen);
+void	 spool_free(struct queue *q);
+/* Print the queue in the -bp format. */
+void	 spool_print(FILE *out, const struct queue *q);
+/*
+ * Lock the entry (non-blocking) and open its M file.  Returns 0, or
+ * SPOOL_ELOCKED when another process holds it or it is already gone,
+ * or -1 with why set.
+ */
+#define SPOOL_ELOCKED	1
+int	 spool_acquire(struct qitem *it, char *why, size_t whylen);
+/* Remove Q then M of a delivered or bounced entry; dir fsync'ed. */
+int	 spool_remove(struct qitem *it);
+/* Release file handles of an entry. */
+void	 spool_release(struct qitem *it);
+/* Touch the flush file; returns 0 or -1. */
+int	 spool_flush_touch(void);
+/* mtime of the flush file, 0 if none. */
+time_t	 spool_flush_time(void);
+/* Parse a Q file's bytes into it (fields validated); 0 or -1 with why. */
+int	 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why, size_t whylen);
+
+/* ---- local.c ------------------------------------------------------- */
+/* Append it to MAIL_PATH/it->addr in mbox format. */
+enum dlv local_deliver(struct qitem *it, struct dsn *why);
+/* Write the From_ line and quoted message to fd; used by local_deliver. */
+int	 local_write_mbox(int fd, FILE *msg, const char *sender, time_t when);
+
+/* ---- net.c --------------------------------------------------------- */
+enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
+
+/* ---- dns.c --------------------------------------------------------- */
+struct mx_host {
+	char	 host[NI_MAXHOST];	/* name, for SNI / auth.conf / logs */
+	char	 ip[INET6_ADDRSTRLEN + 2];
+	int	 pref;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+/*
+ * Candidates for delivering to domain: MX hosts in preference order
+ * (random among equals), every address of each; the domain itself when it
+ * has no MX.  With smarthost != 0, domain is resolved directly.
+ * Returns DLV_OK with *hosts (malloc'ed) / *n, or DLV_TEMPFAIL /
+ * DLV_PERMFAIL with why set.
+ */
+enum dlv dns_get_mx_list(const char *domain, int port, int smarthost,
+	    struct mx_host **hosts, size_t *n, struct dsn *why);
+
+/* ---- crypto.c ------------------------------------------------------ */
+struct tls;
+/*
+ * Start a TLS client session on fd for host (SNI and name check).
+ * Applies CERTFILE, VERIFYCERT, FINGERPRINT from config.  Returns 0 or -1
+ * with why set (all failures are temporary).
+ */
+int	 tls_start(int fd, const char *host, int timeout, struct tls **out, struct dsn *why);
+/* Read/write with timeout (seconds); -1 on error/timeout, 0 on EOF read. */
+ssize_t	 tls_read(struct tls *, void *buf, size_t len, int timeout);
+ssize_t	 tls_write(struct tls *, const void *buf, size_t len, int timeout);
+void	 tls_close(struct tls *);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384, certificate verified" */
+void	 tls_describe(const struct tls *, char *buf, size_t len);
+/* base64; return length of output or -1 (dst too small / bad input). */
+int	 b64_encode(const void *src, size_t len, char *dst, size_t dstlen);
+int	 b64_decode(const char *src, void *dst, size_t dstlen);
+/* base64(login " " hex(HMAC-MD5(password, challenge))) from a base64 challenge. */
+int	 auth_cram_md5(const char *challenge_b64, const char *login, const char *password,
+	    char *out, size_t outlen);
+
+#endif /* DMA_H */

@@ -1,0 +1,477 @@
+/*
+ * conf.c - dma.conf and auth.conf.
+ *
+ * Owns the global struct config (read-only once conf_load() returned) and
+ * the auth.conf entry list.  Side effects: reads the two files named by the
+ * caller, nothing else; never exits (except out of memory in xmalloc).
+ * Runs with the privilege of the caller: dma (setgid mail) reads auth.conf,
+ * which only group mail may read, so passwords are wiped from every buffer
+ * that held them.
+ *
+ * Parsing is stricter than the original reader where it used to fail
+ * silently: a line is "[blanks] KEY [blanks VALUE] [blanks] [# comment]",
+ * CRLF is accepted, lines over CONF_LINE_MAX - 1 bytes and control
+ * characters are errors, and every error names the physical line.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dma.h"
+
+#define DEF_PORT	SMTP_PORT
+#define DEF_ALIASES	"/etc/aliases"
+#define DEF_SPOOLDIR	SPOOL_PATH
+
+struct config config;
+
+enum keytype {
+	K_STR,			/* string member, value required */
+	K_FLAG,			/* bit in features, no value allowed */
+	K_PORT,			/* 1..65535 */
+	K_MASQ,			/* split into masquerade_user/_host */
+	K_FPR,			/* SHA-256 fingerprint */
+};
+
+struct confkey {
+	const char *name;
+	enum keytype type;
+	size_t	 off;		/* K_STR: offset of the char * member */
+	int	 flag;		/* K_FLAG: feature bit */
+};
+
+#define STRKEY(n, m)	{ n, K_STR, offsetof(struct config, m), 0 }
+#define FLAGKEY(n, f)	{ n, K_FLAG, 0, f }
+
+static const struct confkey confkeys[] = {
+	STRKEY("SMARTHOST", smarthost),
+	{ "PORT", K_PORT, 0, 0 },
+	STRKEY("ALIASES", aliases),
+	STRKEY("SPOOLDIR", spooldir),
+	STRKEY("AUTHPATH", authpath),
+	STRKEY("CERTFILE", certfile),
+	STRKEY("MAILNAME", mailname),
+	{ "MASQUERADE", K_MASQ, 0, 0 },
+	{ "FINGERPRINT", K_FPR, 0, 0 },
+	FLAGKEY("SECURETRANSFER", SECURETRANSFER),
+	FLAGKEY("STARTTLS", STARTTLS),
+	FLAGKEY("OPPORTUNISTIC_TLS", TLS_OPP),
+	FLAGKEY("VERIFYCERT", VERIFYCERT),
+	FLAGKEY("INSECURE", INSECURE),
+	FLAGKEY("DEFER", DEFER),
+	FLAGKEY("FULLBOUNCE", FULLBOUNCE),
+	FLAGKEY("NULLCLIENT", NULLCLIENT),
+};
+
+/* Outcome of reading one physical line. */
+enum rdline {
+	RD_LINE,		/* buf holds the line without its '\n' */
+	RD_EOF,
+	RD_TOOLONG,		/* more than size - 1 bytes before '\n' */
+	RD_NUL,			/* the line contains a NUL byte */
+	RD_ERR,			/* read error, errno set */
+};
+
+/*
+ * read_line - read one physical line of at most size - 1 bytes into buf.
+ * A last line without '\n' counts as a line.  Long lines are not split:
+ * the caller reports them instead of parsing the remainder as a new line.
+ */
+static enum rdline
+read_line(FILE *fp, char *buf, size_t size)
+{
+	size_t n = 0;
+	int ch, nul = 0;
+
+	for (;;) {
+		ch = getc(fp);
+		if (ch == EOF) {
+			if (ferror(fp))
+				return (RD_ERR);
+			if (n == 0)
+				return (RD_EOF);
+			break;
+		}
+		if (ch == '\n')
+			break;
+		if (n + 1 >= size)
+			return (RD_TOOLONG);
+		if (ch == '\0')
+			nul = 1;
+		buf[n++] = (char)ch;
+	}
+	buf[n] = '\0';
+	return (nul ? RD_NUL : RD_LINE);
+}
+
+static int
+is_blank(int ch)
+{
+	return (ch == ' ' || ch == '\t');
+}
+
+/* strip_end - remove trailing blanks and CRs in place */
+static void
+strip_end(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (is_blank(s[n - 1]) || s[n - 1] == '\r'))
+		s[--n] = '\0';
+}
+
+/* set_why - format an error message; a truncated message is still useful */
+static void __printflike(3, 4)
+set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+void
+conf_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->port = DEF_PORT;
+	c->aliases = xstrdup(DEF_ALIASES);
+	c->spooldir = xstrdup(DEF_SPOOLDIR);
+}
+
+static int
+hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return (ch - '0');
+	if (ch >= 'a' && ch <= 'f')
+		return (ch - 'a' + 10);
+	if (ch >= 'A' && ch <= 'F')
+		return (ch - 'A' + 10);
+	return (-1);
+}
+
+/*
+ * conf_parse_fingerprint - 32 bytes as 64 hex digits, either run together
+ * or with a ':' between every pair ("AB:CD:..."), nothing else.
+ */
+int
+conf_parse_fingerprint(const char *s, unsigned char out[32])
+{
+	unsigned char tmp[32];
+	size_t len = strlen(s), i;
+	int colons;
+
+	if (len == 64)
+		colons = 0;
+	else if (len == 32 * 3 - 1)
+		colons = 1;
+	else
+		return (-1);
+	for (i = 0; i < 32; i++) {
+		int hi, lo;
+
+		hi = hexval((unsigned char)s[0]);
+		lo = hexval((unsigned char)s[1]);
+		if (hi < 0 || lo < 0)
+			return (-1);
+		tmp[i] = (unsigned char)(hi << 4 | lo);
+		s += 2;
+		if (colons && i < 31) {
+			if (*s != ':')
+				return (-1);
+			s++;
+		}
+	}
+	memcpy(out, tmp, sizeof(tmp));
+	return (0);
+}
+
+/* set_masquerade - split at the last '@': user part, host part, or both */
+static void
+set_masquerade(struct config *c, const char *v)
+{
+	const char *at = strrchr(v, '@');
+
+	free(c->masquerade_user);
+	free(c->masquerade_host);
+	c->masquerade_user = NULL;
+	c->masquerade_host = NULL;
+	if (at == NULL) {
+		c->masquerade_host = xstrdup(v);
+		return;
+	}
+	if (at > v)
+		c->masquerade_user = xstrndup(v, (size_t)(at - v));
+	if (at[1] != '\0')
+		c->masquerade_host = xstrdup(at + 1);
+}
+
+/* parse_port - decimal 1..65535, digits only */
+static int
+parse_port(const char *v)
+{
+	long n = 0;
+
+	if (*v == '\0')
+		return (-1);
+	for (; *v != '\0'; v++) {
+		if (*v < '0' || *v > '9')
+			return (-1);
+		n = n * 10 + (*v - '0');
+		if (n > 65535)
+			return (-1);
+	}
+	return (n == 0 ? -1 : (int)n);
+}
+
+/*
+ * apply_key - store one key/value pair; val is NULL when the line has no
+ * value.  Returns 0, or -1 with detail (without the location) in err.
+ */
+static int
+apply_key(struct config *c, const char *key, const char *val, char *err, size_t errlen)
+{
+	const struct confkey *k = NULL;
+	size_t i;
+	char **sp;
+
+	for (i = 0; i < sizeof(confkeys) / sizeof(confkeys[0]); i++) {
+		if (strcmp(confkeys[i].name, key) == 0) {
+			k = &confkeys[i];
+			break;
+		}
+	}
+	if (k == NULL) {
+		set_why(err, errlen, "unknown key `%.64s'", key);
+		return (-1);
+	}
+	if (k->type == K_FLAG) {
+		if (val != NULL) {
+			set_why(err, errlen, "%s takes no value", k->name);
+			return (-1);
+		}
+		c->features |= k->flag;
+		return (0);
+	}
+	if (val == NULL) {
+		set_why(err, errlen, "%s needs a value", k->name);
+		return (-1);
+	}
+	switch (k->type) {
+	case K_STR:
+		sp = (char **)(void *)((char *)c + k->off);
+		free(*sp);
+		*sp = xstrdup(val);
+		break;
+	case K_PORT:
+		if ((c->port = parse_port(val)) < 0) {
+			c->port = DEF_PORT;
+			set_why(err, errlen, "PORT must be a number from 1 to 65535");
+			return (-1);
+		}
+		break;
+	case K_MASQ:
+		set_masquerade(c, val);
+		break;
+	case K_FPR:
+		if (conf_parse_fingerprint(val, c->fingerprint) != 0) {
+			set_why(err, errlen, "invalid sha256 fingerprint");
+			return (-1);
+		}
+		c->have_fingerprint = 1;
+		break;
+	case K_FLAG:
+		break;
+	}
+	return (0);
+}
+
+/*
+ * parse_conf_line - split a line into key and value and apply it.
+ * Returns 0 (also for blank and comment lines) or -1 with err set.
+ */
+static int
+parse_conf_line(struct config *c, char *line, char *err, size_t errlen)
+{
+	char *key, *val, *p;
+
+	if ((p = strchr(line, '#')) != NULL)
+		*p = '\0';
+	strip_end(line);
+	for (key = line; is_blank(*key); key++)
+		;
+	if (*key == '\0')
+		return (0);
+	for (p = key; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			set_why(err, errlen, "control character");
+			return (-1);
+		}
+	}
+	for (val = key; *val != '\0' && !is_blank(*val); val++)
+		;
+	if (*val != '\0') {
+		*val++ = '\0';
+		while (is_blank(*val))
+			val++;
+	}
+	return (apply_key(c, key, *val != '\0' ? val : NULL, err, errlen));
+}
+
+enum conf_err
+conf_load(const char *path, struct config *c, char *why, size_t whylen)
+{
+	char line[CONF_LINE_MAX], err[128];
+	FILE *fp;
+	unsigned lineno = 0;
+	enum rdline r;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return (CONF_OK);
+		set_why(why, whylen, "can not open config `%s': %s", path, strerror(errno));
+		return (CONF_EOPEN);
+	}
+	while ((r = read_line(fp, line, sizeof(line))) != RD_EOF) {
+		lineno++;
+		err[0] = '\0';
+		if (r == RD_ERR) {
+			set_why(why, whylen, "can not read config `%s': %s", path,
+			    strerror(errno));
+			fclose(fp);
+			return (CONF_EOPEN);
+		}
+		if (r == RD_TOOLONG)
+			strlcpy(err, "line too long", sizeof(err));
+		else if (r == RD_NUL)
+			strlcpy(err, "NUL byte", sizeof(err));
+		if (err[0] != '\0' || parse_conf_line(c, line, err, sizeof(err)) != 0) {
+			set_why(why, whylen, "syntax error in %s:%u%s%s", path, lineno,
+			    err[0] != '\0' ? ": " : "", err);
+			fclose(fp);
+			return (CONF_ESYNTAX);
+		}
+	}
+	fclose(fp);
+	if ((c->features & NULLCLIENT) && c->smarthost == NULL) {
+		set_why(why, whylen, "%s: NULLCLIENT requires SMARTHOST", path);
+		return (CONF_ESYNTAX);
+	}
+	return (CONF_OK);
+}
+
+/*
+ * parse_auth_line - "login|host<SEP>password", SEP one of ": |\t"; the
+ * password is the rest of the line.  Returns a new entry or NULL.
+ */
+static struct authuser *
+parse_auth_line(char *line)
+{
+	struct authuser *a;
+	char *bar, *host, *sep;
+
+	if ((bar = strchr(line, '|')) == NULL)
+		return (NULL);
+	host = bar + 1;
+	sep = host + strcspn(host, ": |\t");
+	if (*sep == '\0' || sep == host)
+		return (NULL);
+	a = xcalloc(1, sizeof(*a));
+	a->login = xstrndup(line, (size_t)(bar - line));
+	a->host = xstrndup(host, (size_t)(sep - host));
+	a->password = xstrdup(sep + 1);
+	return (a);
+}
+
+enum conf_err
+conf_load_auth(const char *path, struct authuser **list, char *why, size_t whylen)
+{
+	char line[CONF_LINE_MAX];
+	struct authuser *a, **tailp = list;
+	enum conf_err ret = CONF_OK;
+	enum rdline r;
+	unsigned lineno = 0;
+	size_t n;
+	FILE *fp;
+	char *p;
+
+	*list = NULL;
+	if ((fp = fopen(path, "r")) == NULL) {
+		set_why(why, whylen, "can not open auth file `%s': %s", path, strerror(errno));
+		return (CONF_EOPEN);
+	}
+	while ((r = read_line(fp, line, sizeof(line))) != RD_EOF) {
+		lineno++;
+		if (r == RD_ERR) {
+			set_why(why, whylen, "can not read auth file `%s': %s", path,
+			    strerror(errno));
+			ret = CONF_EOPEN;
+			break;
+		}
+		n = strlen(line);
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		for (p = line; is_blank(*p); p++)
+			;
+		if (r == RD_LINE && (*p == '\0' || *p == '#'))
+			continue;
+		if (r != RD_LINE || (a = parse_auth_line(p)) == NULL) {
+			set_why(why, whylen, "syntax error in authfile %s:%u", path, lineno);
+			ret = CONF_ESYNTAX;
+			break;
+		}
+		*tailp = a;
+		tailp = &a->next;
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(fp);
+	if (ret != CONF_OK) {
+		conf_free_auth(*list);
+		*list = NULL;
+	}
+	return (ret);
+}
+
+/*
+ * conf_find_auth - the first matching line wins, so an entry can be
+ * overridden by placing a more specific one above it.
+ */
+const struct authuser *
+conf_find_auth(const struct authuser *list, const char *host)
+{
+	if (host == NULL)
+		return (NULL);
+	for (; list != NULL; list = list->next) {
+		if (strcasecmp(list->host, host) == 0)
+			return (list);
+	}
+	return (NULL);
+}
+
+void
+conf_free_auth(struct authuser *list)
+{
+	struct authuser *next;
+
+	for (; list != NULL; list = next) {
+		next = list->next;
+		if (list->password != NULL) {
+			explicit_bzero(list->password, strlen(list->password));
+			free(list->password);
+		}
+		free(list->login);
+		free(list->host);
+		free(list);
+	}
+}

@@ -1,0 +1,1092 @@
+/*
+ * spool.c - the queue: file format, queue ids, locks, atomic
+ * create/link/remove, cleanup of stale files, queue listing.
+ *
+ * Owns every file in the spool directory (config.spooldir); no other
+ * module creates, renames or removes anything there.  Side effects:
+ * files in the spool directory, flock(2) locks on them, syslog.
+ * Runs setgid mail (egid mail gives access to the 2770 spool directory)
+ * as the submitting user, or as whoever runs the queue; files are made
+ * 0660 with fchmod so the umask cannot hide them from group mail.
+ *
+ * Spool states of one message {msgid} (hex inode of the temp file) and
+ * its per-recipient entries {qid} = {msgid}.{n}:
+ *
+ *   tmp_{msgid}  Q{qid}  M{qid}   state
+ *   -----------  ------  ------   ------------------------------------
+ *   yes, locked  any     any      being received or committed; invisible
+ *   yes, unlock  any     any      submitter died; rolled back by cleanup
+ *   no           yes     yes      queued (Q unlocked) or being
+ *                                 delivered (Q flock'ed by one process)
+ *   no           no      yes      delivered, M removal pending / crashed
+ *   no           no      no       delivered or bounced
+ *
+ * Transitions and their commit points:
+ *   spool_create	tmp_XXXXXXXXXX made by mkstemp, locked, then linked
+ *			to tmp_{msgid} (the random name is removed at once).
+ *   spool_commit	for each recipient Q{qid} written and fsync'ed, then
+ *			M{qid} linked to the temp file; directory fsync;
+ *			unlink(tmp_{msgid}) is the COMMIT POINT; directory
+ *			fsync again before success is reported.
+ *   spool_acquire	flock(Q, LOCK_EX|LOCK_NB) and a check that the path
+ *			still names the locked inode.
+ *   spool_remove	unlink(Q) is the delivery COMMIT POINT, then unlink(M).
+ *
+ * Invariants:
+ *   - Q{qid} is created before M{qid} and removed before it, so an M
+ *     without Q and without tmp_{msgid} is garbage.
+ *   - While tmp_{msgid} exists no entry of {msgid} is listed or delivered,
+ *     so a half-written message is never seen by a queue run.
+ *   - Only the holder of the flock on Q{qid} delivers or removes it; the
+ *     lock is per open file description and inherited across fork.
+ *   - Q files are written only here, with envelope fields free of control
+ *     characters, and are read back strictly (spool_parse_qfile).
+ *
+ * Who removes stale files: queue runs (spool_load with cleanup set).
+ *   - tmp_* that is not locked and older than STALE_TMP_AGE: the file
+ *     and every Q{msgid}.* / M{msgid}.* of the same inode (roll back).
+ *   - M{qid} without Q{qid} and without tmp_{msgid}.
+ *   - A malformed Q{qid} is not removed but renamed to bad_{qid}, its M
+ *     file to bad_{qid}.msg, for the administrator.
+ *   The submitter itself removes its files on failure (spool_abort).
+ */
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dma.h"
+
+#define QFILE_MAX	(64 * 1024)	/* cap on a Q file read back */
+#define STALE_TMP_AGE	60		/* seconds before a dead tmp_ goes */
+#define QID_MAX		64		/* length of "{msgid}.{n}" */
+
+/* Names collected from one readdir pass. */
+struct names {
+	char	**v;
+	size_t	 n;
+	size_t	 cap;
+};
+
+static const char *
+spooldir(void)
+{
+	return (config.spooldir != NULL ? config.spooldir : SPOOL_PATH);
+}
+
+/* spool_path - "{spooldir}/{prefix}{name}" into buf; -1 if too long */
+static int
+spool_path(char *buf, size_t len, const char *prefix, const char *name)
+{
+	if (xsnprintf(buf, len, "%s/%s%s", spooldir(), prefix, name) != 0) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (0);
+}
+
+/* dir_sync - fsync the spool directory so link/unlink are durable */
+static int
+dir_sync(void)
+{
+	int fd, r, saved;
+
+	fd = open(spooldir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return (-1);
+	r = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (r);
+}
+
+/* hexpart_ok - s[0..len) is one or more lower-case hex digits */
+static int
+hexpart_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0)
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return (0);
+	}
+	return (1);
+}
+
+/* qid_ok - s matches ^[0-9a-f]+\.[0-9a-f]+$ and is not absurdly long */
+static int
+qid_ok(const char *s)
+{
+	const char *dot;
+	size_t len;
+
+	len = strlen(s);
+	if (len >= QID_MAX || (dot = strchr(s, '.')) == NULL)
+		return (0);
+	return (hexpart_ok(s, (size_t)(dot - s)) &&
+	    hexpart_ok(dot + 1, len - (size_t)(dot - s) - 1));
+}
+
+/* hexcmp - compare two hex numbers given as strings of any length */
+static int
+hexcmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c;
+
+	while (alen > 1 && *a == '0') {
+		a++;
+		alen--;
+	}
+	while (blen > 1 && *b == '0') {
+		b++;
+		blen--;
+	}
+	if (alen != blen)
+		return (alen < blen ? -1 : 1);
+	c = memcmp(a, b, alen);
+	return (c < 0 ? -1 : c > 0);
+}
+
+/* qid_cmp - numeric order of two well-formed queue ids */
+static int
+qid_cmp(const char *a, const char *b)
+{
+	const char *da = strchr(a, '.'), *db = strchr(b, '.');
+	int c;
+
+	c = hexcmp(a, (size_t)(da - a), b, (size_t)(db - b));
+	if (c != 0)
+		return (c);
+	return (hexcmp(da + 1, strlen(da + 1), db + 1, strlen(db + 1)));
+}
+
+/* write_all - write len bytes to fd, retrying short writes */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	return (0);
+}
+
+/* read_capped - read fd from offset 0 into buf; -1, or size (cap+1 = too big) */
+static ssize_t
+read_capped(int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+
+	while (got < cap + 1) {
+		ssize_t r = pread(fd, buf + got, cap + 1 - got, (off_t)got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return ((ssize_t)got);
+}
+
+/*
+ * spool_create - start receiving a message.
+ *
+ * The random mkstemp name is replaced by tmp_{msgid} at once so that a
+ * queue run can tell which Q/M files belong to a crashed submission.
+ * link+unlink (not rename) is used so that an existing name is never
+ * replaced.  The flock is held until the message is committed or aborted;
+ * it is what tells a queue run that the submitter is alive.
+ */
+int
+spool_create(struct spool_tmp *t, char *why, size_t whylen)
+{
+	char tpl[PATH_MAX];
+	struct stat st;
+	int saved;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	if (spool_path(tpl, sizeof(tpl), "tmp_", "XXXXXXXXXX") != 0) {
+		saved = errno;
+		goto fail;
+	}
+	t->fd = mkostemp(tpl, O_CLOEXEC);
+	if (t->fd < 0) {
+		saved = errno;
+		goto fail;
+	}
+	if (fchmod(t->fd, 0660) != 0 || flock(t->fd, LOCK_EX) != 0 ||
+	    fstat(t->fd, &st) != 0) {
+		saved = errno;
+		unlink(tpl);
+		goto fail;
+	}
+	if (xsnprintf(t->msgid, sizeof(t->msgid), "%llx",
+	    (unsigned long long)st.st_ino) != 0 ||
+	    spool_path(t->path, sizeof(t->path), "tmp_", t->msgid) != 0) {
+		saved = ENAMETOOLONG;
+		unlink(tpl);
+		goto fail;
+	}
+	if (link(tpl, t->path) != 0) {
+		saved = errno;
+		unlink(tpl);
+		goto fail;
+	}
+	unlink(tpl);
+	t->fp = fdopen(t->fd, "w");
+	if (t->fp == NULL) {
+		saved = errno;
+		unlink(t->path);
+		goto fail;
+	}
+	return (0);
+
+fail:
+	if (t->fd >= 0)
+		close(t->fd);
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	snprintf(why, whylen, "can not create temp file in `%s': %s",
+	    spooldir(), strerror(saved));
+	return (-1);
+}
+
+/* write_qfile - create Q file path exclusively with the three lines */
+static int
+write_qfile(const char *path, const char *qid, const char *sender,
+    const char *addr)
+{
+	char buf[3 * ENVFIELD_MAX + QID_MAX + 64];
+	int fd, saved;
+
+	if (xsnprintf(buf, sizeof(buf), "ID: %s\nSender: %s\nRecipient: %s\n",
+	    qid, sender, addr) != 0) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
+	    0660);
+	if (fd < 0)
+		return (-1);
+	if (fchmod(fd, 0660) != 0 || write_all(fd, buf, strlen(buf)) != 0 ||
+	    fsync(fd) != 0) {
+		saved = errno;
+		close(fd);
+		unlink(path);
+		errno = saved;
+		return (-1);
+	}
+	if (close(fd) != 0) {
+		saved = errno;
+		unlink(path);
+		errno = saved;
+		return (-1);
+	}
+	return (0);
+}
+
+/* qitem_new - a fresh entry for qid with paths filled in */
+static struct qitem *
+qitem_new(const char *qid, const char *sender, const char *addr)
+{
+	struct qitem *it;
+
+	it = xcalloc(1, sizeof(*it));
+	it->queueid = xstrdup(qid);
+	it->sender = xstrdup(sender);
+	it->addr = xstrdup(addr);
+	it->qfd = -1;
+	it->mfp = NULL;
+	if (spool_path(it->qpath, sizeof(it->qpath), "Q", qid) != 0 ||
+	    spool_path(it->mpath, sizeof(it->mpath), "M", qid) != 0) {
+		/* qid is short and spooldir fitted tmp_{msgid}: cannot happen */
+		it->qpath[0] = it->mpath[0] = '\0';
+	}
+	return (it);
+}
+
+static void
+qitem_free(struct qitem *it)
+{
+	spool_release(it);
+	free(it->queueid);
+	free(it->sender);
+	free(it->addr);
+	free(it);
+}
+
+/*
+ * commit_files - write Q and link M for every recipient, then pass the
+ * commit point.  Returns 0, or -1 with errno set; t->nq counts the
+ * complete Q/M pairs made, for spool_abort to remove.
+ */
+static int
+commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
+{
+	const struct rcpt *r;
+	char qid[QID_MAX], qpath[PATH_MAX], mpath[PATH_MAX];
+	int saved;
+
+	if (fflush(t->fp) != 0 || ferror(t->fp) || fsync(t->fd) != 0)
+		return (-1);
+	for (r = l->head; r != NULL; r = r->next) {
+		if (xsnprintf(qid, sizeof(qid), "%s.%x", t->msgid, t->nq + 1) != 0 ||
+		    spool_path(qpath, sizeof(qpath), "Q", qid) != 0 ||
+		    spool_path(mpath, sizeof(mpath), "M", qid) != 0) {
+			errno = ENAMETOOLONG;
+			return (-1);
+		}
+		if (write_qfile(qpath, qid, sender, r->addr) != 0)
+			return (-1);
+		if (link(t->path, mpath) != 0) {
+			saved = errno;
+			unlink(qpath);
+			errno = saved;
+			return (-1);
+		}
+		t->nq++;
+	}
+	if (dir_sync() != 0)
+		return (-1);
+	/* COMMIT POINT: from here on a queue run may deliver the entries. */
+	if (unlink(t->path) != 0)
+		return (-1);
+	/*
+	 * XXX If this fsync fails the entries may already be visible to a
+	 * queue run; they are rolled back anyway because the unlink above
+	 * is not known to be durable and the submitter will report failure.
+	 */
+	return (dir_sync());
+}
+
+/*
+ * spool_commit - make a queued message visible to the runner.
+ *
+ * Every envelope field is checked before anything is written: a CR or LF
+ * in a sender or recipient would let a submitter inject lines into the
+ * Q file.  On failure the message is aborted completely (spool_abort),
+ * on success t is closed and emptied so a later spool_abort is harmless.
+ * Entries returned in out have qfd = -1 and mfp = NULL: the caller must
+ * spool_acquire each one before delivering it, exactly like a queue run
+ * (holding 10000 locked descriptors would exhaust the fd table).
+ */
+int
+spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
+    struct queue *out, char *why, size_t whylen)
+{
+	const struct rcpt *r;
+	struct qitem *it, **tailp;
+	char qid[QID_MAX], safe[256];
+	unsigned i;
+	time_t now;
+
+	if (out != NULL) {
+		out->head = NULL;
+		out->n = 0;
+	}
+	/* 2026-01: reject control characters in envelope fields (Q injection). */
+	if (sender == NULL || !envfield_ok(sender)) {
+		snprintf(why, whylen, "invalid sender in envelope");
+		spool_abort(t);
+		return (-1);
+	}
+	if (l == NULL || l->head == NULL) {
+		snprintf(why, whylen, "no recipients");
+		spool_abort(t);
+		return (-1);
+	}
+	for (r = l->head; r != NULL; r = r->next) {
+		if (r->addr == NULL || r->addr[0] == '\0' || !envfield_ok(r->addr)) {
+			snprintf(why, whylen, "invalid recipient in envelope");
+			spool_abort(t);
+			return (-1);
+		}
+	}
+	if (t->fp == NULL || commit_files(t, sender, l) != 0) {
+		snprintf(why, whylen, "can not create spools: %s",
+		    t->fp == NULL ? strerror(EBADF) : strerror(errno));
+		spool_abort(t);
+		return (-1);
+	}
+
+	now = time(NULL);
+	tailp = out != NULL ? &out->head : NULL;
+	for (i = 1, r = l->head; r != NULL; r = r->next, i++) {
+		if (xsnprintf(qid, sizeof(qid), "%s.%x", t->msgid, i) != 0)
+			continue;	/* fitted in commit_files */
+		log_msg(LOG_INFO, "mail to=<%s> queued as %s",
+		    log_safe(safe, sizeof(safe), r->addr), qid);
+		if (tailp == NULL)
+			continue;
+		it = qitem_new(qid, sender, r->addr);
+		it->local = r->local;
+		it->qtime = now;
+		*tailp = it;
+		tailp = &it->next;
+		out->n++;
+	}
+	fclose(t->fp);
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	return (0);
+}
+
+/* spool_abort - drop a submission: Q/M pairs made so far and the temp file */
+void
+spool_abort(struct spool_tmp *t)
+{
+	char qid[QID_MAX], path[PATH_MAX];
+	unsigned i;
+	int removed = 0;
+
+	for (i = 1; i <= t->nq; i++) {
+		if (xsnprintf(qid, sizeof(qid), "%s.%x", t->msgid, i) != 0)
+			continue;
+		if (spool_path(path, sizeof(path), "Q", qid) == 0 &&
+		    unlink(path) == 0)
+			removed = 1;
+		if (spool_path(path, sizeof(path), "M", qid) == 0 &&
+		    unlink(path) == 0)
+			removed = 1;
+	}
+	if (t->path[0] != '\0' && unlink(t->path) == 0)
+		removed = 1;
+	if (t->fp != NULL)
+		fclose(t->fp);
+	else if (t->path[0] != '\0' && t->fd >= 0)
+		close(t->fd);
+	if (removed)
+		dir_sync();
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+}
+
+/*
+ * spool_parse_qfile - strict reader of the Q format written above.
+ *
+ * The file is exactly "ID: ", "Sender: ", "Recipient: " lines in that
+ * order, nothing else; anything unusual means corruption or tampering.
+ */
+int
+spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why,
+    size_t whylen)
+{
+	static const char *const keys[3] = { "ID: ", "Sender: ", "Recipient: " };
+	char *val[3] = { NULL, NULL, NULL };
+	const char *p = buf, *end = buf + len, *nl;
+	size_t klen;
+	int i;
+
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(why, whylen, "NUL byte in queue file");
+		return (-1);
+	}
+	for (i = 0; i < 3; i++) {
+		klen = strlen(keys[i]);
+		if ((size_t)(end - p) < klen || memcmp(p, keys[i], klen) != 0) {
+			snprintf(why, whylen, "expected `%.*s' line",
+			    (int)klen - 2, keys[i]);
+			goto fail;
+		}
+		p += klen;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			snprintf(why, whylen, "unterminated `%.*s' line",
+			    (int)klen - 2, keys[i]);
+			goto fail;
+		}
+		val[i] = xstrndup(p, (size_t)(nl - p));
+		if (!envfield_ok(val[i])) {
+			snprintf(why, whylen, "invalid `%.*s' value",
+			    (int)klen - 2, keys[i]);
+			goto fail;
+		}
+		p = nl + 1;
+	}
+	if (p != end) {
+		snprintf(why, whylen, "trailing data in queue file");
+		goto fail;
+	}
+	if (!qid_ok(val[0])) {
+		snprintf(why, whylen, "invalid queue id");
+		goto fail;
+	}
+	if (val[2][0] == '\0') {
+		snprintf(why, whylen, "empty recipient");
+		goto fail;
+	}
+	it->queueid = val[0];
+	it->sender = val[1];
+	it->addr = val[2];
+	return (0);
+
+fail:
+	for (i = 0; i < 3; i++)
+		free(val[i]);
+	return (-1);
+}
+
+/* names_add - remember a directory entry name */
+static void
+names_add(struct names *nm, const char *name)
+{
+	if (nm->n == nm->cap) {
+		nm->cap = nm->cap ? nm->cap * 2 : 64;
+		nm->v = xrealloc(nm->v, nm->cap * sizeof(*nm->v));
+	}
+	nm->v[nm->n++] = xstrdup(name);
+}
+
+static void
+names_free(struct names *nm)
+{
+	size_t i;
+
+	for (i = 0; i < nm->n; i++)
+		free(nm->v[i]);
+	free(nm->v);
+}
+
+/* exists - lstat says the path names something (errors count as yes) */
+static int
+exists(const char *path)
+{
+	struct stat st;
+
+	return (lstat(path, &st) == 0 || errno != ENOENT);
+}
+
+/* remove_logged - unlink path and log it at LOG_NOTICE */
+static int
+remove_logged(const char *path, const char *what)
+{
+	if (unlink(path) != 0) {
+		if (errno != ENOENT)
+			log_msg(LOG_WARNING, "can not remove %s `%s': %s",
+			    what, path, strerror(errno));
+		return (0);
+	}
+	log_msg(LOG_NOTICE, "removed %s `%s'", what, path);
+	return (1);
+}
+
+/*
+ * clean_tmp - roll back a crashed submission whose temp file is name.
+ *
+ * The lock decides: a live submitter holds it.  After locking, the path
+ * must still name the locked inode, else the submitter committed (the
+ * unlink of tmp_ is the commit point) between our open and our lock.
+ * Q/M files go first and the temp file last, so the entries stay hidden
+ * until the last one is gone.  Returns 1 if something was removed.
+ */
+static int
+clean_tmp(const char *name, const struct names *all, time_t now)
+{
+	char path[PATH_MAX], msgid[32], other[PATH_MAX];
+	struct stat st, lst, mst;
+	size_t i, mlen;
+	int fd, removed = 0;
+
+	if (spool_path(path, sizeof(path), "", name) != 0)
+		return (0);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return (0);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
+	    lstat(path, &lst) != 0 || st.st_dev != lst.st_dev ||
+	    st.st_ino != lst.st_ino || !S_ISREG(st.st_mode) ||
+	    now - st.st_mtime <= STALE_TMP_AGE)
+		goto out;
+	if (xsnprintf(msgid, sizeof(msgid), "%llx",
+	    (unsigned long long)st.st_ino) == 0 &&
+	    strcmp(name + 4, msgid) == 0) {
+		mlen = strlen(msgid);
+		for (i = 0; i < all->n; i++) {
+			const char *n = all->v[i];
+
+			if ((n[0] != 'Q' && n[0] != 'M') ||
+			    strncmp(n + 1, msgid, mlen) != 0 ||
+			    n[1 + mlen] != '.' || !qid_ok(n + 1) ||
+			    spool_path(other, sizeof(other), "", n) != 0)
+				continue;
+			/* An M file must be a link to this very inode. */
+			if (n[0] == 'M' && (lstat(other, &mst) != 0 ||
+			    mst.st_dev != st.st_dev || mst.st_ino != st.st_ino))
+				continue;
+			removed |= remove_logged(other, n[0] == 'Q' ?
+			    "stale queue file" : "stale message file");
+		}
+	}
+	removed |= remove_logged(path, "stale temp file");
+out:
+	close(fd);
+	return (removed);
+}
+
+/* clean_orphan_m - remove M{qid} that has neither Q{qid} nor tmp_{msgid} */
+static int
+clean_orphan_m(const char *name)
+{
+	char path[PATH_MAX], tmpname[QID_MAX + 8], msgid[QID_MAX];
+	const char *qid = name + 1;
+	size_t mlen;
+
+	if (!qid_ok(qid))
+		return (0);
+	mlen = (size_t)(strchr(qid, '.') - qid);
+	memcpy(msgid, qid, mlen);
+	msgid[mlen] = '\0';
+	if (spool_path(path, sizeof(path), "Q", qid) != 0 || exists(path))
+		return (0);
+	if (xsnprintf(tmpname, sizeof(tmpname), "tmp_%s", msgid) != 0 ||
+	    spool_path(path, sizeof(path), "", tmpname) != 0 || exists(path))
+		return (0);
+	if (spool_path(path, sizeof(path), "M", qid) != 0)
+		return (0);
+	return (remove_logged(path, "orphaned message file"));
+}
+
+/* set_aside - rename a malformed entry to bad_{qid} / bad_{qid}.msg */
+static void
+set_aside(const struct qitem *it, const char *qid)
+{
+	char bad[PATH_MAX], name[QID_MAX + 16];
+
+	if (xsnprintf(name, sizeof(name), "bad_%s", qid) == 0 &&
+	    spool_path(bad, sizeof(bad), "", name) == 0 &&
+	    rename(it->qpath, bad) == 0)
+		log_msg(LOG_NOTICE, "moved `%s' to `%s'", it->qpath, bad);
+	if (xsnprintf(name, sizeof(name), "bad_%s.msg", qid) == 0 &&
+	    spool_path(bad, sizeof(bad), "", name) == 0 &&
+	    rename(it->mpath, bad) == 0)
+		log_msg(LOG_NOTICE, "moved `%s' to `%s'", it->mpath, bad);
+}
+
+/*
+ * load_entry - read Q{qid} into a new qitem, or NULL if it is not a
+ * deliverable entry (uncommitted, gone, malformed, unreadable).
+ */
+static struct qitem *
+load_entry(const char *qid, int cleanup)
+{
+	struct qitem *it, tmp;
+	struct stat st;
+	char path[PATH_MAX], canon[ENVFIELD_MAX + 1], *buf = NULL;
+	char why[256];
+	ssize_t len;
+	int fd = -1, local, malformed = 0;
+
+	/* An entry whose submission is not committed does not exist yet. */
+	if (spool_path(path, sizeof(path), "tmp_", qid) != 0)
+		return (NULL);
+	*strrchr(path, '.') = '\0';
+	if (exists(path))
+		return (NULL);
+
+	it = qitem_new(qid, "", "");
+	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			malformed = 1;
+		else if (errno != ENOENT)
+			log_msg(LOG_INFO, "could not pick up queue file: "
+			    "`%s'/`%s': %s", it->qpath, it->mpath,
+			    strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &st) != 0) {
+		log_msg(LOG_INFO, "could not pick up queue file: `%s'/`%s': %s",
+		    it->qpath, it->mpath, strerror(errno));
+		goto fail;
+	}
+	buf = xmalloc(QFILE_MAX + 1);
+	if (!S_ISREG(st.st_mode) || (len = read_capped(fd, buf, QFILE_MAX)) < 0 ||
+	    len > QFILE_MAX) {
+		malformed = 1;
+		goto fail;
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	if (spool_parse_qfile(buf, (size_t)len, &tmp, why, sizeof(why)) != 0) {
+		malformed = 1;
+		goto fail;
+	}
+	free(it->queueid);
+	free(it->sender);
+	free(it->addr);
+	it->queueid = tmp.queueid;
+	it->sender = tmp.sender;
+	it->addr = tmp.addr;
+	local = rcpt_canonical(it->addr, canon, sizeof(canon));
+	if (strcmp(it->queueid, qid) != 0 || local < 0 || canon[0] == '\0') {
+		malformed = 1;
+		goto fail;
+	}
+	free(it->addr);
+	it->addr = xstrdup(canon);
+	it->local = local;
+	it->qtime = st.st_mtime;
+	if (lstat(it->mpath, &st) != 0 || !S_ISREG(st.st_mode)) {
+		log_msg(LOG_INFO, "could not pick up queue file: `%s'/`%s': %s",
+		    it->qpath, it->mpath, lstat(it->mpath, &st) != 0 ?
+		    strerror(errno) : "not a regular file");
+		goto fail;
+	}
+	close(fd);
+	free(buf);
+	return (it);
+
+fail:
+	if (malformed) {
+		log_msg(LOG_ERR, "malformed queue file `%s'", it->qpath);
+		if (cleanup)
+			set_aside(it, qid);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	qitem_free(it);
+	return (NULL);
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct qitem *x = *(const struct qitem *const *)a;
+	const struct qitem *y = *(const struct qitem *const *)b;
+
+	if (x->qtime != y->qtime)
+		return (x->qtime < y->qtime ? -1 : 1);
+	return (qid_cmp(x->queueid, y->queueid));
+}
+
+/*
+ * spool_load - list the committed entries, oldest first.
+ *
+ * No locks are taken: what is loaded is a snapshot, and spool_acquire
+ * re-checks each entry under its lock before delivery.
+ */
+int
+spool_load(struct queue *q, int cleanup, char *why, size_t whylen)
+{
+	struct names all = { NULL, 0, 0 };
+	struct qitem *it, **v = NULL;
+	struct dirent *de;
+	DIR *d;
+	size_t i, n = 0, cap = 0;
+	time_t now = time(NULL);
+	int removed = 0;
+
+	q->head = NULL;
+	q->n = 0;
+	d = opendir(spooldir());
+	if (d == NULL) {
+		snprintf(why, whylen, "reading queue: %s", strerror(errno));
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == 'Q' || de->d_name[0] == 'M' ||
+		    strncmp(de->d_name, "tmp_", 4) == 0)
+			names_add(&all, de->d_name);
+	}
+	closedir(d);
+
+	if (cleanup) {
+		for (i = 0; i < all.n; i++) {
+			if (strncmp(all.v[i], "tmp_", 4) == 0)
+				removed |= clean_tmp(all.v[i], &all, now);
+		}
+	}
+	for (i = 0; i < all.n; i++) {
+		if (all.v[i][0] != 'Q' || !qid_ok(all.v[i] + 1))
+			continue;
+		if ((it = load_entry(all.v[i] + 1, cleanup)) == NULL)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = it;
+	}
+	if (cleanup) {
+		for (i = 0; i < all.n; i++) {
+			if (all.v[i][0] == 'M')
+				removed |= clean_orphan_m(all.v[i]);
+		}
+		if (removed)
+			dir_sync();
+	}
+	names_free(&all);
+
+	if (n > 0)
+		qsort(v, n, sizeof(*v), entry_cmp);
+	for (i = n; i > 0; i--) {
+		v[i - 1]->next = q->head;
+		q->head = v[i - 1];
+	}
+	q->n = n;
+	free(v);
+	return (0);
+}
+
+/* spool_free - release and free every entry of q */
+void
+spool_free(struct queue *q)
+{
+	struct qitem *it, *next;
+
+	for (it = q->head; it != NULL; it = next) {
+		next = it->next;
+		qitem_free(it);
+	}
+	q->head = NULL;
+	q->n = 0;
+}
+
+/* spool_print - the -bp / mailq listing */
+void
+spool_print(FILE *out, const struct queue *q)
+{
+	const struct qitem *it;
+
+	if (q->head == NULL) {
+		fputs("Mail queue is empty\n", out);
+		return;
+	}
+	for (it = q->head; it != NULL; it = it->next) {
+		fprintf(out, "ID\t: %s\nFrom\t: %s\nTo\t: %s\n",
+		    it->queueid, it->sender, it->addr);
+		if (it->next != NULL)
+			fputs("--\n", out);
+	}
+}
+
+/*
+ * check_locked - after the flock: is the entry still there and unchanged?
+ * Returns 0, SPOOL_ELOCKED (gone or replaced), or -1 with why.
+ */
+static int
+check_locked(struct qitem *it, char *why, size_t whylen)
+{
+	struct qitem cur;
+	struct stat fst, pst;
+	char *buf, canon[ENVFIELD_MAX + 1], pwhy[128];
+	ssize_t len;
+	int ret = -1;
+
+	if (fstat(it->qfd, &fst) != 0) {
+		snprintf(why, whylen, "can not stat `%s': %s", it->qpath,
+		    strerror(errno));
+		return (-1);
+	}
+	/* Another runner delivered it between our load and our lock. */
+	if (fst.st_nlink == 0 || lstat(it->qpath, &pst) != 0 ||
+	    pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino)
+		return (SPOOL_ELOCKED);
+	if (!S_ISREG(fst.st_mode)) {
+		snprintf(why, whylen, "malformed queue file `%s'", it->qpath);
+		return (-1);
+	}
+	buf = xmalloc(QFILE_MAX + 1);
+	memset(&cur, 0, sizeof(cur));
+	len = read_capped(it->qfd, buf, QFILE_MAX);
+	if (len < 0) {
+		snprintf(why, whylen, "can not read `%s': %s", it->qpath,
+		    strerror(errno));
+	} else if (len > QFILE_MAX ||
+	    spool_parse_qfile(buf, (size_t)len, &cur, pwhy, sizeof(pwhy)) != 0 ||
+	    rcpt_canonical(cur.addr, canon, sizeof(canon)) < 0 ||
+	    strcmp(cur.queueid, it->queueid) != 0 ||
+	    strcmp(cur.sender, it->sender) != 0 || strcmp(canon, it->addr) != 0) {
+		snprintf(why, whylen, "malformed queue file `%s'", it->qpath);
+	} else {
+		ret = 0;
+	}
+	free(cur.queueid);
+	free(cur.sender);
+	free(cur.addr);
+	free(buf);
+	return (ret);
+}
+
+/* open_message - open M read-only into it->mfp */
+static int
+open_message(struct qitem *it, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(it->mpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (it->mfp = fdopen(fd, "r")) == NULL) {
+		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
+		    fd >= 0 && !S_ISREG(st.st_mode) ? "not a regular file" :
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * spool_acquire - become the one process that delivers this entry.
+ *
+ * flock is per open file description, so a second open of the same Q
+ * (here or in another process) gets EWOULDBLOCK.  On any result other
+ * than 0 the entry's handles are released (qfd = -1, mfp = NULL).
+ */
+int
+spool_acquire(struct qitem *it, char *why, size_t whylen)
+{
+	int r;
+
+	if (it->qfd < 0) {
+		it->qfd = open(it->qpath,
+		    O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (it->qfd < 0) {
+			if (errno == ENOENT)
+				return (SPOOL_ELOCKED);
+			snprintf(why, whylen, "can not open `%s': %s",
+			    it->qpath, strerror(errno));
+			return (-1);
+		}
+	}
+	if (flock(it->qfd, LOCK_EX | LOCK_NB) != 0) {
+		r = (errno == EWOULDBLOCK) ? SPOOL_ELOCKED : -1;
+		if (r < 0)
+			snprintf(why, whylen, "can not lock `%s': %s",
+			    it->qpath, strerror(errno));
+		spool_release(it);
+		return (r);
+	}
+	r = check_locked(it, why, whylen);
+	if (r == 0 && it->mfp == NULL)
+		r = open_message(it, why, whylen);
+	if (r != 0)
+		spool_release(it);
+	return (r);
+}
+
+/*
+ * spool_remove - the entry is done (delivered or bounced).
+ * Unlinking Q is the commit point: once it is gone no runner can pick
+ * the entry up again, whatever happens to M.
+ */
+int
+spool_remove(struct qitem *it)
+{
+	int ret = 0;
+
+	if (unlink(it->qpath) != 0 && errno != ENOENT) {
+		log_msg(LOG_ERR, "can not remove `%s': %s", it->qpath,
+		    strerror(errno));
+		return (-1);
+	}
+	if (unlink(it->mpath) != 0 && errno != ENOENT) {
+		log_msg(LOG_ERR, "can not remove `%s': %s", it->mpath,
+		    strerror(errno));
+		ret = -1;
+	}
+	if (dir_sync() != 0) {
+		log_msg(LOG_ERR, "can not sync `%s': %s", spooldir(),
+		    strerror(errno));
+		ret = -1;
+	}
+	return (ret);
+}
+
+/* spool_release - drop the lock and the message handle */
+void
+spool_release(struct qitem *it)
+{
+	if (it->mfp != NULL) {
+		fclose(it->mfp);
+		it->mfp = NULL;
+	}
+	if (it->qfd >= 0) {
+		close(it->qfd);
+		it->qfd = -1;
+	}
+}
+
+/*
+ * spool_flush_touch - prod waiting delivery processes.
+ *
+ * Anyone in group mail can plant a symlink or a hard link named flush;
+ * neither is followed nor written through.
+ */
+int
+spool_flush_touch(void)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, created = 1, ret = -1;
+
+	if (spool_path(path, sizeof(path), "", SPOOL_FLUSHFILE) != 0) {
+		log_msg(LOG_ERR, "could not open flush file: %s",
+		    strerror(errno));
+		return (-1);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0660);
+	if (fd < 0 && errno == EEXIST) {
+		created = 0;
+		fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		log_msg(LOG_ERR, "could not open flush file: %s",
+		    strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		log_msg(LOG_ERR, "refusing flush file `%s': not a plain file",
+		    path);
+		goto out;
+	}
+	if ((created && fchmod(fd, 0660) != 0) || futimens(fd, NULL) != 0) {
+		log_msg(LOG_ERR, "could not touch flush file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return (ret);
+}
+
+/* spool_flush_time - mtime of the flush file, 0 if there is none */
+time_t
+spool_flush_time(void)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (spool_path(path, sizeof(path), "", SPOOL_FLUSHFILE) != 0 ||
+	    lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return (0);
+	return (st.st_mtime);
+}

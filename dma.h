@@ -358,7 +358,22 @@ enum dlv local_deliver(struct qitem *it, struct dsn *why);
 /* Write the From_ line and quoted message to fd; used by local_deliver. */
 int	 local_write_mbox(int fd, FILE *msg, const char *sender, time_t when);
 
+/* ---- bsmtp.c: -bs, SMTP on standard input ------------------------- */
+struct bsmtp_ctx {
+	const struct alias *aliases;	/* for RCPT expansion */
+	const char *username;		/* invoking user, for Received */
+	uid_t	 uid;
+	const char *default_sender;	/* used for MAIL FROM checks/logging */
+};
+/*
+ * Speak SMTP (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, HELP, VRFY)
+ * on in/out; every accepted message is queued like a submission and its
+ * entries are appended to q.  Returns 0, or -1 on an I/O error.
+ */
+int	 bsmtp_serve(FILE *in, FILE *out, const struct bsmtp_ctx *ctx, struct queue *q);
+
 /* ---- net.c --------------------------------------------------------- */
+extern struct authuser *authusers;	/* auth.conf entries, set by dma.c */
 enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
 
 /* ---- dns.c --------------------------------------------------------- */

@@ -1,0 +1,784 @@
+/*
+ * dma.c - command line, mode dispatch and the delivery process loop.
+ *
+ * SECURITY: dma is installed setgid mail (2755 root:mail), not setuid.
+ * It distrusts everything it inherits: descriptors, signal dispositions,
+ * umask and the environment are reset first thing in main().  The group
+ * mail is needed for the spool, the group-writable mboxes and auth.conf;
+ * it is switched off (setegid to the real gid) while the untrusted
+ * message is read from standard input, and back on to commit it.  A
+ * root caller runs as the user mail.  No path from the command line or
+ * the environment is ever honoured; no shell and no PATH lookup is used.
+ *
+ * Owns: option parsing, the envelope sender, the process model (daemon,
+ * one process per queue entry, bounded), retries with backoff, bounces.
+ * Side effects: fork/exit with sysexits codes, signals.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <paths.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "dma.h"
+
+#define MAXPROC		8	/* concurrent delivery processes of one run */
+
+enum mode {
+	MODE_SUBMIT,
+	MODE_LISTQ,
+	MODE_RUNQ,
+	MODE_NEWALIASES,
+	MODE_BSMTP,
+};
+
+struct opts {
+	enum mode mode;
+	int	 queue_only;		/* -bq */
+	int	 foreground;		/* -D, -v */
+	int	 dot_ends;		/* no -i / -oi */
+	int	 extract;		/* -t */
+	const char *from;		/* -f / -r */
+	const char *fullname;		/* -F */
+	const char *tag;		/* -L */
+	int	 qflag, pflag;
+};
+
+static struct alias *aliases;
+static char *saved_email;		/* $EMAIL, read before the env is reset */
+static gid_t mail_gid;
+
+static void	deliver_queue(struct queue *, int foreground, int oneshot);
+
+static __dead void
+usage_err(int c)
+{
+	fprintf(stderr, "invalid argument: `-%c'\n", c);
+	exit(EX_USAGE);
+}
+
+/*
+ * sanitize_start - first thing in main: make the inherited process state
+ * ours.  fds 0-2 exist (so no file we open becomes stdout), nothing else is
+ * inherited, signals are default, the umask is ours, and only a minimal
+ * environment is left.
+ */
+static void
+sanitize_start(void)
+{
+	const char *tz;
+	char *keeptz = NULL;
+	int fd, sig;
+
+	for (fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) == -1) {
+			int n = open(_PATH_DEVNULL, O_RDWR);
+
+			if (n != fd)
+				_exit(EX_OSERR);
+		}
+	}
+	dfc_closefrom(3);
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+
+	/* Values the envelope needs are read before the environment goes. */
+	(void)username();
+	if (getenv("EMAIL") != NULL)
+		saved_email = xstrdup(getenv("EMAIL"));
+	tz = getenv("TZ");
+	if (tz != NULL && strlen(tz) < 64 && strstr(tz, "..") == NULL &&
+	    strchr(tz, '/') == NULL)
+		keeptz = xstrdup(tz);
+	clearenv();
+	setenv("PATH", "/usr/bin:/bin", 1);
+	if (keeptz != NULL) {
+		setenv("TZ", keeptz, 1);
+		free(keeptz);
+	}
+	tzset();
+}
+
+/* drop_root - a root caller runs as the user mail (spec §1.1) */
+static void
+drop_root(void)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0 && geteuid() != 0)
+		return;
+	errno = 0;
+	pw = getpwnam(DMA_ROOT_USER);
+	if (pw == NULL) {
+		if (errno != 0)
+			die(EX_OSERR, "cannot drop root privileges");
+		diex(EX_CONFIG, "user '%s' not found", DMA_ROOT_USER);
+	}
+	if (setgroups(0, NULL) != 0 || setgid(mail_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0)
+		die(EX_OSERR, "cannot drop root privileges");
+	if (getuid() == 0 || geteuid() == 0)
+		diex(EX_OSERR, "cannot drop root privileges");
+}
+
+/*
+ * group_mail - switch the effective group between mail (on) and the
+ * caller's own group (off).  The saved set-group-ID keeps mail available.
+ */
+static void
+group_mail(int on)
+{
+	if (getgid() == mail_gid)
+		return;
+	if (setegid(on ? mail_gid : getgid()) != 0)
+		die(EX_OSERR, "cannot switch group");
+}
+
+/* parse_b - the -b mode letter (and the -A fall-through of sendmail) */
+static void
+parse_b(struct opts *o, const char *arg)
+{
+	switch (arg[0]) {
+	case 'p':
+		o->pflag = 1;
+		break;
+	case 'q':
+		o->queue_only = 1;
+		break;
+	case 'm':
+		break;
+	case 's':
+		o->mode = MODE_BSMTP;
+		break;
+	case 'i':
+		o->mode = MODE_NEWALIASES;
+		break;
+	default:
+		diex(EX_USAGE, "unsupported mode -b%s", arg);
+	}
+}
+
+/* parse_args - sendmail-compatible options; returns the index of operands */
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	int c;
+
+	opterr = 0;
+	while ((c = getopt(argc, argv, ":A:b:B:C:d:Df:F:h:iL:N:no:O:q::r:R:tUV:vX:")) != -1) {
+		switch (c) {
+		case 'A':
+			if (optarg[0] == 'c' || optarg[0] == 'm')
+				break;
+			parse_b(o, optarg);
+			break;
+		case 'b':
+			parse_b(o, optarg);
+			break;
+		case 'D':
+			o->foreground = 1;
+			break;
+		case 'f':
+		case 'r':
+			o->from = optarg;
+			break;
+		case 'F':
+			o->fullname = optarg;
+			break;
+		case 'i':
+			o->dot_ends = 0;
+			break;
+		case 'o':
+			if (optarg[0] == 'i')
+				o->dot_ends = 0;
+			break;
+		case 'L':
+			o->tag = optarg;
+			break;
+		case 't':
+			o->extract = 1;
+			break;
+		case 'q':
+			o->qflag = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			o->foreground = 1;
+			break;
+		case 'B': case 'C': case 'd': case 'h': case 'N':
+		case 'O': case 'R': case 'V': case 'X':
+		case 'n': case 'U':
+			break;		/* sendmail options without meaning here */
+		case ':':
+		case '?':
+		default:
+			usage_err(optopt);
+		}
+	}
+	return (optind);
+}
+
+/* safe_tag - a syslog tag from -L: printable, short */
+static const char *
+safe_tag(const char *tag)
+{
+	static char buf[32];
+	size_t i;
+
+	for (i = 0; tag[i] != '\0' && i < sizeof(buf) - 1; i++) {
+		unsigned char ch = (unsigned char)tag[i];
+
+		buf[i] = (ch > 0x20 && ch < 0x7f && ch != '[' && ch != ']') ? (char)ch : '_';
+	}
+	buf[i] = '\0';
+	return (i > 0 ? buf : "dma");
+}
+
+/*
+ * make_sender - the envelope sender (spec §3.7): -f/-r, else $EMAIL, else
+ * the user; missing parts filled with the user name and hostname(); the
+ * MASQUERADE parts replace them.  "<>" gives the null sender.
+ */
+static char *
+make_sender(const char *from)
+{
+	char buf[ENVFIELD_MAX + 2];
+	const char *a = from != NULL ? from : saved_email;
+	const char *at, *local, *dom;
+	size_t l, llen;
+
+	if (a != NULL && strcmp(a, "<>") == 0)
+		return (xstrdup(""));
+	if (a != NULL) {
+		l = strlen(a);
+		if (l >= 2 && a[0] == '<' && a[l - 1] == '>') {
+			strlcpy(buf, a + 1, sizeof(buf));
+			if (l - 2 < sizeof(buf))
+				buf[l - 2] = '\0';
+			a = buf;
+		}
+	}
+	local = username();
+	llen = strlen(local);
+	dom = hostname();
+	if (a != NULL) {
+		at = strchr(a, '@');
+		if (at == NULL) {
+			if (a[0] != '\0') {
+				local = a;
+				llen = strlen(a);
+			}
+		} else {
+			if (at > a) {
+				local = a;
+				llen = (size_t)(at - a);
+			}
+			if (at[1] != '\0')
+				dom = at + 1;
+		}
+	}
+	if (config.masquerade_user != NULL) {
+		local = config.masquerade_user;
+		llen = strlen(local);
+	}
+	if (config.masquerade_host != NULL)
+		dom = config.masquerade_host;
+	return (xasprintf("%.*s@%s", (int)llen, local, dom));
+}
+
+static void
+load_aliases(int fatal)
+{
+	char why[1024];
+
+	if (alias_load(config.aliases, &aliases, why, sizeof(why)) != 0) {
+		if (fatal)
+			diex(EX_SOFTWARE, "%s", why);
+		log_msg(LOG_ERR, "%s", why);
+		aliases = NULL;
+	}
+}
+
+/* entry_age - seconds since the entry entered the queue */
+static time_t
+entry_age(const struct qitem *it)
+{
+	return (time(NULL) - it->qtime);
+}
+
+/*
+ * bounce_to - the recipient of a bounce: the original sender, or, when that
+ * address cannot receive mail (a local name that is no user), postmaster
+ * and then root, so the failure report is never silently lost.
+ */
+static int
+bounce_rcpts(struct rcptlist *l, const char *sender)
+{
+	static const char *fallback[] = { "postmaster", "root" };
+	char why[512];
+	size_t i;
+
+	if (rcpt_add(l, sender, 1, why, sizeof(why)) == RCPT_OK)
+		return (0);
+	log_msg(LOG_WARNING, "can not bounce to <%s>: %s", sender, why);
+	for (i = 0; i < 2; i++) {
+		rcpt_free(l);
+		rcpt_init(l, aliases);
+		if (rcpt_add(l, fallback[i], 1, why, sizeof(why)) == RCPT_OK)
+			return (0);
+	}
+	return (-1);
+}
+
+/*
+ * bounce - queue a failure report for it and remove it.  Returns the new
+ * entries to deliver, or -1 when the report could not be made: the
+ * original then stays queued (never deleted without a report).
+ */
+static int
+bounce(struct qitem *it, const char *reason, struct queue *out)
+{
+	struct spool_tmp t;
+	struct rcptlist l;
+	char why[1024];
+
+	out->head = NULL;
+	out->n = 0;
+	if (it->sender[0] == '\0') {
+		log_msg(LOG_WARNING, "can not bounce a bounce message, discarding: %s",
+		    reason);
+		spool_remove(it);
+		return (0);
+	}
+	rcpt_init(&l, aliases);
+	if (bounce_rcpts(&l, it->sender) != 0) {
+		log_msg(LOG_CRIT, "error creating bounce: no valid recipient for <%s>",
+		    it->sender);
+		rcpt_free(&l);
+		return (-1);
+	}
+	if (spool_create(&t, why, sizeof(why)) != 0) {
+		log_msg(LOG_CRIT, "error creating bounce: %s", why);
+		rcpt_free(&l);
+		return (-1);
+	}
+	log_msg(LOG_ERR, "delivery failed, bouncing as %s", t.msgid);
+	if (mail_bounce_write(t.fp, it, t.msgid, reason, it->mfp,
+	    (config.features & FULLBOUNCE) != 0) != 0 ||
+	    spool_commit(&t, "", &l, out, why, sizeof(why)) != 0) {
+		log_msg(LOG_CRIT, "error creating bounce: %s", why);
+		spool_abort(&t);
+		rcpt_free(&l);
+		return (-1);
+	}
+	rcpt_free(&l);
+	spool_remove(it);
+	return (0);
+}
+
+/*
+ * wait_retry - sleep backoff seconds in SLEEP_TIMEOUT steps; returns 1
+ * early when a queue run (dma -q) touched the flush file meanwhile.
+ */
+static int
+wait_retry(int backoff)
+{
+	time_t start = time(NULL);
+	int slept;
+
+	for (slept = 0; slept < backoff; slept += SLEEP_TIMEOUT) {
+		sleep(SLEEP_TIMEOUT);
+		if (spool_flush_time() >= start)
+			return (1);
+	}
+	return (0);
+}
+
+/* entry_lost - the Q file was removed under us (by an administrator) */
+static int
+entry_lost(const struct qitem *it)
+{
+	struct stat st;
+
+	return (it->qfd >= 0 && fstat(it->qfd, &st) == 0 && st.st_nlink == 0);
+}
+
+/*
+ * deliver_one - the delivery loop of one entry, in its own process.
+ * Temporary failures are retried with backoff (300 s growing by 1.5-2.5x
+ * to 3 h) until the entry is MAX_TIMEOUT old; with oneshot the entry is
+ * tried once and left for the next queue run.
+ */
+static void
+deliver_one(struct qitem *it, int oneshot)
+{
+	struct dsn why;
+	struct queue bq;
+	enum dlv r;
+	int backoff = MIN_RETRY;
+	char err[512];
+	int a;
+
+	log_setident("%s", it->queueid);
+	a = spool_acquire(it, err, sizeof(err));
+	if (a == SPOOL_ELOCKED)
+		return;
+	if (a != 0) {
+		log_msg(LOG_INFO, "could not acquire queue file: %s", err);
+		return;
+	}
+	dsn_set(&why, "", "unknown bounce reason");
+	for (;;) {
+		log_msg(LOG_INFO, "<%s> trying delivery", it->addr);
+		r = it->local ? local_deliver(it, &why) : smtp_deliver(it, &why);
+		if (r == DLV_OK) {
+			log_msg(LOG_INFO, "<%s> delivery successful", it->addr);
+			spool_remove(it);
+			break;
+		}
+		if (r == DLV_TEMPFAIL && entry_age(it) > MAX_TIMEOUT) {
+			log_msg(LOG_NOTICE, "<%s> deferred too long: %s", it->addr, why.text);
+			dsn_set(&why, "4.4.7", "Could not deliver for the last %d seconds. Giving up.",
+			    MAX_TIMEOUT);
+			r = DLV_PERMFAIL;
+		}
+		if (r == DLV_PERMFAIL) {
+			if (bounce(it, why.text, &bq) != 0)
+				break;		/* stays queued for the next run */
+			spool_release(it);
+			deliver_queue(&bq, 1, oneshot);
+			spool_free(&bq);
+			return;
+		}
+		log_msg(LOG_NOTICE, "<%s> delivery deferred: %s", it->addr, why.text);
+		if (oneshot)
+			break;
+		if (wait_retry(backoff)) {
+			backoff = MIN_RETRY;
+		} else {
+			backoff = backoff + backoff / 2 + (int)(random() % backoff);
+			if (backoff > MAX_RETRY)
+				backoff = MAX_RETRY;
+		}
+		if (entry_lost(it)) {
+			log_msg(LOG_ERR, "lost queue file `%s'", it->qpath);
+			break;
+		}
+	}
+	spool_release(it);
+}
+
+/* reap - wait for one child; returns 0 when none is left */
+static int
+reap(int *running)
+{
+	if (*running == 0)
+		return (0);
+	while (waitpid(-1, NULL, 0) == -1) {
+		if (errno != EINTR) {
+			*running = 0;
+			return (0);
+		}
+	}
+	(*running)--;
+	return (1);
+}
+
+/*
+ * deliver_queue - one process per entry, at most MAXPROC at a time; the
+ * caller waits for all of them.
+ */
+static void
+deliver_queue(struct queue *q, int foreground __unused, int oneshot)
+{
+	struct qitem *it;
+	int running = 0;
+	pid_t pid;
+
+	for (it = q->head; it != NULL; it = it->next) {
+		if (running >= MAXPROC)
+			reap(&running);
+		pid = fork();
+		if (pid == -1) {
+			log_msg(LOG_ERR, "can not fork: %s", strerror(errno));
+			/* Deliver this one ourselves rather than lose the run. */
+			deliver_one(it, oneshot);
+			continue;
+		}
+		if (pid == 0) {
+			deliver_one(it, oneshot);
+			_exit(0);
+		}
+		running++;
+		spool_release(it);
+	}
+	while (reap(&running))
+		;
+}
+
+/* daemonize - detach from the caller, who gets exit 0 */
+static void
+daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid == -1)
+		die(EX_OSERR, "can not daemonize");
+	if (pid > 0)
+		_exit(EX_OK);
+	setsid();
+	if (chdir("/") != 0)
+		_exit(EX_OSERR);
+	fd = open(_PATH_DEVNULL, O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void
+run_entries(struct queue *q, int foreground)
+{
+	if (q->n == 0)
+		return;
+	if (!foreground)
+		daemonize();
+	/* In the foreground every entry is tried once; later runs retry. */
+	deliver_queue(q, foreground, foreground);
+}
+
+static __dead void
+do_listq(void)
+{
+	struct queue q;
+	char why[512];
+
+	if (spool_load(&q, 0, why, sizeof(why)) != 0)
+		diex(EX_NOINPUT, "%s", why);
+	spool_print(stdout, &q);
+	if (fflush(stdout) != 0)
+		exit(EX_IOERR);
+	exit(EX_OK);
+}
+
+static __dead void
+do_runq(int foreground)
+{
+	struct queue q;
+	char why[512];
+
+	if (spool_flush_touch() != 0)
+		log_msg(LOG_ERR, "could not touch flush file");
+	if (spool_load(&q, 1, why, sizeof(why)) != 0)
+		diex(EX_NOINPUT, "%s", why);
+	load_aliases(0);
+	run_entries(&q, foreground);
+	exit(EX_OK);
+}
+
+/* submit - the sendmail interface: read, queue durably, deliver */
+static __dead void
+do_submit(const struct opts *o, int argc, char **argv)
+{
+	struct spool_tmp t;
+	struct rcptlist l;
+	struct intake in;
+	struct queue q;
+	char why[1024], safe[256];
+	char *sender;
+	int i;
+
+	load_aliases(1);
+	sender = make_sender(o->from);
+	if (!envfield_ok(sender))
+		diex(EX_DATAERR, "invalid sender address `%s'",
+		    log_safe(safe, sizeof(safe), sender));
+	if (spool_create(&t, why, sizeof(why)) != 0)
+		diex(EX_CANTCREAT, "%s", why);
+	log_setident("%s", t.msgid);
+	rcpt_init(&l, aliases);
+	for (i = 0; i < argc; i++) {
+		if (rcpt_add_list(&l, argv[i], why, sizeof(why)) != RCPT_OK) {
+			spool_abort(&t);
+			diex(EX_DATAERR, "%s", why);
+		}
+	}
+	if (l.n == 0 && !o->extract) {
+		spool_abort(&t);
+		diex(EX_NOINPUT, "no recipients from command line");
+	}
+
+	memset(&in, 0, sizeof(in));
+	in.sender = sender;
+	in.username = username();
+	in.uid = getuid();
+	in.fullname = o->fullname;
+	in.msgid = t.msgid;
+	in.dot_ends = o->dot_ends;
+	in.extract = o->extract;
+	/* The message is untrusted input: read it without group mail. */
+	group_mail(0);
+	switch (mail_read(stdin, t.fp, &in, &l, why, sizeof(why))) {
+	case MAIL_OK:
+		break;
+	case MAIL_EFORMAT:
+	case MAIL_ERCPT:
+		group_mail(1);
+		spool_abort(&t);
+		diex(EX_DATAERR, "%s", why);
+	case MAIL_EREAD:
+		group_mail(1);
+		spool_abort(&t);
+		diex(EX_NOINPUT, "%s", why);
+	case MAIL_EWRITE:
+	default:
+		group_mail(1);
+		spool_abort(&t);
+		diex(EX_CANTCREAT, "%s", why);
+	}
+	group_mail(1);
+	if (l.n == 0) {
+		spool_abort(&t);
+		diex(EX_NOINPUT, "no recipients from headers");
+	}
+	log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<%s>",
+	    username(), (unsigned long)getuid(), sender);
+	if (spool_commit(&t, sender, &l, &q, why, sizeof(why)) != 0) {
+		spool_abort(&t);
+		diex(EX_CANTCREAT, "%s", why);
+	}
+	rcpt_free(&l);
+	if ((config.features & DEFER) || o->queue_only)
+		exit(EX_OK);
+	run_entries(&q, o->foreground);
+	exit(EX_OK);
+}
+
+/* do_bsmtp - -bs: SMTP on stdin/stdout, each message queued as a submission */
+static __dead void
+do_bsmtp(const struct opts *o)
+{
+	struct queue q;
+	struct bsmtp_ctx ctx;
+
+	load_aliases(1);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.aliases = aliases;
+	ctx.username = username();
+	ctx.uid = getuid();
+	ctx.default_sender = make_sender(o->from);
+	q.head = NULL;
+	q.n = 0;
+	if (bsmtp_serve(stdin, stdout, &ctx, &q) != 0)
+		exit(EX_IOERR);
+	if ((config.features & DEFER) || o->queue_only)
+		exit(EX_OK);
+	run_entries(&q, o->foreground);
+	exit(EX_OK);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct group *gr;
+	char why[1024];
+	char *base;
+	int opind;
+
+	sanitize_start();
+	base = strrchr(argv[0] != NULL ? argv[0] : "dma", '/');
+	progname = xstrdup(base != NULL ? base + 1 : (argv[0] != NULL ? argv[0] : "dma"));
+	gr = getgrnam(DMA_GROUP);
+	mail_gid = gr != NULL ? gr->gr_gid : getegid();
+	drop_root();
+	srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
+
+	memset(&o, 0, sizeof(o));
+	o.dot_ends = 1;
+	o.mode = MODE_SUBMIT;
+	if (strcmp(progname, "mailq") == 0) {
+		if (argc > 1)
+			diex(EX_USAGE, "invalid arguments");
+		o.pflag = 1;
+		opind = argc;
+	} else if (strcmp(progname, "newaliases") == 0) {
+		o.mode = MODE_NEWALIASES;
+		opind = argc;
+	} else {
+		opind = parse_args(argc, argv, &o);
+	}
+	argc -= opind;
+	argv += opind;
+
+	if (argc > 0 && (o.pflag || o.qflag))
+		diex(EX_USAGE, "sending mail and queue operations are mutually exclusive");
+	if (o.pflag && o.qflag)
+		diex(EX_USAGE, "conflicting queue operations");
+	if (o.pflag)
+		o.mode = MODE_LISTQ;
+	else if (o.qflag)
+		o.mode = MODE_RUNQ;
+
+	log_init(safe_tag(o.tag != NULL ? o.tag : "dma"));
+	signal(SIGHUP, SIG_IGN);
+
+	conf_init(&config);
+	switch (conf_load(DMA_CONF_FILE, &config, why, sizeof(why))) {
+	case CONF_OK:
+		break;
+	case CONF_EOPEN:
+		diex(EX_NOINPUT, "%s", why);
+	case CONF_ENOMEM:
+		diex(EX_OSERR, "%s", why);
+	default:
+		diex(EX_CONFIG, "%s", why);
+	}
+	if (config.authpath != NULL) {
+		switch (conf_load_auth(config.authpath, &authusers, why, sizeof(why))) {
+		case CONF_OK:
+			break;
+		case CONF_EOPEN:
+			diex(EX_NOINPUT, "%s", why);
+		default:
+			diex(EX_CONFIG, "%s", why);
+		}
+	}
+
+	switch (o.mode) {
+	case MODE_LISTQ:
+		do_listq();
+	case MODE_RUNQ:
+		do_runq(o.foreground);
+	case MODE_NEWALIASES:
+		load_aliases(1);
+		exit(EX_OK);
+	case MODE_BSMTP:
+		if (argc > 0)
+			diex(EX_USAGE, "-bs takes no recipients");
+		do_bsmtp(&o);
+	case MODE_SUBMIT:
+	default:
+		do_submit(&o, argc, argv);
+	}
+}

@@ -529,9 +529,11 @@ mbox_append(struct mbox *mb, struct qitem *it, time_t when, struct dsn *why)
 	if (r == -2)
 		return (local_fail(why, DLV_PERMFAIL, LOG_CRIT, "5.3.0",
 		    "corrupted queue file"));
-	return (local_fail(why, DLV_TEMPFAIL, LOG_ERR,
-	    err == ENOSPC ? "4.3.1" : err == EDQUOT ? "4.2.2" : "4.3.0",
-	    "write error: %s", strerror(err)));
+	/* Temporary, but logged as "failed" like the corrupted case (§5.4). */
+	dsn_set(why, err == ENOSPC ? "4.3.1" : err == EDQUOT ? "4.2.2" : "4.3.0",
+	    "write error: %s", strerror(err));
+	log_msg(LOG_ERR, "local delivery failed: %s", why->text);
+	return (DLV_TEMPFAIL);
 }
 
 /* lookup_user - uid of a local user; DLV_PERMFAIL only if surely unknown */

@@ -1,0 +1,186 @@
+/*
+ * dma-mbox-create.c - create one missing mbox.
+ *
+ * *** THIS PROGRAM IS INSTALLED SETUID ROOT (4754 root:mail). ***
+ * Reviewers read the whole file at every change.
+ *
+ * Usage: dma-mbox-create USER
+ *
+ * dma's delivery process (egid mail) runs this when MAIL_PATH/USER does
+ * not exist.  It creates that one file, empty, 0660 USER:DMA_GROUP_NAME,
+ * and nothing else: it never changes an existing file, never follows a
+ * symlink, never opens a FIFO or device, reads no configuration and
+ * takes no options.  It does not link with the rest of dma.
+ *
+ * Exit status (sysexits): 0 created or already a proper mbox;
+ * 64 usage; 65 bad user name; 67 no such user; 77 caller not root or
+ * group DMA_GROUP_NAME, or cannot drop groups; 78 no group
+ * DMA_GROUP_NAME; 73 MAIL_PATH cannot be opened (it must be a real
+ * directory, not a symlink) or the mbox cannot be created, or something
+ * other than a regular file with one link owned by USER is in the way.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#ifndef MAIL_PATH
+#error Please define MAIL_PATH (mbox directory, /var/mail)
+#endif
+#ifndef DMA_GROUP_NAME
+#error Please define DMA_GROUP_NAME (group owning the mboxes, mail)
+#endif
+
+#define NAME_MAX_LEN	64
+
+/* fail - log "{msg}[ `{arg}'][: {strerror}]" at LOG_ERR and exit */
+static void __attribute__((__noreturn__))
+fail(int ex, const char *msg, const char *arg)
+{
+	if (arg == NULL)
+		syslog(LOG_ERR, "%s", msg);
+	else if (errno != 0)
+		syslog(LOG_ERR, "%s `%s': %s", msg, arg, strerror(errno));
+	else
+		syslog(LOG_ERR, "%s `%s'", msg, arg);
+	exit(ex);
+}
+
+/* sanitise - fds 0-2 open, nothing else inherited, no environment */
+static void
+sanitise(void)
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (fstat(i, &st) != 0 && open("/dev/null", O_RDWR) != i)
+			_exit(EX_OSERR);
+	}
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+	closefrom(3);
+#else
+	for (i = 3; i < 1024; i++)
+		(void)close(i);
+#endif
+	umask(077);
+	if (clearenv() != 0)
+		_exit(EX_OSERR);
+}
+
+/* caller_ok - root, or running with group gid (dma is setgid to it) */
+static int
+caller_ok(gid_t gid)
+{
+	gid_t groups[256];
+	int i, n;
+
+	if (getuid() == 0 || getgid() == gid || getegid() == gid)
+		return (1);
+	n = getgroups(256, groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return (1);
+	return (0);
+}
+
+/* name_ok - [A-Za-z0-9._+$-], not starting with '-' or '.', short */
+static int
+name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= NAME_MAX_LEN || s[0] == '-' || s[0] == '.')
+		return (0);
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+		    c == '+' || c == '$'))
+			return (0);
+	}
+	return (1);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *user;
+	struct passwd *pw;
+	struct group *gr;
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+	int dirfd, fd;
+
+	sanitise();
+	openlog("dma-mbox-create", LOG_PID, LOG_MAIL);
+	errno = 0;
+	if (argc != 2)
+		fail(EX_USAGE, "usage: dma-mbox-create USER", NULL);
+	user = argv[1];
+	if (!name_ok(user))
+		fail(EX_DATAERR, "invalid user name (not logged)", NULL);
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL)
+		fail(EX_NOUSER, "cannot find user", user);
+	uid = pw->pw_uid;
+	errno = 0;
+	if ((gr = getgrnam(DMA_GROUP_NAME)) == NULL)
+		fail(EX_CONFIG, "cannot find group", DMA_GROUP_NAME);
+	gid = gr->gr_gid;
+
+	/*
+	 * Only dma (egid DMA_GROUP_NAME) and root have any business here; the
+	 * install mode 4754 says so too, this holds if the mode is wrong.
+	 */
+	if (!caller_ok(gid)) {
+		errno = 0;
+		fail(EX_NOPERM, "caller not permitted to create mbox for", user);
+	}
+	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || getegid() != gid)
+		fail(EX_NOPERM, "cannot set group", DMA_GROUP_NAME);
+
+	dirfd = open(MAIL_PATH, O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC);
+	if (dirfd < 0)
+		fail(EX_CANTCREAT, "cannot open mail directory", MAIL_PATH);
+
+	/*
+	 * O_EXCL|O_NOFOLLOW: only a file we create here is ever changed; a
+	 * symlink, FIFO or anything else already there stays untouched.
+	 */
+	fd = openat(dirfd, user, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		errno = 0;
+		if (fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			fail(EX_CANTCREAT, "cannot stat existing mbox", user);
+		if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == uid)
+			exit(EX_OK);
+		syslog(LOG_ERR, "refusing existing mbox `%s': not a regular file "
+		    "with one link owned by the user", user);
+		exit(EX_CANTCREAT);
+	}
+	if (fd < 0)
+		fail(EX_CANTCREAT, "cannot create mbox", user);
+	if (fchown(fd, uid, gid) != 0 || fchmod(fd, 0660) != 0) {
+		/* Do not leave a root-owned file that dma would refuse forever. */
+		syslog(LOG_ERR, "cannot set owner of mbox `%s': %s", user,
+		    strerror(errno));
+		(void)unlinkat(dirfd, user, 0);
+		exit(EX_CANTCREAT);
+	}
+	if (fsync(fd) != 0 || fsync(dirfd) != 0)
+		fail(EX_CANTCREAT, "cannot sync mbox", user);
+	syslog(LOG_NOTICE, "created mbox for `%s'", user);
+	exit(EX_OK);
+}

@@ -353,9 +353,19 @@ time_t	 spool_flush_time(void);
 int	 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why, size_t whylen);
 
 /* ---- local.c ------------------------------------------------------- */
-/* Append it to MAIL_PATH/it->addr in mbox format. */
+/*
+ * Append it (it->mfp, it->sender) to MAIL_PATH/it->addr in mbox format,
+ * creating a missing mbox through DMA_MBOX_CREATE.  DLV_OK once fsync'ed;
+ * DLV_PERMFAIL for an unknown/invalid local user or a corrupted queue
+ * file; DLV_TEMPFAIL otherwise (a symlink, hard link or foreign-owned
+ * mbox is refused, never written).  On failure the mbox is cut back.
+ */
 enum dlv local_deliver(struct qitem *it, struct dsn *why);
-/* Write the From_ line and quoted message to fd; used by local_deliver. */
+/*
+ * Write the From_ line (sender "" or NULL: MAILER-DAEMON), the rewound
+ * msg with mboxrd >From quoting and a final empty line to fd.  Returns
+ * 0, -1 on I/O error (errno) or -2 if msg does not end with a newline.
+ */
 int	 local_write_mbox(int fd, FILE *msg, const char *sender, time_t when);
 
 /* ---- bsmtp.c: -bs, SMTP on standard input ------------------------- */

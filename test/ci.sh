@@ -1,0 +1,37 @@
+#!/bin/sh
+# test/ci.sh - install the test dependencies (Debian 12) and run the whole
+# suite twice: a normal -Werror build and an ASan+UBSan build.  Needs root.
+# Ends with one line "N passed, N failed" over both runs.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq || exit 1
+apt-get install -y -qq --no-install-recommends \
+    build-essential bison flex libssl-dev mandoc dnsmasq-base \
+    python3-aiosmtpd openssl ca-certificates bsd-mailx s-nail mutt git-email \
+    php-cli iproute2 util-linux passwd procps >/dev/null || exit 1
+
+log=$(mktemp -d /tmp/dma-ci.XXXXXX)
+status=0
+make clean >/dev/null
+make check WERROR=-Werror 2>&1 | tee "$log/plain"
+make check-san 2>&1 | tee "$log/san"
+pass=0
+fail=0
+for f in "$log/plain" "$log/san"; do
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$f" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "no test summary in $(basename "$f") run"
+		fail=$((fail + 1))
+		continue
+	fi
+	p=${line%% passed*}
+	q=${line#*passed, }
+	q=${q%% failed*}
+	pass=$((pass + p))
+	fail=$((fail + q))
+done
+[ "$fail" -eq 0 ] || status=1
+rm -rf "$log"
+echo "$pass passed, $fail failed"
+exit $status

@@ -51,7 +51,7 @@ dma-mbox-create: dma-mbox-create.c
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 aliases_parse.c aliases_parse.h: aliases_parse.y
-	$(YACC) -d -o aliases_parse.c aliases_parse.y
+	$(YACC) -Wno-yacc -d -o aliases_parse.c aliases_parse.y
 
 aliases_scan.c: aliases_scan.l aliases_parse.h
 	$(LEX) -o aliases_scan.c aliases_scan.l

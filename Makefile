@@ -103,9 +103,53 @@ install-links:
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR)
 	for l in sendmail mailq newaliases; do ln -sf dma $(DESTDIR)$(SBINDIR)/$$l; done
 
+# Queue flush every 5 minutes: pick one of cron and systemd.
+CRONDIR ?=	/etc/cron.d
+SYSTEMDDIR ?=	/lib/systemd/system
+EXAMPLESDIR ?=	$(PREFIX)/share/examples/dma
+
+install-cron:
+	$(INSTALL) -d $(DESTDIR)$(CRONDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/dma.cron > $(DESTDIR)$(CRONDIR)/dma
+	chmod 0644 $(DESTDIR)$(CRONDIR)/dma
+
+install-systemd:
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/dma-flush.service > $(DESTDIR)$(SYSTEMDDIR)/dma-flush.service
+	$(INSTALL) -m 0644 dist/dma-flush.timer $(DESTDIR)$(SYSTEMDDIR)/dma-flush.timer
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/dma-flush.service
+
+install-mailer-conf:
+	$(INSTALL) -d $(DESTDIR)$(EXAMPLESDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/mailer.conf > $(DESTDIR)$(EXAMPLESDIR)/mailer.conf
+	chmod 0644 $(DESTDIR)$(EXAMPLESDIR)/mailer.conf
+
+# Removes what install* put in place, except configuration, the spool
+# and mailboxes (they hold data).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/dma $(DESTDIR)$(LIBEXECDIR)/dma-mbox-create \
+	    $(DESTDIR)$(MANDIR)/man8/dma.8 $(DESTDIR)$(CRONDIR)/dma \
+	    $(DESTDIR)$(SYSTEMDDIR)/dma-flush.service $(DESTDIR)$(SYSTEMDDIR)/dma-flush.timer \
+	    $(DESTDIR)$(EXAMPLESDIR)/mailer.conf
+	for l in sendmail mailq newaliases; do \
+	    if [ "$$(readlink $(DESTDIR)$(SBINDIR)/$$l)" = dma ]; then rm -f $(DESTDIR)$(SBINDIR)/$$l; fi; done
+	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(EXAMPLESDIR) 2>/dev/null
+
 clean:
 	rm -f dma dma-mbox-create *.o *.d $(GEN) $(UNIT_BINS) test/unit/*.d
 
-.PHONY: all unit check check-unit check-san lint-man install install-links clean
+.PHONY: all unit check check-unit check-san lint-man install install-links install-cron \
+	install-systemd install-mailer-conf uninstall clean
 
 -include $(wildcard *.d)
+
+# dnsq: DNS test driver for test/integration/dns-*.sh; prints the
+# candidates dns_get_mx_list() returns.  Not installed.
+test/unit/dnsq: test/unit/dnsq.c $(MODS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ test/unit/dnsq.c $(MODS) $(LIBS)
+
+clean: clean-dnsq
+clean-dnsq:
+	rm -f test/unit/dnsq
+
+.PHONY: clean-dnsq

@@ -299,20 +299,35 @@ enum mail_err {
  * Read a message from in, write the Received header and the message with
  * added Date/Message-Id/From to out.  CRLF and bare CR are normalised to
  * LF; with opt->extract, To/Cc/Bcc addresses are added to rcpts.
+ * Lines of any length and NUL bytes are stored intact; a first line
+ * "From " is dropped; Bcc: is removed; the header section ends at the
+ * first line that is neither a header nor a continuation, and the stored
+ * message always has Date, Message-Id, From and a blank line.
+ * Returns MAIL_OK, or an error with why set: MAIL_EFORMAT ("invalid
+ * address in header"), MAIL_ERCPT (why from rcpt_add), MAIL_EREAD
+ * ("can not read mail: ..."), MAIL_EWRITE ("can not write mail: ...").
+ * out may hold a partial message after an error.
  */
 enum mail_err mail_read(FILE *in, FILE *out, const struct intake *opt,
 	    struct rcptlist *rcpts, char *why, size_t whylen);
 /*
  * Parse the addresses of one header value (after the colon, continuation
  * lines joined with their line breaks) into a NULL terminated array of
- * malloc'ed strings.  Returns 0 or -1 with why set.
+ * malloc'ed strings (free with mail_free_addrs).  Display names, group
+ * names and comments are dropped; quoted local parts are kept verbatim.
+ * Words separated by space outside <> ("Jo Do j@x.org") are an error, as
+ * are unbalanced <>, (), [] or quotes and addresses of ADDR_MAX bytes or
+ * more.  Returns 0 (possibly with an empty array), or -1 with why set and
+ * *addrs NULL.
  */
 int	 mail_parse_addrs(const char *value, char ***addrs, char *why, size_t whylen);
 void	 mail_free_addrs(char **addrs);
 /*
  * Write the bounce message for the failed entry it with reason to out.
  * orig is the original M file positioned at its start; full selects
- * the whole original instead of the header only.
+ * the whole original instead of the header only.  CR bytes of reason
+ * are dropped and other control characters but TAB/LF shown as '?'.
+ * Returns 0, or -1 on a read error of orig or a write error of out.
  */
 int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 	    const char *reason, FILE *orig, int full);

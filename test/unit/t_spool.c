@@ -1,0 +1,717 @@
+/*
+ * t_spool.c - spool.c in a temporary spool directory: commit/load round
+ * trip, Q file format, -bp listing, envelope field refusal, strict
+ * Q parser, uncommitted and stale entries, locking, the flush file.
+ */
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dma.h"
+#include "test/unit/tap.h"
+
+static char dir[] = "/tmp/t_spool.XXXXXX";
+static char outside[] = "/tmp/t_spool_out.XXXXXX";
+
+static const char msgtext[] = "Subject: test\n\nhello\n";
+
+/* printf into one of a few rotating static buffers (keeps tests leak-free) */
+static const char * __attribute__((__format__(__printf__, 1, 2)))
+fmt(const char *f, ...)
+{
+	static char buf[8][2048];
+	static int i;
+	va_list ap;
+
+	i = (i + 1) % 8;
+	va_start(ap, f);
+	vsnprintf(buf[i], sizeof(buf[i]), f, ap);
+	va_end(ap);
+	return (buf[i]);
+}
+
+/* path of name in the spool directory (static buffer, one at a time) */
+static const char *
+sp(const char *name)
+{
+	static char buf[2][PATH_MAX];
+	static int i;
+
+	i = !i;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return (buf[i]);
+}
+
+static int
+count_files(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	}
+	closedir(d);
+	return (n);
+}
+
+static void
+empty_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlink(sp(de->d_name));
+	}
+	closedir(d);
+}
+
+/* whole file as a string, or NULL */
+static char *
+slurp(const char *path)
+{
+	static char buf[4096];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return (NULL);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return (NULL);
+	buf[n] = '\0';
+	return (buf);
+}
+
+static int
+file_mode(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return (-1);
+	return (st.st_mode & 07777);
+}
+
+static int
+exists(const char *path)
+{
+	struct stat st;
+
+	return (lstat(path, &st) == 0);
+}
+
+static void
+write_file(const char *path, const char *content)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (fp == NULL) {
+		perror(path);
+		exit(2);
+	}
+	fputs(content, fp);
+	fclose(fp);
+}
+
+static void
+set_mtime(const char *path, time_t when)
+{
+	struct timespec ts[2];
+
+	ts[0].tv_sec = ts[1].tv_sec = when;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		perror(path);
+}
+
+/* a recipient list of up to 4 addresses (no alias expansion) */
+struct rl {
+	struct rcptlist l;
+	struct rcpt r[4];
+};
+
+static void
+rl_make(struct rl *rl, const char *a0, const char *a1)
+{
+	const char *a[2] = { a0, a1 };
+	int i;
+
+	memset(rl, 0, sizeof(*rl));
+	for (i = 0; i < 2 && a[i] != NULL; i++) {
+		rl->r[i].addr = (char *)(uintptr_t)a[i];
+		rl->r[i].local = strchr(a[i], '@') == NULL;
+		if (i > 0)
+			rl->r[i - 1].next = &rl->r[i];
+		rl->l.head = &rl->r[0];
+		rl->l.tail = &rl->r[i];
+		rl->l.n++;
+	}
+}
+
+/* submit one message; returns its msgid in msgid (static) or NULL */
+static const char *
+submit(const char *sender, const char *a0, const char *a1, struct queue *out)
+{
+	static char msgid[32];
+	struct spool_tmp t;
+	struct rl rl;
+	char why[256];
+
+	if (spool_create(&t, why, sizeof(why)) != 0) {
+		printf("# create: %s\n", why);
+		return (NULL);
+	}
+	fputs(msgtext, t.fp);
+	strlcpy(msgid, t.msgid, sizeof(msgid));
+	rl_make(&rl, a0, a1);
+	if (spool_commit(&t, sender, &rl.l, out, why, sizeof(why)) != 0) {
+		printf("# commit: %s\n", why);
+		return (NULL);
+	}
+	return (msgid);
+}
+
+/* load the queue, free it, return the number of entries or -1 */
+static int
+load_n(int cleanup)
+{
+	struct queue q;
+	char why[256];
+	int n;
+
+	if (spool_load(&q, cleanup, why, sizeof(why)) != 0) {
+		printf("# load: %s\n", why);
+		return (-1);
+	}
+	n = (int)q.n;
+	spool_free(&q);
+	return (n);
+}
+
+static char *
+print_queue(const struct queue *q)
+{
+	static char *buf;
+	size_t len;
+	FILE *fp;
+
+	free(buf);
+	buf = NULL;
+	fp = open_memstream(&buf, &len);
+	spool_print(fp, q);
+	fclose(fp);
+	return (buf);
+}
+
+static void
+test_roundtrip(void)
+{
+	struct queue out, q;
+	struct stat st;
+	const char *id;
+	char qid[64], want[512], why[256];
+	struct qitem *it;
+
+	id = submit("sender@test.example", "alice@remote.example", "bob", &out);
+	ok(id != NULL, "submit with two recipients");
+	if (id == NULL)
+		return;
+	ok(!exists(sp(fmt("tmp_%s", id))), "temp file removed at commit");
+	is_int(count_files(), 4, "two Q and two M files");
+	is_int(out.n, 2, "commit returns two entries");
+	snprintf(qid, sizeof(qid), "%s.1", id);
+	is_str(out.head->queueid, qid, "first qid is {msgid}.1");
+	is_str(out.head->next->addr, "bob", "second entry addr");
+	ok(out.head->qfd == -1 && out.head->mfp == NULL, "entries not locked");
+	ok(out.head->next->local == 1 && out.head->local == 0, "local copied");
+	ok(strcmp(out.head->qpath, sp(fmt("Q%s", qid))) == 0, "qpath");
+	spool_free(&out);
+
+	is_int(file_mode(sp(fmt("Q%s.1", id))), 0660, "Q mode 0660");
+	is_int(file_mode(sp(fmt("M%s.2", id))), 0660, "M mode 0660");
+	snprintf(want, sizeof(want),
+	    "ID: %s.1\nSender: sender@test.example\nRecipient: alice@remote.example\n", id);
+	is_str(slurp(sp(fmt("Q%s.1", id))), want, "Q file content exact");
+	snprintf(want, sizeof(want),
+	    "ID: %s.2\nSender: sender@test.example\nRecipient: bob\n", id);
+	is_str(slurp(sp(fmt("Q%s.2", id))), want, "second Q file content");
+	is_str(slurp(sp(fmt("M%s.2", id))), msgtext, "M holds the message");
+	ok(lstat(sp(fmt("M%s.1", id)), &st) == 0 && st.st_nlink == 2,
+	    "M files are hard links of one inode");
+
+	ok(spool_load(&q, 0, why, sizeof(why)) == 0, "load");
+	is_int(q.n, 2, "two entries loaded");
+	it = q.head;
+	if (it != NULL && it->next != NULL) {
+		is_str(it->queueid, qid, "sorted: .1 first");
+		is_str(it->sender, "sender@test.example", "sender");
+		is_str(it->addr, "alice@remote.example", "remote addr");
+		is_int(it->local, 0, "remote classified remote");
+		is_str(it->next->addr, "bob", "local addr");
+		is_int(it->next->local, 1, "local classified local");
+		ok(it->qfd == -1 && it->mfp == NULL, "loaded entry unlocked");
+		ok(it->qtime > 0 && time(NULL) - it->qtime < 60, "qtime from Q mtime");
+		snprintf(want, sizeof(want),
+		    "ID\t: %s.1\nFrom\t: sender@test.example\nTo\t: alice@remote.example\n"
+		    "--\n"
+		    "ID\t: %s.2\nFrom\t: sender@test.example\nTo\t: bob\n", id, id);
+		is_str(print_queue(&q), want, "-bp listing exact");
+	}
+	spool_free(&q);
+	empty_dir();
+
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 0, "empty load");
+	is_str(print_queue(&q), "Mail queue is empty\n", "-bp empty listing exact");
+
+	/* A bounce has an empty sender; local-domain recipients are stripped. */
+	id = submit("", "root@test.example", NULL, NULL);
+	ok(id != NULL, "submit bounce");
+	ok(spool_load(&q, 0, why, sizeof(why)) == 0 && q.n == 1, "load bounce");
+	if (q.head != NULL) {
+		is_str(q.head->sender, "", "bounce sender empty");
+		is_str(q.head->addr, "root", "local domain stripped on load");
+		is_int(q.head->local, 1, "stripped address is local");
+		snprintf(want, sizeof(want), "ID\t: %s.1\nFrom\t: \nTo\t: root\n", id);
+		is_str(print_queue(&q), want, "-bp bounce listing");
+	}
+	spool_free(&q);
+	empty_dir();
+}
+
+static void
+test_refusal(void)
+{
+	static const struct {
+		const char *sender, *r0, *r1, *why;
+	} cases[] = {
+		{ "a\nb@x.org", "c@d.org", NULL, "invalid sender in envelope" },
+		{ "a\rb@x.org", "c@d.org", NULL, "invalid sender in envelope" },
+		{ "a\x01" "b@x.org", "c@d.org", NULL, "invalid sender in envelope" },
+		{ "a\x7f" "b@x.org", "c@d.org", NULL, "invalid sender in envelope" },
+		{ "s@x.org", "c\nRecipient: evil@x.org", NULL, "invalid recipient in envelope" },
+		{ "s@x.org", "c\r@d.org", NULL, "invalid recipient in envelope" },
+		{ "s@x.org", "c\x01@d.org", NULL, "invalid recipient in envelope" },
+		{ "s@x.org", "c\t@d.org", NULL, "invalid recipient in envelope" },
+		{ "s@x.org", "", NULL, "invalid recipient in envelope" },
+		{ "s@x.org", "good@d.org", "bad\n@d.org", "invalid recipient in envelope" },
+		{ "s@x.org", NULL, NULL, "no recipients" },
+	};
+	struct spool_tmp t;
+	struct queue out;
+	struct rl rl;
+	char why[256], *longaddr;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		why[0] = '\0';
+		if (spool_create(&t, why, sizeof(why)) != 0) {
+			ok(0, "create: %s", why);
+			continue;
+		}
+		fputs(msgtext, t.fp);
+		rl_make(&rl, cases[i].r0, cases[i].r1);
+		out.n = 99;
+		is_int(spool_commit(&t, cases[i].sender, &rl.l, &out, why,
+		    sizeof(why)), -1, "refusal %zu returns -1", i);
+		is_str(why, cases[i].why, "refusal %zu reason", i);
+		is_int(count_files(), 0, "refusal %zu leaves nothing", i);
+		ok(out.n == 0 && out.head == NULL, "refusal %zu: no entries", i);
+		spool_abort(&t);	/* harmless after a failed commit */
+	}
+
+	/* too long: ENVFIELD_MAX bytes */
+	longaddr = xmalloc(ENVFIELD_MAX + 11);
+	memset(longaddr, 'a', ENVFIELD_MAX + 10);
+	longaddr[ENVFIELD_MAX + 10] = '\0';
+	longaddr[10] = '@';
+	ok(spool_create(&t, why, sizeof(why)) == 0, "create for long field");
+	rl_make(&rl, longaddr, NULL);
+	is_int(spool_commit(&t, "s@x.org", &rl.l, NULL, why, sizeof(why)), -1,
+	    "too long recipient refused");
+	is_int(count_files(), 0, "too long: nothing left");
+	free(longaddr);
+
+	/* abort after create removes the temp file */
+	ok(spool_create(&t, why, sizeof(why)) == 0, "create for abort");
+	is_int(count_files(), 1, "temp file present");
+	ok(strlen(t.msgid) > 0 && strspn(t.msgid, "0123456789abcdef") ==
+	    strlen(t.msgid), "msgid is lower-case hex");
+	is_str(strrchr(t.path, '/') + 1, fmt("tmp_%s", t.msgid),
+	    "temp file named tmp_{msgid}");
+	is_int(file_mode(t.path), 0660, "temp file mode 0660");
+	spool_abort(&t);
+	is_int(count_files(), 0, "abort removes the temp file");
+	spool_abort(&t);	/* twice is harmless */
+}
+
+static void
+test_parse(void)
+{
+	static const struct {
+		const char *name;
+		const char *buf;
+		size_t len;	/* 0: strlen */
+		int ret;
+		const char *qid, *sender, *addr;
+	} cases[] = {
+		{ "good", "ID: ab.1\nSender: s@x.org\nRecipient: r@y.org\n", 0, 0,
+		  "ab.1", "s@x.org", "r@y.org" },
+		{ "empty sender", "ID: 0.f\nSender: \nRecipient: root\n", 0, 0,
+		  "0.f", "", "root" },
+		{ "missing line", "ID: ab.1\nRecipient: r@y.org\n", 0, -1, 0, 0, 0 },
+		{ "wrong order", "Sender: s@x.org\nID: ab.1\nRecipient: r@y.org\n", 0, -1, 0, 0, 0 },
+		{ "extra line", "ID: ab.1\nSender: s\nRecipient: r\nRecipient: e\n", 0, -1, 0, 0, 0 },
+		{ "extra blank", "ID: ab.1\nSender: s\nRecipient: r\n\n", 0, -1, 0, 0, 0 },
+		{ "no final newline", "ID: ab.1\nSender: s\nRecipient: r", 0, -1, 0, 0, 0 },
+		{ "bad qid ../x", "ID: ../x\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "upper-case qid", "ID: AB.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "qid without dot", "ID: ab1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "qid two dots", "ID: a.b.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "recipient with CR", "ID: ab.1\nSender: s\nRecipient: r\r\n", 0, -1, 0, 0, 0 },
+		{ "sender with ctrl", "ID: ab.1\nSender: s\x01\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "NUL in buffer", "ID: ab.1\nSender: s\0x\nRecipient: r\n", 33, -1, 0, 0, 0 },
+		{ "empty recipient", "ID: ab.1\nSender: s\nRecipient: \n", 0, -1, 0, 0, 0 },
+		{ "key without space", "ID:ab.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "lower-case key", "id: ab.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "empty file", "", 0, -1, 0, 0, 0 },
+	};
+	struct qitem it;
+	char why[256];
+	size_t i, len;
+	int r;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&it, 0, sizeof(it));
+		len = cases[i].len ? cases[i].len : strlen(cases[i].buf);
+		why[0] = '\0';
+		r = spool_parse_qfile(cases[i].buf, len, &it, why, sizeof(why));
+		is_int(r, cases[i].ret, "parse %s", cases[i].name);
+		if (r == 0 && cases[i].ret == 0) {
+			is_str(it.queueid, cases[i].qid, "parse %s: id", cases[i].name);
+			is_str(it.sender, cases[i].sender, "parse %s: sender", cases[i].name);
+			is_str(it.addr, cases[i].addr, "parse %s: recipient", cases[i].name);
+		} else if (r != 0) {
+			ok(why[0] != '\0' && it.queueid == NULL && it.addr == NULL,
+			    "parse %s: reason set, nothing allocated (%s)",
+			    cases[i].name, why);
+		}
+		free(it.queueid);
+		free(it.sender);
+		free(it.addr);
+	}
+}
+
+/* make Q{msgid}.{n} and M{msgid}.{n} by hand */
+static void
+fake_entry(const char *msgid, int n, const char *rcpt, const char *mlink)
+{
+	char qid[64];
+
+	snprintf(qid, sizeof(qid), "%s.%x", msgid, n);
+
+	write_file(sp(fmt("Q%s", qid)),
+	    fmt("ID: %s\nSender: s@x.org\nRecipient: %s\n", qid, rcpt));
+	if (mlink != NULL) {
+		if (link(mlink, sp(fmt("M%s", qid))) != 0)
+			perror("link");
+	} else {
+		write_file(sp(fmt("M%s", qid)), msgtext);
+	}
+}
+
+static void
+test_uncommitted_and_stale(void)
+{
+	struct spool_tmp t, t2;
+	struct queue q;
+	char why[256];
+	time_t old = time(NULL) - 3600;
+
+	/* a submission in progress: tmp locked, Q/M already written */
+	ok(spool_create(&t, why, sizeof(why)) == 0, "create in-progress");
+	fputs(msgtext, t.fp);
+	fflush(t.fp);
+	fake_entry(t.msgid, 1, "a@b.org", t.path);
+	fake_entry(t.msgid, 2, "c@d.org", t.path);
+
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0, "load with tmp present");
+	is_int(q.n, 0, "uncommitted entries not listed");
+	spool_free(&q);
+	is_int(count_files(), 5, "young locked tmp kept with its Q/M");
+
+	set_mtime(t.path, old);
+	ok(load_n(1) == 0, "load old locked");
+	is_int(count_files(), 5, "old but locked tmp kept (submitter alive)");
+
+	/* the submitter dies: its lock goes away, the files stay */
+	fclose(t.fp);
+	ok(load_n(0) == 0, "-bp load");
+	is_int(count_files(), 5, "no cleanup without the cleanup flag");
+	ok(load_n(1) == 0, "cleanup load");
+	is_int(count_files(), 0, "stale tmp and its Q/M removed");
+
+	/* dead but young: kept */
+	ok(spool_create(&t2, why, sizeof(why)) == 0, "create young");
+	fake_entry(t2.msgid, 1, "a@b.org", t2.path);
+	fclose(t2.fp);
+	ok(load_n(1) == 0, "load young dead");
+	is_int(count_files(), 3, "young unlocked tmp kept");
+	empty_dir();
+
+	/* an orphaned M is removed by a queue run only */
+	write_file(sp("Mabc.1"), msgtext);
+	write_file(sp("Mabd.1"), msgtext);
+	write_file(sp("tmp_abd"), "x");		/* young: protects Mabd.1 */
+	ok(load_n(0) == 0, "-bp with orphan");
+	ok(exists(sp("Mabc.1")), "orphan M kept by -bp");
+	ok(load_n(1) == 0, "run with orphan");
+	ok(!exists(sp("Mabc.1")), "orphan M removed by a queue run");
+	ok(exists(sp("Mabd.1")), "M with tmp_ present kept");
+	empty_dir();
+
+	/* a Q without its M is not listed; names that are not qids ignored */
+	write_file(sp("Qab.1"), "ID: ab.1\nSender: s\nRecipient: r@x.org\n");
+	write_file(sp("Qfoo"), "ID: ab.1\nSender: s\nRecipient: r@x.org\n");
+	write_file(sp("Mfoo"), msgtext);
+	ok(load_n(1) == 0, "Q without M");
+	ok(exists(sp("Qab.1")) && exists(sp("Qfoo")) && exists(sp("Mfoo")),
+	    "foreign names left alone");
+	empty_dir();
+}
+
+static void
+test_malformed_and_order(void)
+{
+	struct queue q;
+	char why[256];
+	time_t now = time(NULL);
+
+	write_file(sp("Qab.1"), "ID: ab.1\nSender: s\nRecipient: r@x.org\nX: y\n");
+	write_file(sp("Mab.1"), msgtext);
+	write_file(sp("Qab.2"), "ID: ab.3\nSender: s\nRecipient: r@x.org\n");
+	write_file(sp("Mab.2"), msgtext);
+	ok(load_n(0) == 0,
+	    "malformed entries skipped");
+	ok(exists(sp("Qab.1")) && exists(sp("Qab.2")), "-bp leaves them");
+	ok(load_n(1) == 0,
+	    "malformed entries skipped by a run");
+	ok(!exists(sp("Qab.1")) && exists(sp("bad_ab.1")), "Q moved to bad_{qid}");
+	ok(!exists(sp("Mab.1")) && exists(sp("bad_ab.1.msg")),
+	    "M moved to bad_{qid}.msg");
+	ok(exists(sp("bad_ab.2")), "ID not matching the file name is malformed");
+	empty_dir();
+
+	/* order: qtime first, then numeric qid */
+	fake_entry("ab", 0x10, "r1@x.org", NULL);
+	fake_entry("ab", 0x2, "r2@x.org", NULL);
+	fake_entry("9", 0x1, "r3@x.org", NULL);
+	fake_entry("ff", 0x1, "r4@x.org", NULL);
+	set_mtime(sp("Qab.10"), now - 100);
+	set_mtime(sp("Qab.2"), now - 100);
+	set_mtime(sp("Q9.1"), now - 50);
+	set_mtime(sp("Qff.1"), now - 200);
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 4, "load four");
+	if (q.n == 4) {
+		is_str(q.head->queueid, "ff.1", "oldest first");
+		is_str(q.head->next->queueid, "ab.2", "same time: ab.2 before ab.10");
+		is_str(q.head->next->next->queueid, "ab.10", "then ab.10");
+		is_str(q.head->next->next->next->queueid, "9.1", "youngest last");
+		is_int(q.head->qtime, now - 200, "qtime is the Q mtime");
+	}
+	spool_free(&q);
+	empty_dir();
+}
+
+static void
+test_locking(void)
+{
+	struct queue q1, q2, q3;
+	char why[256], buf[128];
+	size_t n;
+	int r, fd;
+
+	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit for locking");
+	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load 1");
+	ok(spool_load(&q2, 1, why, sizeof(why)) == 0 && q2.n == 1, "load 2");
+	ok(spool_load(&q3, 1, why, sizeof(why)) == 0 && q3.n == 1, "load 3");
+	if (q1.n != 1 || q2.n != 1 || q3.n != 1)
+		return;
+
+	is_int(spool_acquire(q1.head, why, sizeof(why)), 0, "first acquire");
+	ok(q1.head->qfd >= 0 && q1.head->mfp != NULL, "acquire opens Q and M");
+	n = fread(buf, 1, sizeof(buf) - 1, q1.head->mfp);
+	buf[n] = '\0';
+	is_str(buf, msgtext, "M readable after acquire");
+	is_int(spool_acquire(q2.head, why, sizeof(why)), SPOOL_ELOCKED,
+	    "second open file description gets SPOOL_ELOCKED");
+	ok(q2.head->qfd == -1 && q2.head->mfp == NULL, "loser holds nothing");
+	spool_release(q1.head);
+	ok(q1.head->qfd == -1 && q1.head->mfp == NULL, "release closes");
+	is_int(spool_acquire(q2.head, why, sizeof(why)), 0, "acquire after release");
+
+	/* q3 has the Q open (not locked) from before the removal */
+	q3.head->qfd = open(q3.head->qpath, O_RDWR);
+	ok(spool_remove(q2.head) == 0, "remove");
+	spool_release(q2.head);
+	ok(!exists(q2.head->qpath) && !exists(q2.head->mpath), "Q and M gone");
+	is_int(spool_acquire(q1.head, why, sizeof(why)), SPOOL_ELOCKED,
+	    "acquire after remove: SPOOL_ELOCKED");
+	is_int(spool_acquire(q3.head, why, sizeof(why)), SPOOL_ELOCKED,
+	    "acquire of an unlinked open Q: SPOOL_ELOCKED");
+	ok(q3.head->qfd == -1, "unlinked Q released");
+	spool_free(&q1);
+	spool_free(&q2);
+	spool_free(&q3);
+
+	/* a Q replaced by another inode after load */
+	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit again");
+	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load");
+	if (q1.n == 1) {
+		q1.head->qfd = open(q1.head->qpath, O_RDWR);
+		fd = open(sp("x"), O_WRONLY | O_CREAT, 0660);
+		(void)!write(fd, "x", 1);
+		close(fd);
+		rename(sp("x"), q1.head->qpath);
+		is_int(spool_acquire(q1.head, why, sizeof(why)), SPOOL_ELOCKED,
+		    "Q path names another inode: SPOOL_ELOCKED");
+	}
+	spool_free(&q1);
+	empty_dir();
+
+	/* contents changed between load and acquire */
+	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit third");
+	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load");
+	if (q1.n == 1) {
+		fd = open(q1.head->qpath, O_WRONLY | O_TRUNC);
+		snprintf(buf, sizeof(buf), "ID: %s\nSender: s@x.org\n"
+		    "Recipient: other@y.org\n", q1.head->queueid);
+		(void)!write(fd, buf, strlen(buf));
+		close(fd);
+		why[0] = '\0';
+		r = spool_acquire(q1.head, why, sizeof(why));
+		is_int(r, -1, "changed Q refused by acquire");
+		ok(strstr(why, "malformed queue file") != NULL, "reason: %s", why);
+		ok(q1.head->qfd == -1 && q1.head->mfp == NULL, "released on error");
+	}
+	spool_free(&q1);
+	empty_dir();
+}
+
+static void
+test_flush(void)
+{
+	char target[PATH_MAX];
+	struct stat st, st2;
+	time_t old = time(NULL) - 7200;
+
+	is_int(spool_flush_time(), 0, "no flush file: time 0");
+	is_int(spool_flush_touch(), 0, "flush touch creates");
+	ok(lstat(sp("flush"), &st) == 0 && S_ISREG(st.st_mode), "regular file");
+	is_int(st.st_mode & 07777, 0660, "flush mode 0660 despite umask 077");
+	set_mtime(sp("flush"), old);
+	is_int(spool_flush_time(), old, "flush time is the mtime");
+	is_int(spool_flush_touch(), 0, "touch existing");
+	ok(spool_flush_time() > old + 3600, "touch updates the mtime");
+	empty_dir();
+
+	snprintf(target, sizeof(target), "%s/target", outside);
+	write_file(target, "keep");
+	set_mtime(target, old);
+	lstat(target, &st);
+	if (symlink(target, sp("flush")) != 0)
+		perror("symlink");
+	is_int(spool_flush_touch(), -1, "symlink at flush refused");
+	ok(lstat(target, &st2) == 0 && st2.st_mtime == old &&
+	    st2.st_size == st.st_size, "symlink target not touched");
+	is_str(slurp(target), "keep", "symlink target content unchanged");
+	is_int(spool_flush_time(), 0, "flush time of a symlink is 0");
+	empty_dir();
+
+	if (link(target, sp("flush")) != 0)
+		perror("link");
+	is_int(spool_flush_touch(), -1, "hard link at flush refused");
+	ok(lstat(target, &st2) == 0 && st2.st_mtime == old, "link target not touched");
+	empty_dir();
+
+	if (mkfifo(sp("flush"), 0660) == 0)
+		is_int(spool_flush_touch(), -1, "fifo at flush refused, no hang");
+	empty_dir();
+	unlink(target);
+}
+
+static void
+test_errors(void)
+{
+	struct spool_tmp t;
+	struct queue q;
+	char why[256], *saved = config.spooldir;
+	char missing[PATH_MAX];
+
+	snprintf(missing, sizeof(missing), "%s/missing", dir);
+
+	config.spooldir = missing;
+	is_int(spool_create(&t, why, sizeof(why)), -1, "create in missing dir");
+	is_str(why, fmt("can not create temp file in `%s': %s", missing,
+	    strerror(ENOENT)), "create error text");
+	is_int(spool_load(&q, 1, why, sizeof(why)), -1, "load of missing dir");
+	is_str(why, fmt("reading queue: %s", strerror(ENOENT)),
+	    "load error text");
+	is_int(spool_flush_touch(), -1, "flush in missing dir");
+	config.spooldir = saved;
+}
+
+int
+main(void)
+{
+	umask(077);
+	if (mkdtemp(dir) == NULL || mkdtemp(outside) == NULL) {
+		perror("mkdtemp");
+		return (2);
+	}
+	conf_init(&config);
+	free(config.spooldir);
+	config.spooldir = dir;
+	free(config.mailname);
+	config.mailname = xstrdup("test.example");
+	config.features &= ~NULLCLIENT;
+	hostname_reset();
+
+	test_roundtrip();
+	test_refusal();
+	test_parse();
+	test_uncommitted_and_stale();
+	test_malformed_and_order();
+	test_locking();
+	test_flush();
+	test_errors();
+
+	empty_dir();
+	rmdir(dir);
+	rmdir(outside);
+	free(config.mailname);
+	config.mailname = NULL;
+	config.spooldir = NULL;
+	return (done_testing());
+}

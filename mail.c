@@ -328,6 +328,14 @@ header_line(struct hdrscan *hs, const struct linebuf *lb, FILE *out, int *ended,
 	return (MAIL_OK);
 }
 
+/* set_why - "{what}{strerror(err)}"; a cut reason is still a reason */
+static void
+set_why(char *why, size_t whylen, const char *what, int err)
+{
+	strlcpy(why, what, whylen);
+	strlcat(why, strerror(err), whylen);
+}
+
 enum mail_err
 mail_read(FILE *in, FILE *out, const struct intake *opt,
     struct rcptlist *rcpts, char *why, size_t whylen)
@@ -357,7 +365,7 @@ mail_read(FILE *in, FILE *out, const struct intake *opt,
 	for (;;) {
 		r = read_line(in, &lb);
 		if (r < 0) {
-			snprintf(why, whylen, "can not read mail: %s", strerror(errno));
+			set_why(why, whylen, "can not read mail: ", errno);
 			err = MAIL_EREAD;
 			goto out;
 		}
@@ -384,8 +392,12 @@ mail_read(FILE *in, FILE *out, const struct intake *opt,
 	/* Input ended inside the header: still a complete message. */
 	if (inheader && (err = header_end(&hs, out, why, whylen)) != MAIL_OK)
 		goto out;
-	if (fflush(out) != 0 || ferror(out)) {
-		snprintf(why, whylen, "can not write mail: %s", strerror(errno));
+	if (fflush(out) != 0) {
+		set_why(why, whylen, "can not write mail: ", errno);
+		err = MAIL_EWRITE;
+	} else if (ferror(out)) {
+		/* An earlier write failed; its errno is gone. */
+		set_why(why, whylen, "can not write mail: ", EIO);
 		err = MAIL_EWRITE;
 	}
 out:

@@ -1,0 +1,126 @@
+#!/bin/sh
+# run-all.sh - the whole test suite: unit tests, then the integration tests
+# against the real installed binaries inside namespaces (test/ns-run.sh).
+#
+# Usage: sh test/run-all.sh [PATTERN...]
+#   Without PATTERN: all unit tests and every test/integration/*.sh (except
+#   the helper files *lib.sh).  With PATTERNs: unit tests are skipped and
+#   only integration scripts whose file name contains one of the patterns
+#   run, e.g. `sh test/run-all.sh local-` or `sh test/run-all.sh
+#   local-mbox smtp-auth`.  PATTERN "unit" selects the unit tests.
+#
+# Expects `make all unit` to have been done (make check does it).  The
+# integration part needs root: it stages `make install install-links
+# DESTDIR=...` (inheriting the make variables of the calling make, e.g. the
+# sanitizer flags of `make check-san`) and runs each script with a time
+# limit of $TEST_TIMEOUT seconds (default 300).
+#
+# Environment: VERBOSE=1 shows the output of passing scripts too;
+# KEEP_T=1 keeps each script's temporary directory; TEST_TIMEOUT.
+#
+# Last line of output: "N passed, N failed" (assertions); exit status 1
+# if anything failed.
+
+set -u
+cd "$(dirname "$0")/.." || exit 1
+SRC=$(pwd)
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+
+passed=0
+failed=0
+
+want() {
+	# want NAME: 0 if NAME is selected by the command-line patterns.
+	[ $# -gt 0 ] || return 1
+	[ -z "$PATTERNS" ] && return 0
+	for p in $PATTERNS; do
+		case $1 in
+		*"$p"*) return 0 ;;
+		esac
+	done
+	return 1
+}
+PATTERNS="$*"
+
+# ---- unit tests -----------------------------------------------------------
+if want unit; then
+	echo "== unit tests"
+	out=$(sh test/run-unit.sh)
+	printf '%s\n' "$out" | sed '$d'
+	last=$(printf '%s\n' "$out" | tail -n 1)
+	p=$(printf '%s\n' "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1/p')
+	f=$(printf '%s\n' "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p')
+	if [ -z "$p" ]; then
+		echo "FAIL run-unit.sh gave no summary"
+		p=0 f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+fi
+
+# ---- integration tests ----------------------------------------------------
+scripts=""
+for s in test/integration/*.sh; do
+	[ -f "$s" ] || continue
+	n=${s##*/}
+	case $n in
+	*lib.sh) continue ;;
+	esac
+	want "$n" && scripts="$scripts $s"
+done
+
+if [ -n "$scripts" ]; then
+	echo "== integration tests"
+	if [ "$(id -u)" != 0 ]; then
+		echo "FAIL integration tests need root (namespaces, setuid install)"
+		failed=$((failed + 1))
+		scripts=""
+	fi
+fi
+
+if [ -n "$scripts" ]; then
+	STAGE=$(mktemp -d /tmp/dma-stage.XXXXXX) || exit 1
+	tmp=$(mktemp /tmp/dma-out.XXXXXX) || exit 1
+	trap 'rm -rf "$STAGE" "$tmp"' EXIT
+	chmod 0755 "$STAGE"
+	if ! make -s install install-links DESTDIR="$STAGE" >"$tmp" 2>&1; then
+		echo "FAIL make install DESTDIR=$STAGE"
+		sed 's/^/    /' "$tmp"
+		failed=$((failed + 1))
+		scripts=""
+	fi
+fi
+
+for s in $scripts; do
+	n=${s##*/}
+	start=$(date +%s)
+	timeout -k 10 "$TEST_TIMEOUT" sh test/ns-run.sh "$STAGE" "$s" >"$tmp" 2>&1
+	st=$?
+	secs=$(($(date +%s) - start))
+	p=$(grep -c '^ok' "$tmp")
+	f=$(grep -c '^not ok' "$tmp")
+	extra=0
+	why=""
+	if [ "$st" -eq 124 ] || [ "$st" -eq 137 ]; then
+		extra=1
+		why=" (timed out after ${TEST_TIMEOUT}s)"
+	elif [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
+		extra=1
+		why=" (exit status $st)"
+	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		extra=1
+		why=" (no test results)"
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f + extra))
+	if [ $((f + extra)) -gt 0 ]; then
+		echo "FAIL $n: $p passed, $((f + extra)) failed$why [${secs}s]"
+		sed 's/^/    /' "$tmp"
+	else
+		echo "PASS $n: $p passed [${secs}s]"
+		[ "${VERBOSE:-0}" = 1 ] && sed 's/^/    /' "$tmp"
+	fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -338,13 +338,26 @@ int	 spool_create(struct spool_tmp *t, char *why, size_t whylen);
 /*
  * Make the message durable: one Q{msgid}.{n} and M{msgid}.{n} per
  * recipient, data and directory fsync'ed, then the temp file removed.
- * On failure nothing of the message remains visible.
+ * Sender and recipients must pass envfield_ok() (why: "invalid sender in
+ * envelope" / "invalid recipient in envelope"), else nothing is written.
+ * On failure the whole submission is aborted (spool_abort, temp file
+ * included) and -1 returned; on success t is closed and emptied, so a
+ * later spool_abort(t) is a no-op.  out (may be NULL) is overwritten with
+ * one malloc'ed entry per recipient, qfd = -1 and mfp = NULL: call
+ * spool_acquire before delivering one; free with spool_free.
  */
 int	 spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 	    struct queue *out, char *why, size_t whylen);
-/* Remove the temp file and any Q/M created for it. */
+/* Remove the temp file and any Q/M created for it; idempotent. */
 void	 spool_abort(struct spool_tmp *t);
-/* Load all committed entries (sorted by time then id); cleans stale files. */
+/*
+ * Load all committed entries (sorted by time then id) into q (overwritten),
+ * unlocked.  Entries of an uncommitted submission (tmp_{msgid} present)
+ * and malformed Q files are skipped.  With cleanup (queue runs, not -bp)
+ * stale tmp_ files of dead submitters are rolled back, orphaned M files
+ * removed and malformed entries renamed to bad_{qid} / bad_{qid}.msg.
+ * Returns 0, or -1 with why "reading queue: {strerror}".
+ */
 int	 spool_load(struct queue *q, int cleanup, char *why, size_t whylen);
 void	 spool_free(struct queue *q);
 /* Print the queue in the -bp format. */
@@ -352,7 +365,8 @@ void	 spool_print(FILE *out, const struct queue *q);
 /*
  * Lock the entry (non-blocking) and open its M file.  Returns 0, or
  * SPOOL_ELOCKED when another process holds it or it is already gone,
- * or -1 with why set.
+ * or -1 with why set (Q changed since loading: "malformed queue file").
+ * On any non-zero return the entry's handles are released.
  */
 #define SPOOL_ELOCKED	1
 int	 spool_acquire(struct qitem *it, char *why, size_t whylen);
@@ -364,7 +378,10 @@ void	 spool_release(struct qitem *it);
 int	 spool_flush_touch(void);
 /* mtime of the flush file, 0 if none. */
 time_t	 spool_flush_time(void);
-/* Parse a Q file's bytes into it (fields validated); 0 or -1 with why. */
+/*
+ * Parse a Q file's bytes into it (fields validated); 0 or -1 with why.
+ * Only queueid, sender and addr are set (malloc'ed), and only on success.
+ */
 int	 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why, size_t whylen);
 
 /* ---- local.c ------------------------------------------------------- */

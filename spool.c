@@ -920,7 +920,8 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 	    spool_parse_qfile(buf, (size_t)len, &cur, pwhy, sizeof(pwhy)) != 0 ||
 	    rcpt_canonical(cur.addr, canon, sizeof(canon)) < 0 ||
 	    strcmp(cur.queueid, it->queueid) != 0 ||
-	    strcmp(cur.sender, it->sender) != 0 || strcmp(canon, it->addr) != 0) {
+	    strcmp(cur.sender, it->sender) != 0 ||
+	    (strcmp(canon, it->addr) != 0 && strcmp(cur.addr, it->addr) != 0)) {
 		snprintf(why, whylen, "malformed queue file `%s'", it->qpath);
 	} else {
 		ret = 0;

@@ -1,0 +1,641 @@
+/*
+ * crypto.c - TLS client sessions, certificate checks, base64, CRAM-MD5.
+ *
+ * The only file that includes <openssl/...>.  Owns one SSL_CTX and one SSL
+ * per session (struct tls), created by tls_start and freed by tls_close;
+ * nothing of OpenSSL lives in struct config.  Side effects: I/O on the
+ * socket the caller passes (which it keeps owning: tls_close does not
+ * close it), reading CERTFILE and the system CA store, and syslog lines
+ * about fingerprint checks.  Runs in the delivery child with the privilege
+ * of dma (setgid mail); CERTFILE is read with it.
+ *
+ * Everything the peer sends is untrusted.  Passwords and AUTH payloads are
+ * never logged; buffers that held them are cleansed.
+ */
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "dma.h"
+
+struct tls {
+	SSL	*ssl;
+	SSL_CTX	*ctx;
+	int	 fd;
+	int	 fdflags;	/* file status flags before tls_start */
+	int	 verified;	/* chain and name checked (VERIFYCERT) */
+	int	 pinned;	/* FINGERPRINT matched */
+	int	 broken;	/* fatal error seen: no close_notify */
+};
+
+/* ---- helpers ------------------------------------------------------- */
+
+/* now_ms - monotonic clock in milliseconds */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* deadline_of - absolute deadline for timeout seconds (<= 0: none) */
+static long long
+deadline_of(int timeout)
+{
+	if (timeout <= 0)
+		return (-1);
+	return (now_ms() + (long long)timeout * 1000);
+}
+
+/*
+ * wait_io - wait until fd is ready for what OpenSSL asked for.
+ * Returns 0 when ready (or on a poll error the next SSL call will report),
+ * -1 with errno ETIMEDOUT when the deadline passed.
+ */
+static int
+wait_io(int fd, int want_write, long long deadline)
+{
+	struct pollfd pfd;
+	long long left;
+	int r;
+
+	for (;;) {
+		left = -1;
+		if (deadline >= 0) {
+			left = deadline - now_ms();
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return (-1);
+			}
+			if (left > INT_MAX)
+				left = INT_MAX;
+		}
+		pfd.fd = fd;
+		pfd.events = want_write ? POLLOUT : POLLIN;
+		pfd.revents = 0;
+		r = poll(&pfd, 1, (int)left);
+		if (r > 0)
+			return (0);
+		if (r == 0)
+			continue;	/* re-check the deadline */
+		if (errno != EINTR)
+			return (0);
+	}
+}
+
+/*
+ * ssl_errstr - the first error on OpenSSL's queue as text, or fallback.
+ * Clears the queue so that later calls start afresh.
+ */
+static void
+ssl_errstr(char *buf, size_t len, const char *fallback)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, buf, len);
+	else
+		strlcpy(buf, fallback, len);
+	ERR_clear_error();
+}
+
+/* ip_literal - strip [] / IPv6: and tell whether host is an IP address */
+static int
+ip_literal(const char *host, char *ip, size_t iplen)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	size_t l = strlen(host);
+
+	if (host[0] == '[' && l >= 2 && host[l - 1] == ']') {
+		host++;
+		l -= 2;
+		if (l >= 5 && strncasecmp(host, "IPv6:", 5) == 0) {
+			host += 5;
+			l -= 5;
+		}
+	}
+	if (l >= iplen)
+		return (0);
+	memcpy(ip, host, l);
+	ip[l] = '\0';
+	return (inet_pton(AF_INET, ip, a) == 1 || inet_pton(AF_INET6, ip, a) == 1);
+}
+
+/* ---- session setup -------------------------------------------------- */
+
+/* load_certfile - CERTFILE: chain and key from one PEM file */
+static int
+load_certfile(SSL_CTX *ctx, const char *file, struct dsn *why)
+{
+	char err[256];
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, file) != 1) {
+		ssl_errstr(err, sizeof(err), "unknown error");
+		dsn_set(why, "4.7.0", "SSL: Cannot load certificate %s: %s", file, err);
+		return (-1);
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, file, SSL_FILETYPE_PEM) != 1) {
+		ssl_errstr(err, sizeof(err), "unknown error");
+		dsn_set(why, "4.7.0", "SSL: Cannot load private key %s: %s", file, err);
+		return (-1);
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_errstr(err, sizeof(err), "unknown error");
+		dsn_set(why, "4.7.0", "SSL: Cannot check private key: %s", err);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * make_ctx - a client context with the settings of dma.conf.
+ *
+ * TLS 1.2 is the floor: older versions have no mandatory secure cipher.
+ * A server that closes without close_notify after QUIT is common; SMTP
+ * replies are self-delimiting, so such an EOF is treated as a plain EOF
+ * (the reply reader notices a truncated reply itself).
+ */
+static SSL_CTX *
+make_ctx(struct dsn *why)
+{
+	SSL_CTX *ctx;
+	char err[256];
+
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		ssl_errstr(err, sizeof(err), "unknown error");
+		dsn_set(why, "4.7.0", "SSL: cannot create context: %s", err);
+		return (NULL);
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		ssl_errstr(err, sizeof(err), "unknown error");
+		dsn_set(why, "4.7.0", "SSL: cannot set minimum version: %s", err);
+		SSL_CTX_free(ctx);
+		return (NULL);
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (config.certfile != NULL && load_certfile(ctx, config.certfile, why) != 0) {
+		SSL_CTX_free(ctx);
+		return (NULL);
+	}
+	if (config.features & VERIFYCERT) {
+		if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			ssl_errstr(err, sizeof(err), "unknown error");
+			dsn_set(why, "4.7.0", "SSL: cannot load the CA store: %s", err);
+			SSL_CTX_free(ctx);
+			return (NULL);
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	return (ctx);
+}
+
+/* set_peer_name - SNI and, with VERIFYCERT, the name or address to check */
+static int
+set_peer_name(SSL *ssl, const char *host, struct dsn *why)
+{
+	char ip[INET6_ADDRSTRLEN + 8], err[256], sni[NI_MAXHOST];
+	int isip = ip_literal(host, ip, sizeof(ip));
+
+	/*
+	 * RFC 6066 3: SNI carries host names only, never address literals.
+	 * (The copy: the OpenSSL macro takes a non-const pointer.)
+	 */
+	if (!isip && host[0] != '\0') {
+		if (strlcpy(sni, host, sizeof(sni)) >= sizeof(sni) ||
+		    SSL_set_tlsext_host_name(ssl, sni) != 1) {
+			ssl_errstr(err, sizeof(err), "name too long");
+			dsn_set(why, "4.7.0", "SSL: cannot set server name: %s", err);
+			return (-1);
+		}
+	}
+	if (!(config.features & VERIFYCERT))
+		return (0);
+	if (isip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) == 1)
+			return (0);
+	} else {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set1_host(ssl, host) == 1)
+			return (0);
+	}
+	ssl_errstr(err, sizeof(err), "unknown error");
+	dsn_set(why, "4.7.0", "SSL: cannot set the name to verify: %s", err);
+	return (-1);
+}
+
+/* handshake - SSL_connect on the non-blocking fd until done or deadline */
+static int
+handshake(struct tls *t, int timeout, struct dsn *why)
+{
+	long long deadline = deadline_of(timeout);
+	char err[256];
+	long vr;
+	int r, e;
+
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_connect(t->ssl);
+		if (r == 1)
+			return (0);
+		e = SSL_get_error(t->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (wait_io(t->fd, e == SSL_ERROR_WANT_WRITE, deadline) == 0)
+				continue;
+			dsn_set(why, "4.4.2", "TLS handshake timed out");
+			break;
+		}
+		vr = SSL_get_verify_result(t->ssl);
+		if ((config.features & VERIFYCERT) && vr != X509_V_OK) {
+			ERR_clear_error();
+			strlcpy(err, X509_verify_cert_error_string(vr), sizeof(err));
+		} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+			strlcpy(err, errno != 0 ? strerror(errno) :
+			    "connection closed by peer", sizeof(err));
+		} else {
+			ssl_errstr(err, sizeof(err), "unknown error");
+		}
+		dsn_set(why, "4.7.0", "SSL handshake failed fatally: %s", err);
+		break;
+	}
+	t->broken = 1;
+	return (-1);
+}
+
+/*
+ * check_peer - the peer must show a certificate; FINGERPRINT pins it.
+ *
+ * The fingerprint is compared in constant time although it is public:
+ * it costs nothing and keeps the pattern uniform.
+ */
+static int
+check_peer(struct tls *t, struct dsn *why)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	X509 *cert;
+	int ret = -1;
+
+	cert = SSL_get1_peer_certificate(t->ssl);
+	if (cert == NULL) {
+		log_msg(LOG_WARNING, "Peer did not provide certificate");
+		dsn_set(why, "4.7.0", "Peer did not provide certificate");
+		return (-1);
+	}
+	if ((config.features & VERIFYCERT) &&
+	    SSL_get_verify_result(t->ssl) == X509_V_OK)
+		t->verified = 1;
+	if (!config.have_fingerprint) {
+		ret = 0;
+		goto out;
+	}
+	if (X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 ||
+	    mdlen != sizeof(config.fingerprint)) {
+		dsn_set(why, "4.7.0", "SSL: cannot compute the certificate fingerprint");
+		goto out;
+	}
+	if (CRYPTO_memcmp(md, config.fingerprint, mdlen) != 0) {
+		log_msg(LOG_WARNING, "fingerprints do not match");
+		dsn_set(why, "4.7.0", "fingerprints do not match");
+		goto out;
+	}
+	log_msg(LOG_DEBUG, "successfully verified server certificate fingerprint");
+	t->pinned = 1;
+	ret = 0;
+out:
+	X509_free(cert);
+	return (ret);
+}
+
+/* tls_release - free a session; best-effort close_notify unless broken */
+static void
+tls_release(struct tls *t)
+{
+	if (t->ssl != NULL) {
+		if (!t->broken) {
+			ERR_clear_error();
+			(void)SSL_shutdown(t->ssl);
+		}
+		SSL_free(t->ssl);
+	}
+	SSL_CTX_free(t->ctx);
+	ERR_clear_error();
+	if (t->fdflags != -1)
+		(void)fcntl(t->fd, F_SETFL, t->fdflags);
+	free(t);
+}
+
+/*
+ * tls_start - handshake as a client on fd; see dma.h.
+ *
+ * The fd stays non-blocking while the session lives: every read, write and
+ * the handshake wait in poll() with a deadline, so a silent peer cannot
+ * hold the delivery child forever.  tls_close restores the flags.
+ */
+int
+tls_start(int fd, const char *host, int timeout, struct tls **out, struct dsn *why)
+{
+	struct tls *t;
+	char err[256];
+
+	*out = NULL;
+	ERR_clear_error();
+	t = xcalloc(1, sizeof(*t));
+	t->fd = fd;
+	t->fdflags = -1;
+	t->broken = 1;		/* nothing to shut down until the handshake */
+	if ((t->ctx = make_ctx(why)) == NULL)
+		goto fail;
+	if ((t->ssl = SSL_new(t->ctx)) == NULL || SSL_set_fd(t->ssl, fd) != 1) {
+		ssl_errstr(err, sizeof(err), "unknown error");
+		dsn_set(why, "4.7.0", "SSL: cannot create session: %s", err);
+		goto fail;
+	}
+	if (set_peer_name(t->ssl, host != NULL ? host : "", why) != 0)
+		goto fail;
+	if ((t->fdflags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, t->fdflags | O_NONBLOCK) == -1) {
+		dsn_set(why, "4.4.2", "SSL: cannot set the socket non-blocking: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (handshake(t, timeout, why) != 0)
+		goto fail;
+	t->broken = 0;
+	if (check_peer(t, why) != 0)
+		goto fail;
+	*out = t;
+	return (0);
+fail:
+	tls_release(t);
+	return (-1);
+}
+
+/* ---- session I/O ----------------------------------------------------- */
+
+/*
+ * io_wait_or_fail - after a failed SSL_read_ex/SSL_write_ex: 1 when the
+ * socket became ready (retry), 0 on a close_notify, -1 on error or
+ * timeout (errno ETIMEDOUT).
+ */
+static int
+io_wait_or_fail(struct tls *t, int r, long long deadline)
+{
+	int e = SSL_get_error(t->ssl, r);
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		if (wait_io(t->fd, e == SSL_ERROR_WANT_WRITE, deadline) == 0)
+			return (1);
+		return (-1);	/* errno is ETIMEDOUT */
+	}
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return (0);
+	t->broken = 1;
+	if (e != SSL_ERROR_SYSCALL || errno == 0)
+		errno = EIO;
+	ERR_clear_error();
+	return (-1);
+}
+
+/* tls_read - see dma.h; timeout <= 0 waits without limit */
+ssize_t
+tls_read(struct tls *t, void *buf, size_t len, int timeout)
+{
+	long long deadline = deadline_of(timeout);
+	size_t got = 0;
+	int r;
+
+	if (t == NULL || t->broken) {
+		errno = EIO;
+		return (-1);
+	}
+	if (len == 0)
+		return (0);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		if (SSL_read_ex(t->ssl, buf, len, &got) == 1)
+			return ((ssize_t)got);
+		r = io_wait_or_fail(t, 0, deadline);
+		if (r == 1)
+			continue;
+		return (r);
+	}
+}
+
+/* tls_write - see dma.h; writes all of buf or fails */
+ssize_t
+tls_write(struct tls *t, const void *buf, size_t len, int timeout)
+{
+	long long deadline = deadline_of(timeout);
+	const char *p = buf;
+	size_t done = 0, n;
+	int r;
+
+	if (t == NULL || t->broken) {
+		errno = EIO;
+		return (-1);
+	}
+	if (len > SSIZE_MAX) {
+		errno = EINVAL;
+		return (-1);
+	}
+	while (done < len) {
+		ERR_clear_error();
+		errno = 0;
+		n = 0;
+		if (SSL_write_ex(t->ssl, p + done, len - done, &n) == 1) {
+			done += n;
+			continue;
+		}
+		r = io_wait_or_fail(t, 0, deadline);
+		if (r == 1)
+			continue;
+		if (r == 0) {
+			t->broken = 1;
+			errno = EPIPE;
+		}
+		return (-1);
+	}
+	return ((ssize_t)len);
+}
+
+/* tls_close - see dma.h; NULL-safe, leaves the fd open */
+void
+tls_close(struct tls *t)
+{
+	if (t != NULL)
+		tls_release(t);
+}
+
+/* tls_describe - see dma.h */
+void
+tls_describe(const struct tls *t, char *buf, size_t len)
+{
+	const char *check;
+
+	if (t == NULL || t->ssl == NULL) {
+		(void)xsnprintf(buf, len, "no TLS");
+		return;
+	}
+	if (t->verified && t->pinned)
+		check = "certificate verified and pinned";
+	else if (t->verified)
+		check = "certificate verified";
+	else if (t->pinned)
+		check = "certificate pinned";
+	else
+		check = "certificate not checked";
+	/* A truncated description is still a useful log line. */
+	(void)xsnprintf(buf, len, "%s %s, %s", SSL_get_version(t->ssl),
+	    SSL_CIPHER_get_name(SSL_get_current_cipher(t->ssl)), check);
+}
+
+/* ---- base64 and CRAM-MD5 ------------------------------------------- */
+
+/* b64_encode - see dma.h; dst is NUL-terminated */
+int
+b64_encode(const void *src, size_t len, char *dst, size_t dstlen)
+{
+	size_t need;
+
+	if (len > (size_t)INT_MAX / 4 * 3 - 3)
+		return (-1);
+	need = (len + 2) / 3 * 4 + 1;
+	if (dstlen < need)
+		return (-1);
+	return (EVP_EncodeBlock((unsigned char *)dst, src, (int)len));
+}
+
+static int
+b64_char(int c)
+{
+	return ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/');
+}
+
+/*
+ * b64_decode - see dma.h.
+ *
+ * Strict RFC 4648 input: the alphabet only, length a multiple of four,
+ * at most two '=' and only at the end; trailing CR/LF/blanks are ignored.
+ * Returns the true decoded length (padding removed) and NUL-terminates
+ * dst when there is room for it.
+ */
+int
+b64_decode(const char *src, void *dst, size_t dstlen)
+{
+	unsigned char *tmp;
+	size_t n, i, pad = 0, full, outlen;
+	int r;
+
+	n = strlen(src);
+	while (n > 0 && (src[n - 1] == '\r' || src[n - 1] == '\n' ||
+	    src[n - 1] == ' ' || src[n - 1] == '\t'))
+		n--;
+	if (n % 4 != 0 || n > INT_MAX)
+		return (-1);
+	if (n > 0 && src[n - 1] == '=')
+		pad++;
+	if (n > 1 && src[n - 2] == '=')
+		pad++;
+	for (i = 0; i < n - pad; i++)
+		if (!b64_char((unsigned char)src[i]))
+			return (-1);
+	full = n / 4 * 3;
+	outlen = full - pad;
+	if (outlen > dstlen)
+		return (-1);
+	if (n == 0) {
+		if (dstlen > 0)
+			((char *)dst)[0] = '\0';
+		return (0);
+	}
+	/* EVP_DecodeBlock writes the padding bytes too. */
+	tmp = xmalloc(full);
+	r = EVP_DecodeBlock(tmp, (const unsigned char *)src, (int)n);
+	if (r < 0 || (size_t)r != full) {
+		OPENSSL_cleanse(tmp, full);
+		free(tmp);
+		return (-1);
+	}
+	memcpy(dst, tmp, outlen);
+	if (outlen < dstlen)
+		((char *)dst)[outlen] = '\0';
+	OPENSSL_cleanse(tmp, full);
+	free(tmp);
+	return ((int)outlen);
+}
+
+/*
+ * auth_cram_md5 - the RFC 2195 response to a base64 challenge.
+ *
+ * The digest is HMAC-MD5 keyed with the password over the decoded
+ * challenge, in lower-case hex.  Intermediate buffers holding the password
+ * derived data are cleansed.  Returns the length of out or -1.
+ */
+int
+auth_cram_md5(const char *challenge_b64, const char *login, const char *password,
+    char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], *chal;
+	char *resp = NULL, *p;
+	size_t clen, mdlen = 0, i, rlen;
+	int n, ret = -1;
+
+	clen = strlen(challenge_b64) / 4 * 3 + 3;
+	chal = xmalloc(clen);
+	n = b64_decode(challenge_b64, chal, clen);
+	if (n < 0)
+		goto out;
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "MD5", NULL, password, strlen(password),
+	    chal, (size_t)n, md, sizeof(md), &mdlen) == NULL || mdlen != 16) {
+		ERR_clear_error();
+		goto out;
+	}
+	rlen = strlen(login) + 1 + 2 * mdlen + 1;
+	resp = xmalloc(rlen);
+	if (xsnprintf(resp, rlen, "%s ", login) != 0)
+		goto out;
+	p = resp + strlen(resp);
+	for (i = 0; i < mdlen; i++) {
+		*p++ = hex[md[i] >> 4];
+		*p++ = hex[md[i] & 0x0f];
+	}
+	*p = '\0';
+	ret = b64_encode(resp, rlen - 1, out, outlen);
+out:
+	OPENSSL_cleanse(md, sizeof(md));
+	OPENSSL_cleanse(chal, clen);
+	free(chal);
+	if (resp != NULL) {
+		OPENSSL_cleanse(resp, strlen(resp));
+		free(resp);
+	}
+	return (ret);
+}

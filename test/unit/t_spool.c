@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -321,7 +322,7 @@ test_refusal(void)
 	struct spool_tmp t;
 	struct queue out;
 	struct rl rl;
-	char why[256], *longaddr;
+	char why[256], mid[32], *longaddr;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -352,6 +353,21 @@ test_refusal(void)
 	    "too long recipient refused");
 	is_int(count_files(), 0, "too long: nothing left");
 	free(longaddr);
+
+	/* a failure in the middle rolls back what was made, and only that */
+	ok(spool_create(&t, why, sizeof(why)) == 0, "create for rollback");
+	fputs(msgtext, t.fp);
+	strlcpy(mid, t.msgid, sizeof(mid));
+	write_file(sp(fmt("M%s.2", mid)), "not ours");
+	rl_make(&rl, "one@x.org", "two@x.org");
+	is_int(spool_commit(&t, "s@x.org", &rl.l, NULL, why, sizeof(why)), -1,
+	    "existing M file makes the commit fail");
+	is_str(why, fmt("can not create spools: %s", strerror(EEXIST)),
+	    "rollback reason");
+	is_int(count_files(), 1, "rollback leaves only the foreign file");
+	is_str(slurp(sp(fmt("M%s.2", mid))), "not ours",
+	    "foreign file untouched");
+	empty_dir();
 
 	/* abort after create removes the temp file */
 	ok(spool_create(&t, why, sizeof(why)) == 0, "create for abort");
@@ -550,7 +566,7 @@ test_locking(void)
 	struct queue q1, q2, q3;
 	char why[256], buf[128];
 	size_t n;
-	int r, fd;
+	int r, fd, pfd[2];
 
 	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit for locking");
 	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load 1");
@@ -614,6 +630,33 @@ test_locking(void)
 		is_int(r, -1, "changed Q refused by acquire");
 		ok(strstr(why, "malformed queue file") != NULL, "reason: %s", why);
 		ok(q1.head->qfd == -1 && q1.head->mfp == NULL, "released on error");
+	}
+	spool_free(&q1);
+	empty_dir();
+	/* the lock also excludes another process */
+	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit for fork");
+	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load");
+	if (q1.n == 1 && pipe(pfd) == 0) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			char c = spool_acquire(q1.head, why, sizeof(why)) == 0 ?
+			    'y' : 'n';
+
+			(void)!write(pfd[1], &c, 1);
+			(void)!read(pfd[0], &c, 1);	/* wait for the parent */
+			_exit(0);
+		}
+		(void)!read(pfd[0], buf, 1);
+		is_int(buf[0], 'y', "child acquired");
+		is_int(spool_acquire(q1.head, why, sizeof(why)), SPOOL_ELOCKED,
+		    "entry held by another process: SPOOL_ELOCKED");
+		(void)!write(pfd[1], "x", 1);
+		waitpid(pid, NULL, 0);
+		is_int(spool_acquire(q1.head, why, sizeof(why)), 0,
+		    "acquired after the other process exited");
+		close(pfd[0]);
+		close(pfd[1]);
 	}
 	spool_free(&q1);
 	empty_dir();

@@ -364,9 +364,10 @@ void	 spool_free(struct queue *q);
 void	 spool_print(FILE *out, const struct queue *q);
 /*
  * Lock the entry (non-blocking) and open its M file.  Returns 0, or
- * SPOOL_ELOCKED when another process holds it or it is already gone,
- * or -1 with why set (Q changed since loading: "malformed queue file").
- * On any non-zero return the entry's handles are released.
+ * SPOOL_ELOCKED when another process holds it, it is already gone, its
+ * qid now names another message or one not yet committed, or -1 with why
+ * set (e.g. "malformed queue file `{path}'").  On success it->qtime is
+ * the locked Q's mtime.  On any non-zero return the handles are released.
  */
 #define SPOOL_ELOCKED	1
 int	 spool_acquire(struct qitem *it, char *why, size_t whylen);

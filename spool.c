@@ -580,6 +580,19 @@ exists(const char *path)
 	return (lstat(path, &st) == 0 || errno != ENOENT);
 }
 
+/* uncommitted - tmp_{msgid} of the entry's message still exists */
+static int
+uncommitted(const char *qid)
+{
+	char name[QID_MAX + 8], path[PATH_MAX];
+	size_t mlen = strcspn(qid, ".");
+
+	if (xsnprintf(name, sizeof(name), "tmp_%.*s", (int)mlen, qid) != 0 ||
+	    spool_path(path, sizeof(path), "", name) != 0)
+		return (1);
+	return (exists(path));
+}
+
 /* remove_logged - unlink path and log it at LOG_NOTICE */
 static int
 remove_logged(const char *path, const char *what)
@@ -695,16 +708,12 @@ load_entry(const char *qid, int cleanup)
 {
 	struct qitem *it, tmp;
 	struct stat st;
-	char path[PATH_MAX], canon[ENVFIELD_MAX + 1], *buf = NULL;
-	char why[256];
+	char canon[ENVFIELD_MAX + 1], why[256], *buf = NULL;
 	ssize_t len;
 	int fd = -1, local, malformed = 0;
 
 	/* An entry whose submission is not committed does not exist yet. */
-	if (spool_path(path, sizeof(path), "tmp_", qid) != 0)
-		return (NULL);
-	*strrchr(path, '.') = '\0';
-	if (exists(path))
+	if (uncommitted(qid))
 		return (NULL);
 
 	it = qitem_new(qid, "", "");
@@ -886,7 +895,12 @@ spool_print(FILE *out, const struct queue *q)
 
 /*
  * check_locked - after the flock: is the entry still there and unchanged?
- * Returns 0, SPOOL_ELOCKED (gone or replaced), or -1 with why.
+ * Returns 0, SPOOL_ELOCKED (gone, replaced or not committed), or -1.
+ *
+ * Inode numbers are reused quickly: between our load and our lock the
+ * entry may have been delivered by another runner and its qid taken by a
+ * new message, perhaps one still being received.  Such an entry is not
+ * ours to deliver with the fields we loaded; the next run will see it.
  */
 static int
 check_locked(struct qitem *it, char *why, size_t whylen)
@@ -904,7 +918,8 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 	}
 	/* Another runner delivered it between our load and our lock. */
 	if (fst.st_nlink == 0 || lstat(it->qpath, &pst) != 0 ||
-	    pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino)
+	    pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino ||
+	    uncommitted(it->queueid))
 		return (SPOOL_ELOCKED);
 	if (!S_ISREG(fst.st_mode)) {
 		snprintf(why, whylen, "malformed queue file `%s'", it->qpath);
@@ -919,11 +934,15 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 	} else if (len > QFILE_MAX ||
 	    spool_parse_qfile(buf, (size_t)len, &cur, pwhy, sizeof(pwhy)) != 0 ||
 	    rcpt_canonical(cur.addr, canon, sizeof(canon)) < 0 ||
-	    strcmp(cur.queueid, it->queueid) != 0 ||
-	    strcmp(cur.sender, it->sender) != 0 ||
-	    (strcmp(canon, it->addr) != 0 && strcmp(cur.addr, it->addr) != 0)) {
+	    strcmp(cur.queueid, it->queueid) != 0) {
 		snprintf(why, whylen, "malformed queue file `%s'", it->qpath);
+	} else if (strcmp(cur.sender, it->sender) != 0 ||
+	    (strcmp(canon, it->addr) != 0 && strcmp(cur.addr, it->addr) != 0)) {
+		log_msg(LOG_INFO, "queue file `%s' changed since it was loaded",
+		    it->qpath);
+		ret = SPOOL_ELOCKED;
 	} else {
+		it->qtime = fst.st_mtime;
 		ret = 0;
 	}
 	free(cur.queueid);

@@ -564,6 +564,7 @@ static void
 test_locking(void)
 {
 	struct queue q1, q2, q3;
+	struct qitem *it;
 	char why[256], buf[128];
 	size_t n;
 	int r, fd, pfd[2];
@@ -620,19 +621,43 @@ test_locking(void)
 	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit third");
 	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load");
 	if (q1.n == 1) {
-		fd = open(q1.head->qpath, O_WRONLY | O_TRUNC);
+		it = q1.head;
+		fd = open(it->qpath, O_WRONLY | O_TRUNC);
 		snprintf(buf, sizeof(buf), "ID: %s\nSender: s@x.org\n"
-		    "Recipient: other@y.org\n", q1.head->queueid);
+		    "Recipient: other@y.org\n", it->queueid);
 		(void)!write(fd, buf, strlen(buf));
 		close(fd);
+		is_int(spool_acquire(it, why, sizeof(why)), SPOOL_ELOCKED,
+		    "Q with other fields (qid reused): SPOOL_ELOCKED");
+		ok(it->qfd == -1 && it->mfp == NULL, "released");
+
+		fd = open(it->qpath, O_WRONLY | O_TRUNC);
+		(void)!write(fd, "garbage\n", 8);
+		close(fd);
 		why[0] = '\0';
-		r = spool_acquire(q1.head, why, sizeof(why));
-		is_int(r, -1, "changed Q refused by acquire");
+		r = spool_acquire(it, why, sizeof(why));
+		is_int(r, -1, "garbled Q refused by acquire");
 		ok(strstr(why, "malformed queue file") != NULL, "reason: %s", why);
-		ok(q1.head->qfd == -1 && q1.head->mfp == NULL, "released on error");
+		ok(it->qfd == -1 && it->mfp == NULL, "released on error");
+
+		fd = open(it->qpath, O_WRONLY | O_TRUNC);
+		snprintf(buf, sizeof(buf), "ID: %s\nSender: s@x.org\n"
+		    "Recipient: r@y.org\n", it->queueid);
+		(void)!write(fd, buf, strlen(buf));
+		close(fd);
+		snprintf(buf, sizeof(buf), "tmp_%.*s",
+		    (int)strcspn(it->queueid, "."), it->queueid);
+		write_file(sp(buf), "");
+		is_int(spool_acquire(it, why, sizeof(why)), SPOOL_ELOCKED,
+		    "entry of an uncommitted message: SPOOL_ELOCKED");
+		unlink(sp(buf));
+		set_mtime(it->qpath, 1000000);
+		is_int(spool_acquire(it, why, sizeof(why)), 0, "restored Q acquired");
+		is_int(it->qtime, 1000000, "qtime taken from the locked Q");
 	}
 	spool_free(&q1);
 	empty_dir();
+
 	/* the lock also excludes another process */
 	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit for fork");
 	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load");

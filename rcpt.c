@@ -1,0 +1,421 @@
+/*
+ * rcpt.c - recipient routing and alias expansion.
+ *
+ * Owns the recipient list of one submission (struct rcptlist); reads the
+ * alias table it was given and the passwd database (getpwnam), nothing
+ * else.  No files, no output, no exit (except out of memory).  Runs in
+ * the submitting process (dma, setgid mail) on addresses that the caller
+ * does not control, so every address is checked before it is used:
+ * no control characters, no '<' '>' ',' or blanks outside quotes, at most
+ * ADDR_MAX bytes.
+ *
+ * Routing: an address whose domain (after the last '@' outside quotes)
+ * is hostname(), systemhostname() or "localhost", compared
+ * case-insensitively, loses its domain and is local; other addresses are
+ * remote, with the domain lower-cased.  With NULLCLIENT nothing is local
+ * and a bare name is qualified with "@" hostname().
+ *
+ * Aliases: alias names are compared case-insensitively (login names on
+ * this system are expected to be lower-case; "Postmaster" and
+ * "postmaster" are the same alias).  A local name with aliases is
+ * replaced by their targets, recursively; the "*" catch-all applies only
+ * to top-level names that match no alias.  A name listed among its own
+ * targets ("joe: joe, x@y") is delivered to the user joe; any other cycle
+ * is an error instead of silently losing the mail.
+ */
+#include <sys/types.h>
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dma.h"
+
+#define SAFE_MAX	204	/* log_safe copies of untrusted text */
+
+/* State of one rcpt_add() call. */
+struct expand {
+	struct rcptlist *l;
+	const char *top;		/* top-level address, for messages */
+	const char *chain[ALIAS_DEPTH];	/* local names being expanded */
+	int	 depth;
+	char	*why;
+	size_t	 whylen;
+};
+
+static enum rcpt_err add_one(struct expand *, const char *, int);
+
+static void __printflike(3, 4)
+set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+void
+rcpt_init(struct rcptlist *l, const struct alias *aliases)
+{
+	memset(l, 0, sizeof(*l));
+	l->aliases = aliases;
+}
+
+void
+rcpt_free(struct rcptlist *l)
+{
+	struct rcpt *r, *next;
+
+	for (r = l->head; r != NULL; r = next) {
+		next = r->next;
+		free(r->addr);
+		free(r);
+	}
+	l->head = l->tail = NULL;
+	l->n = 0;
+}
+
+/* last_at - the last '@' outside double quotes, or NULL */
+static char *
+last_at(char *s)
+{
+	char *at = NULL;
+	int inq = 0;
+
+	for (; *s != '\0'; s++) {
+		if (inq && *s == '\\' && s[1] != '\0')
+			s++;
+		else if (*s == '"')
+			inq = !inq;
+		else if (!inq && *s == '@')
+			at = s;
+	}
+	return (at);
+}
+
+static void
+lower_ascii(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+static int
+is_local_domain(const char *d)
+{
+	return (strcasecmp(d, hostname()) == 0 ||
+	    strcasecmp(d, systemhostname()) == 0 ||
+	    strcasecmp(d, "localhost") == 0);
+}
+
+int
+rcpt_canonical(const char *addr, char *out, size_t outlen)
+{
+	char *at;
+
+	strlcpy(out, addr, outlen);
+	/* "a@b@localhost" leaves "a@b", which is remote again. */
+	while ((at = last_at(out)) != NULL && is_local_domain(at + 1))
+		*at = '\0';
+	if (at == NULL && (config.features & NULLCLIENT)) {
+		/* A smarthost must not guess which domain a bare name is in. */
+		size_t n = strlen(out);
+
+		strlcat(out, "@", outlen);
+		strlcat(out, hostname(), outlen);
+		at = out + n;
+	}
+	if (at == NULL)
+		return (1);
+	lower_ascii(at + 1);
+	return (0);
+}
+
+/*
+ * addr_ok - one address as a recipient: 1..ADDR_MAX bytes, no control
+ * characters, no '<' '>' ',' or blanks outside double quotes, balanced
+ * quotes, and neither side of the last '@' empty.
+ */
+static int
+addr_ok(const char *addr)
+{
+	const unsigned char *s = (const unsigned char *)addr;
+	size_t n = strlen(addr);
+	int inq = 0;
+	char *tmp, *at;
+	int good;
+
+	if (n == 0 || n > ADDR_MAX)
+		return (0);
+	for (; *s != '\0'; s++) {
+		if (*s < 0x20 || *s == 0x7f)
+			return (0);
+		if (inq) {
+			if (*s == '\\' && s[1] != '\0') {
+				s++;
+				if (*s < 0x20 || *s == 0x7f)
+					return (0);
+			} else if (*s == '"') {
+				inq = 0;
+			}
+		} else if (*s == '"') {
+			inq = 1;
+		} else if (*s == '<' || *s == '>' || *s == ',' || *s == ' ') {
+			return (0);
+		}
+	}
+	if (inq)
+		return (0);
+	tmp = xstrdup(addr);
+	at = last_at(tmp);
+	good = at == NULL || (at != tmp && at[1] != '\0');
+	free(tmp);
+	return (good);
+}
+
+/* is_program_or_file - an aliases(5) target dma does not deliver to */
+static int
+is_program_or_file(const char *dest)
+{
+	if (dest[0] == '"')
+		dest++;
+	return (dest[0] == '|' || dest[0] == '/' ||
+	    strncasecmp(dest, ":include:", 9) == 0);
+}
+
+/* append - add a final recipient unless it is already listed */
+static enum rcpt_err
+append(struct expand *x, const char *addr, int local)
+{
+	struct rcpt *r;
+
+	for (r = x->l->head; r != NULL; r = r->next)
+		if (strcmp(r->addr, addr) == 0)
+			return (RCPT_OK);
+	if (x->l->n >= RCPT_MAX) {
+		set_why(x->why, x->whylen, "too many recipients (more than %d)", RCPT_MAX);
+		return (RCPT_ETOOMANY);
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->addr = xstrdup(addr);
+	r->local = local;
+	if (x->l->tail != NULL)
+		x->l->tail->next = r;
+	else
+		x->l->head = r;
+	x->l->tail = r;
+	x->l->n++;
+	return (RCPT_OK);
+}
+
+/* loop_why - "alias loop: a -> b -> a", starting at chain[from] */
+static void
+loop_why(struct expand *x, int from, const char *name)
+{
+	char buf[REASON_MAX], safe[SAFE_MAX];
+	int i;
+
+	strlcpy(buf, "alias loop: ", sizeof(buf));
+	for (i = from; i < x->depth; i++) {
+		strlcat(buf, log_safe(safe, sizeof(safe), x->chain[i]), sizeof(buf));
+		strlcat(buf, " -> ", sizeof(buf));
+	}
+	strlcat(buf, log_safe(safe, sizeof(safe), name), sizeof(buf));
+	set_why(x->why, x->whylen, "%s", buf);
+}
+
+/*
+ * expand_name - add the targets of every alias called name; *hits counts
+ * them (0: name is not an alias).
+ */
+static enum rcpt_err
+expand_name(struct expand *x, const char *alias, const char *name, int *hits)
+{
+	const struct alias *a;
+	char s1[SAFE_MAX], s2[SAFE_MAX];
+	enum rcpt_err r;
+
+	*hits = 0;
+	for (a = x->l->aliases; a != NULL; a = a->next) {
+		if (strcasecmp(a->name, alias) != 0)
+			continue;
+		(*hits)++;
+		if (is_program_or_file(a->dest)) {
+			set_why(x->why, x->whylen, "invalid recipient `%s': alias target "
+			    "`%s' is a program or file (not supported)",
+			    log_safe(s1, sizeof(s1), x->top),
+			    log_safe(s2, sizeof(s2), a->dest));
+			return (RCPT_EINVAL);
+		}
+		if (x->depth >= ALIAS_DEPTH) {
+			set_why(x->why, x->whylen, "alias loop: more than %d levels "
+			    "of aliases below `%s'", ALIAS_DEPTH,
+			    log_safe(s1, sizeof(s1), x->chain[0]));
+			return (RCPT_ELOOP);
+		}
+		x->chain[x->depth++] = name;
+		r = add_one(x, a->dest, 0);
+		x->depth--;
+		if (r != RCPT_OK)
+			return (r);
+	}
+	return (RCPT_OK);
+}
+
+/* add_local - a local name: expand its aliases or check the user exists */
+static enum rcpt_err
+add_local(struct expand *x, const char *name, int toplevel)
+{
+	char s1[SAFE_MAX], s2[SAFE_MAX];
+	enum rcpt_err r;
+	int i, hits = 0, self = 0;
+
+	for (i = 0; i < x->depth; i++) {
+		if (strcasecmp(x->chain[i], name) != 0)
+			continue;
+		if (i != x->depth - 1) {
+			loop_why(x, i, name);
+			return (RCPT_ELOOP);
+		}
+		/* "joe: joe, ...": the user joe gets a copy too. */
+		self = 1;
+	}
+	if (!self) {
+		if ((r = expand_name(x, name, name, &hits)) != RCPT_OK)
+			return (r);
+		if (hits == 0 && toplevel &&
+		    (r = expand_name(x, "*", name, &hits)) != RCPT_OK)
+			return (r);
+		if (hits > 0)
+			return (RCPT_OK);
+	}
+	if (!localname_ok(name) || getpwnam(name) == NULL) {
+		log_safe(s1, sizeof(s1), x->top);
+		if (x->depth == 0)
+			set_why(x->why, x->whylen, "invalid recipient `%s'", s1);
+		else
+			set_why(x->why, x->whylen, "invalid recipient `%s': no such user `%s'",
+			    s1, log_safe(s2, sizeof(s2), name));
+		return (RCPT_ENOUSER);
+	}
+	return (append(x, name, 1));
+}
+
+/* add_one - check, canonicalise and route one address */
+static enum rcpt_err
+add_one(struct expand *x, const char *addr, int toplevel)
+{
+	char buf[ADDR_MAX + 1 + 256 + 1], s1[SAFE_MAX], s2[SAFE_MAX];
+	int local;
+
+	if (addr_ok(addr)) {
+		local = rcpt_canonical(addr, buf, sizeof(buf));
+		if (strlen(buf) <= ADDR_MAX && buf[0] != '\0') {
+			if (!local)
+				return (append(x, buf, 0));
+			return (add_local(x, buf, toplevel));
+		}
+	}
+	log_safe(s1, sizeof(s1), x->top);
+	if (x->depth == 0)
+		set_why(x->why, x->whylen, "invalid recipient `%s'", s1);
+	else
+		set_why(x->why, x->whylen, "invalid recipient `%s': invalid alias "
+		    "target `%s'", s1, log_safe(s2, sizeof(s2), addr));
+	return (RCPT_EINVAL);
+}
+
+enum rcpt_err
+rcpt_add(struct rcptlist *l, const char *addr, int toplevel, char *why, size_t whylen)
+{
+	struct expand x;
+
+	memset(&x, 0, sizeof(x));
+	x.l = l;
+	x.top = addr;
+	x.why = why;
+	x.whylen = whylen;
+	return (add_one(&x, addr, toplevel));
+}
+
+/* trim - strip blanks at both ends in place */
+static char *
+trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return (s);
+}
+
+/*
+ * angle_addr - "<addr>" or "Display Name <addr>" gives addr; anything
+ * else is returned unchanged.
+ */
+static char *
+angle_addr(char *s)
+{
+	size_t n = strlen(s);
+	char *p;
+	int inq = 0;
+
+	if (n < 2 || s[n - 1] != '>')
+		return (s);
+	for (p = s; *p != '\0'; p++) {
+		if (inq && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '"')
+			inq = !inq;
+		else if (!inq && *p == '<')
+			break;
+	}
+	if (*p != '<')
+		return (s);
+	s[n - 1] = '\0';
+	return (trim(p + 1));
+}
+
+enum rcpt_err
+rcpt_add_list(struct rcptlist *l, const char *operand, char *why, size_t whylen)
+{
+	const char *p = operand, *start;
+	enum rcpt_err r = RCPT_OK;
+	char *piece, *addr;
+	int inq, angle;
+
+	while (*p != '\0' && r == RCPT_OK) {
+		inq = angle = 0;
+		for (start = p; *p != '\0'; p++) {
+			if (inq && *p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				inq = !inq;
+			else if (inq)
+				continue;
+			else if (*p == '<')
+				angle++;
+			else if (*p == '>' && angle > 0)
+				angle--;
+			else if (*p == ',' && angle == 0)
+				break;
+		}
+		piece = xstrndup(start, (size_t)(p - start));
+		if (*p == ',')
+			p++;
+		addr = trim(piece);
+		if (*addr != '\0')
+			r = rcpt_add(l, angle_addr(addr), 1, why, whylen);
+		free(piece);
+	}
+	return (r);
+}

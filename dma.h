@@ -272,9 +272,11 @@ enum rcpt_err {
 void	 rcpt_init(struct rcptlist *l, const struct alias *aliases);
 void	 rcpt_free(struct rcptlist *l);
 /*
- * Strip a local domain (hostname(), "localhost", case-insensitive) from
- * addr into out; returns 1 if the result names a local mailbox (no '@' and
- * not NULLCLIENT).
+ * Strip a local domain (hostname(), systemhostname(), "localhost",
+ * case-insensitive) from addr into out and lower-case a remaining domain;
+ * with NULLCLIENT a bare name gets "@" hostname() appended.  Returns 1 if
+ * the result names a local mailbox (no '@' and not NULLCLIENT).  out
+ * should hold ADDR_MAX + 258 bytes; a longer result is truncated.
  */
 int	 rcpt_canonical(const char *addr, char *out, size_t outlen);
 /*

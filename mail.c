@@ -561,8 +561,9 @@ skip_comment(const char **pp)
 
 /*
  * scan_quoted - *pp at open ('"' or '['); copy the quoted string or domain
- * literal verbatim to tok without folding line breaks.  -1 if unbalanced
- * or an escape precedes a line break.
+ * literal verbatim to tok without folding line breaks (and, in a domain
+ * literal, without its folding white space, which is no part of it).  -1
+ * if unbalanced or an escape precedes a line break.
  */
 static int
 scan_quoted(const char **pp, char close, struct linebuf *tok)
@@ -573,6 +574,8 @@ scan_quoted(const char **pp, char close, struct linebuf *tok)
 	lb_putc(tok, *p++);
 	for (; *p != '\0'; p++) {
 		if (*p == '\r' || *p == '\n')
+			continue;
+		if (close == ']' && (*p == ' ' || *p == '\t'))
 			continue;
 		if (*p == '\\') {
 			if (p[1] == '\0' || p[1] == '\r' || p[1] == '\n')

@@ -51,6 +51,8 @@ static const struct {
 	{ " \"a,b\"@x.org, c@y.org", "\"a,b\"@x.org|c@y.org" },
 	/* domain literal */
 	{ " a@[192.0.2.1]", "a@[192.0.2.1]" },
+	{ " a@[ 192.0.2.1\r\n ]", "a@[192.0.2.1]" },
+	{ " <a@[IPv6:2001:db8::1]>", "a@[IPv6:2001:db8::1]" },
 	/* groups */
 	{ " undisclosed-recipients:;", "" },
 	{ " Undisclosed recipients:;", "" },

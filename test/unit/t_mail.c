@@ -491,6 +491,39 @@ test_long_line(void)
 	free(x);
 }
 
+/* test_rcpt_refused - rcpt_add failing makes MAIL_ERCPT with its reason */
+static void
+test_rcpt_refused(void)
+{
+	struct intake o;
+	struct rcptlist l;
+	char why[256], *in, *out;
+	size_t i, len, outlen;
+	enum mail_err err;
+
+	/* RCPT_MAX + 1 distinct remote recipients in one To: header */
+	len = 4 + (RCPT_MAX + 1) * 16 + 3;
+	in = xmalloc(len);
+	strlcpy(in, "To: ", len);
+	for (i = 0; i <= RCPT_MAX; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "%sr%zu@x.org", i > 0 ? ",\n " : "", i);
+		strlcat(in, a, len);
+	}
+	strlcat(in, "\n\n", len);
+	init_intake(&o, DOT | EXTRACT, NULL);
+	rcpt_init(&l, NULL);
+	why[0] = '\0';
+	err = run(in, strlen(in), &o, &l, &out, &outlen, why, sizeof(why));
+	is_int(err, MAIL_ERCPT, "-t: refused recipient: status");
+	ok(why[0] != '\0' && strcmp(why, "invalid address in header") != 0,
+	    "-t: refused recipient: reason from rcpt_add (%s)", why);
+	free(out);
+	free(in);
+	rcpt_free(&l);
+}
+
 /* test_errors - read and write errors */
 static void
 test_errors(void)
@@ -674,6 +707,7 @@ main(void)
 	setup();
 	test_table();
 	test_long_line();
+	test_rcpt_refused();
 	test_errors();
 	test_message_id();
 	test_bounce();

@@ -105,18 +105,21 @@ wait_io(int fd, int want_write, long long deadline)
 }
 
 /*
- * ssl_errstr - the first error on OpenSSL's queue as text, or fallback.
+ * ssl_errstr - the reason of the first error on OpenSSL's queue, or fallback.
  * Clears the queue so that later calls start afresh.
  */
 static void
 ssl_errstr(char *buf, size_t len, const char *fallback)
 {
 	unsigned long e = ERR_get_error();
+	const char *r;
 
-	if (e != 0)
-		ERR_error_string_n(e, buf, len);
-	else
+	if (e == 0)
 		strlcpy(buf, fallback, len);
+	else if ((r = ERR_reason_error_string(e)) != NULL)
+		strlcpy(buf, r, len);
+	else
+		ERR_error_string_n(e, buf, len);
 	ERR_clear_error();
 }
 
@@ -270,7 +273,8 @@ handshake(struct tls *t, int timeout, struct dsn *why)
 		vr = SSL_get_verify_result(t->ssl);
 		if ((config.features & VERIFYCERT) && vr != X509_V_OK) {
 			ERR_clear_error();
-			strlcpy(err, X509_verify_cert_error_string(vr), sizeof(err));
+			(void)xsnprintf(err, sizeof(err), "certificate verify failed: %s",
+			    X509_verify_cert_error_string(vr));
 		} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
 			strlcpy(err, errno != 0 ? strerror(errno) :
 			    "connection closed by peer", sizeof(err));

@@ -78,8 +78,9 @@ enum rdline {
 };
 
 /*
- * read_line - read one physical line of at most size - 1 bytes into buf.
- * A last line without '\n' counts as a line.  Long lines are not split:
+ * read_line - read one physical line of at most size - 1 bytes into buf,
+ * which is always NUL-terminated.  A last line without '\n' counts as a
+ * line.  Long lines are not split:
  * the caller reports them instead of parsing the remainder as a new line.
  */
 static enum rdline
@@ -87,26 +88,33 @@ read_line(FILE *fp, char *buf, size_t size)
 {
 	size_t n = 0;
 	int ch, nul = 0;
+	enum rdline r;
 
 	for (;;) {
 		ch = getc(fp);
 		if (ch == EOF) {
 			if (ferror(fp))
-				return (RD_ERR);
-			if (n == 0)
-				return (RD_EOF);
+				r = RD_ERR;
+			else if (n == 0)
+				r = RD_EOF;
+			else
+				r = nul ? RD_NUL : RD_LINE;
 			break;
 		}
-		if (ch == '\n')
+		if (ch == '\n') {
+			r = nul ? RD_NUL : RD_LINE;
 			break;
-		if (n + 1 >= size)
-			return (RD_TOOLONG);
+		}
+		if (n + 1 >= size) {
+			r = RD_TOOLONG;
+			break;
+		}
 		if (ch == '\0')
 			nul = 1;
 		buf[n++] = (char)ch;
 	}
 	buf[n] = '\0';
-	return (nul ? RD_NUL : RD_LINE);
+	return (r);
 }
 
 static int

@@ -31,12 +31,30 @@ write_file(const char *name, const char *text, long len)
 	fclose(fp);
 }
 
+/*
+ * reset - free the strings of c (zero or previously reset) and set the
+ * defaults again, so that sanitizer runs see no leaks
+ */
+static void
+reset(struct config *c)
+{
+	free(c->smarthost);
+	free(c->aliases);
+	free(c->spooldir);
+	free(c->authpath);
+	free(c->certfile);
+	free(c->mailname);
+	free(c->masquerade_user);
+	free(c->masquerade_host);
+	conf_init(c);
+}
+
 /* load - conf_load() of text into a fresh config */
 static enum conf_err
 load(const char *text, struct config *c, char *why, size_t whylen)
 {
 	write_file("dma.conf", text, -1);
-	conf_init(c);
+	reset(c);
 	why[0] = '\0';
 	return (conf_load(path, c, why, whylen));
 }
@@ -59,10 +77,10 @@ with_path(char *dst, size_t len, const char *tmpl)
 static void
 test_defaults(void)
 {
-	struct config c;
+	static struct config c;
 	char why[256] = "";
 
-	conf_init(&c);
+	reset(&c);
 	is_int(c.port, 25, "default port 25");
 	is_str(c.aliases, "/etc/aliases", "default aliases");
 	is_str(c.spooldir, SPOOL_PATH, "default spooldir");
@@ -84,7 +102,7 @@ test_defaults(void)
 static void
 test_keys(void)
 {
-	struct config c;
+	static struct config c;
 	char why[256];
 	static const char text[] =
 	    "SMARTHOST mx.example.org\n"
@@ -160,7 +178,7 @@ test_ok_lines(void)
 		/* NULLCLIENT anywhere relative to SMARTHOST */
 		{ "NULLCLIENT\nSMARTHOST a\n", "a", 25, NULLCLIENT },
 	};
-	struct config c;
+	static struct config c;
 	char why[256];
 	size_t i;
 
@@ -227,7 +245,7 @@ test_errors(void)
 		{ "NULLCLIENT\n", CONF_ESYNTAX, "%s: NULLCLIENT requires SMARTHOST" },
 		{ "NULLCLIENT\nDEFER\n", CONF_ESYNTAX, "%s: NULLCLIENT requires SMARTHOST" },
 	};
-	struct config c;
+	static struct config c;
 	char why[512], want[512];
 	size_t i;
 
@@ -243,7 +261,7 @@ test_errors(void)
 static void
 test_long_lines(void)
 {
-	struct config c;
+	static struct config c;
 	char why[512], want[512];
 	char *text;
 	size_t vlen;
@@ -276,7 +294,7 @@ test_long_lines(void)
 
 	/* NUL byte inside a line */
 	write_file("dma.conf", "DEFER\nSMARTHOST a\0b\n", 20);
-	conf_init(&c);
+	reset(&c);
 	is_int(conf_load(path, &c, why, sizeof(why)), CONF_ESYNTAX, "NUL byte");
 	snprintf(want, sizeof(want), "syntax error in %s:2: NUL byte", path);
 	is_str(why, want, "NUL byte message");
@@ -295,7 +313,7 @@ test_masquerade(void)
 		{ "@", NULL, NULL },
 		{ "a@b@c", "a@b", "c" },
 	};
-	struct config c;
+	static struct config c;
 	char text[128], why[256];
 	size_t i;
 
@@ -364,11 +382,11 @@ test_fingerprint(void)
 static void
 test_open_error(void)
 {
-	struct config c;
+	static struct config c;
 	char why[512], want[512];
 
 	/* a directory opens but cannot be read */
-	conf_init(&c);
+	reset(&c);
 	is_int(conf_load(tmpdir, &c, why, sizeof(why)), CONF_EOPEN, "directory: EOPEN");
 	snprintf(want, sizeof(want), "can not read config `%s': %s", tmpdir,
 	    strerror(EISDIR));

@@ -326,8 +326,8 @@ int	 mail_parse_addrs(const char *value, char ***addrs, char *why, size_t whylen
 void	 mail_free_addrs(char **addrs);
 /*
  * Write the bounce message for the failed entry it with reason to out.
- * orig is the original M file positioned at its start; full selects
- * the whole original instead of the header only.  CR bytes of reason
+ * orig is the original M file (any position: it is rewound first); full
+ * selects the whole original instead of the header only.  CR bytes of reason
  * are dropped and other control characters but TAB/LF shown as '?'.
  * Returns 0, or -1 on a read error of orig or a write error of out.
  */

@@ -829,6 +829,9 @@ mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 {
 	char date[64];
 
+	/* Delivery attempts have read orig; the bounce wants all of it. */
+	if (fseeko(orig, 0, SEEK_SET) != 0)
+		return (-1);
 	rfc822date(date, sizeof(date), time(NULL));
 	fprintf(out, "Received: from MAILER-DAEMON\n"
 	    "\tid %s\n"

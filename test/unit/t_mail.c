@@ -639,8 +639,8 @@ test_bounce(void)
 
 	for (full = 0; full <= 1; full++) {
 		orig = tmpfile();
+		/* left at its end, as after a delivery attempt */
 		fwrite(orig_msg, 1, sizeof(orig_msg) - 1, orig);
-		rewind(orig);
 		buf = NULL;
 		blen = 0;
 		out = open_memstream(&buf, &blen);

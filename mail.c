@@ -111,7 +111,11 @@ struct hdrscan {
 	int	 has_date;
 	int	 has_msgid;
 	int	 has_from;
-	struct linebuf value;	/* -t: value of the current To/Cc/Bcc */
+	/*
+	 * -t: value of the current To/Cc/Bcc.  Held whole in memory; only
+	 * the submitter's own process pays for a huge header.
+	 */
+	struct linebuf value;
 };
 
 /*

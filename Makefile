@@ -10,8 +10,8 @@ MAILDIR ?=	/var/mail
 DMA_GROUP ?=	mail
 DMA_VERSION ?=	v0.14
 INSTALL ?=	install
-YACC ?=		bison -y
-LEX ?=		flex
+YACC =		bison -y
+LEX =		flex
 
 CC ?=		cc
 CWARN =		-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

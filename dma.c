@@ -680,6 +680,7 @@ do_bsmtp(const struct opts *o)
 {
 	struct queue q;
 	struct bsmtp_ctx ctx;
+	int rc;
 
 	load_aliases(1);
 	memset(&ctx, 0, sizeof(ctx));
@@ -689,12 +690,11 @@ do_bsmtp(const struct opts *o)
 	ctx.default_sender = make_sender(o->from);
 	q.head = NULL;
 	q.n = 0;
-	if (bsmtp_serve(stdin, stdout, &ctx, &q) != 0)
-		exit(EX_IOERR);
-	if ((config.features & DEFER) || o->queue_only)
-		exit(EX_OK);
-	run_entries(&q, o->foreground);
-	exit(EX_OK);
+	/* Messages accepted before an I/O error are delivered all the same. */
+	rc = bsmtp_serve(stdin, stdout, &ctx, &q) != 0 ? EX_IOERR : EX_OK;
+	if (!(config.features & DEFER) && !o->queue_only)
+		run_entries(&q, o->foreground);
+	exit(rc);
 }
 
 int

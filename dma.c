@@ -380,8 +380,11 @@ bounce(struct qitem *it, const char *reason, struct queue *out)
 	}
 	log_msg(LOG_ERR, "delivery failed, bouncing as %s", t.msgid);
 	if (mail_bounce_write(t.fp, it, t.msgid, reason, it->mfp,
-	    (config.features & FULLBOUNCE) != 0) != 0 ||
-	    spool_commit(&t, "", &l, out, why, sizeof(why)) != 0) {
+	    (config.features & FULLBOUNCE) != 0) != 0)
+		xsnprintf(why, sizeof(why), "can not write bounce: %s", strerror(errno));
+	else if (spool_commit(&t, "", &l, out, why, sizeof(why)) == 0)
+		why[0] = '\0';
+	if (why[0] != '\0') {
 		log_msg(LOG_CRIT, "error creating bounce: %s", why);
 		spool_abort(&t);
 		rcpt_free(&l);

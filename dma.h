@@ -419,7 +419,89 @@ int	 bsmtp_serve(FILE *in, FILE *out, const struct bsmtp_ctx *ctx, struct queue 
 
 /* ---- net.c --------------------------------------------------------- */
 extern struct authuser *authusers;	/* auth.conf entries, set by dma.c */
+/*
+ * One delivery attempt of the remote entry it: SMARTHOST or the MX hosts
+ * of the recipient domain, tried in order until one accepts or refuses
+ * permanently.  Returns DLV_OK, or DLV_TEMPFAIL / DLV_PERMFAIL with why
+ * set (always).  Reads it->mfp from its start; never exits.
+ */
 enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
+
+/* Timeouts in seconds, RFC 5321 4.5.3.2 (connect and QUIT: ours). */
+#define SMTP_TMO_CONNECT	30	/* TCP connect */
+#define SMTP_TMO_GREETING	300	/* 220 greeting */
+#define SMTP_TMO_MAIL		300	/* MAIL FROM reply */
+#define SMTP_TMO_RCPT		300	/* RCPT TO reply */
+#define SMTP_TMO_DATA		120	/* DATA initiation (354) */
+#define SMTP_TMO_BLOCK		180	/* each write of message data */
+#define SMTP_TMO_DOT		600	/* DATA termination reply */
+#define SMTP_TMO_CMD		300	/* other commands, TLS handshake */
+#define SMTP_TMO_QUIT		10	/* QUIT reply (courtesy only) */
+
+/*
+ * A connection: a socket/pipe fd (optionally with TLS on it) or, for
+ * tests and fuzzers, a memory source whose writes are collected in out.
+ */
+struct smtp_conn {
+	int	 fd;		/* -1 for a memory source */
+	int	 sock;		/* fd is a socket: send(MSG_NOSIGNAL) */
+	struct tls *tls;	/* non-NULL while TLS is active */
+	int	 broken;	/* I/O failed or out of sync: no more commands */
+	int	 err;		/* errno of the last write failure */
+	const unsigned char *mem; /* memory source */
+	size_t	 memlen, mempos;
+	int	 memsrc;
+	unsigned char rbuf[4096];
+	size_t	 rpos, rlen;
+	unsigned char wbuf[8192];
+	size_t	 wlen;
+	char	*out;		/* memory source: everything written */
+	size_t	 outlen, outcap;
+};
+
+/*
+ * A parsed reply.  text holds the reply lines, code included, joined with
+ * "\n", control characters replaced by '?', capped at REASON_MAX; on error
+ * code is 0 and text describes the error.  If online is set it is called
+ * for every (sanitised) line, so long replies like EHLO are not limited
+ * by the text cap.  The caller initialises online and arg (NULL: none).
+ */
+struct smtp_reply {
+	int	 code;
+	int	 nlines;
+	char	 text[REASON_MAX];
+	void	(*online)(void *arg, int idx, const char *line, size_t len);
+	void	*arg;
+};
+
+enum smtp_rerr {
+	SMTP_ROK = 0,
+	SMTP_REOF = -1,		/* connection closed (also mid-reply) */
+	SMTP_RTIMEOUT = -2,
+	SMTP_RIO = -3,		/* read error (errno / TLS) */
+	SMTP_RSYNTAX = -4,	/* not "DDD[ -]text", or codes differ */
+	SMTP_RLONG = -5,	/* line over SMTP_LINE_MAX bytes */
+	SMTP_RMANY = -6,	/* over SMTP_REPLY_LINES lines */
+};
+
+void	 smtp_conn_fd(struct smtp_conn *c, int fd);
+void	 smtp_conn_mem(struct smtp_conn *c, const void *buf, size_t len);
+/* Close TLS, the fd and free the collected output. */
+void	 smtp_conn_close(struct smtp_conn *c);
+/*
+ * Read one complete reply within timeout seconds.  Lines end in CRLF or
+ * LF.  Returns SMTP_ROK or a negative enum smtp_rerr (the connection is
+ * then marked broken).
+ */
+int	 smtp_read_reply(struct smtp_conn *c, int timeout, struct smtp_reply *r);
+/*
+ * Write the DATA payload of the message msg to c (c NULL: count only):
+ * CRLF line ends, dot-stuffed, no line over 998 bytes (bodies re-encoded,
+ * headers folded), without the final ".".  *size gets the byte count and
+ * *has8bit whether any byte >= 0x80 is sent.  0, or -1 with why set.
+ */
+int	 smtp_data_write(struct smtp_conn *c, FILE *msg, size_t *size, int *has8bit,
+	    char *why, size_t whylen);
 
 /* ---- dns.c --------------------------------------------------------- */
 struct mx_host {

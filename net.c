@@ -1,0 +1,1642 @@
+/*
+ * net.c - the SMTP client: one remote delivery attempt of one queue entry.
+ *
+ * Owns the dialogue with the candidate hosts of a recipient domain or
+ * with the SMARTHOST: TCP connection with timeouts, the reply reader,
+ * EHLO extensions (with HELO fallback), STARTTLS, SMTP AUTH, and the wire
+ * form of the message (CRLF, dot-stuffing, no line over 998 bytes).
+ *
+ * Side effects: outgoing TCP connections and syslog lines.  It reads the
+ * already opened M file of the entry, never a configuration file, and
+ * never writes to the spool: dma.c acts on the returned DLV_* and reason.
+ *
+ * Privilege: runs in a delivery child that still has the egid mail of
+ * dma; it needs none of it.  Secrets (auth.conf passwords) arrive in
+ * memory from dma.c and never reach a log line, a reason or -v output.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dma.h"
+
+#define SMTP_WIRE_MAX	998	/* octets of a line on the wire, CRLF excluded */
+#define QP_LINE_MAX	76	/* RFC 2045 6.7 (5) */
+#define B64_LINE	76
+#define MIME_DEPTH_MAX	10	/* nesting of multiparts / message/rfc822 */
+#define MIME_FIELD_MAX	2048	/* unfolded MIME header value we look at */
+#define MIME_BOUNDARY_MAX 200	/* RFC 2046 says 70; be lenient */
+
+struct authuser *authusers;
+
+/* ---- connection ---------------------------------------------------- */
+
+void
+smtp_conn_fd(struct smtp_conn *c, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+}
+
+void
+smtp_conn_mem(struct smtp_conn *c, const void *buf, size_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->memsrc = 1;
+	c->mem = buf;
+	c->memlen = len;
+}
+
+void
+smtp_conn_close(struct smtp_conn *c)
+{
+	if (c->tls != NULL)
+		tls_close(c->tls);
+	c->tls = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->out);
+	c->out = NULL;
+	c->outlen = c->outcap = 0;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* ms_left - milliseconds until deadline, clamped for poll(2); 0 = expired */
+static int
+ms_left(long long deadline)
+{
+	long long left = deadline - now_ms();
+
+	if (left <= 0)
+		return (0);
+	return (left > INT_MAX ? INT_MAX : (int)left);
+}
+
+/* wait_fd - poll fd for ev until deadline: 0 ready, -1 with errno */
+static int
+wait_fd(int fd, short ev, long long deadline)
+{
+	struct pollfd pfd;
+	int left, n;
+
+	for (;;) {
+		if ((left = ms_left(deadline)) == 0) {
+			errno = ETIMEDOUT;
+			return (-1);
+		}
+		pfd.fd = fd;
+		pfd.events = ev;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left);
+		if (n > 0)
+			return (0);
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return (-1);
+		}
+		if (errno != EINTR)
+			return (-1);
+	}
+}
+
+/*
+ * conn_fill - refill the read buffer: >0 bytes, 0 at EOF, -1 with errno
+ * (ETIMEDOUT when the deadline passed).  A closed connection is reported
+ * at once, never retried: EOF ends the reply.
+ */
+static ssize_t
+conn_fill(struct smtp_conn *c, long long deadline)
+{
+	ssize_t n;
+
+	c->rpos = c->rlen = 0;
+	if (c->memsrc) {
+		size_t k = c->memlen - c->mempos;
+
+		if (k > sizeof(c->rbuf))
+			k = sizeof(c->rbuf);
+		memcpy(c->rbuf, c->mem + c->mempos, k);
+		c->mempos += k;
+		c->rlen = k;
+		return ((ssize_t)k);
+	}
+	if (c->tls != NULL) {
+		int left = ms_left(deadline);
+
+		if (left == 0) {
+			errno = ETIMEDOUT;
+			return (-1);
+		}
+		n = tls_read(c->tls, c->rbuf, sizeof(c->rbuf), (left + 999) / 1000);
+		if (n < 0) {
+			errno = ms_left(deadline) == 0 ? ETIMEDOUT : EIO;
+			return (-1);
+		}
+	} else {
+		for (;;) {
+			if (wait_fd(c->fd, POLLIN, deadline) != 0)
+				return (-1);
+			n = read(c->fd, c->rbuf, sizeof(c->rbuf));
+			if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+				break;
+		}
+		if (n < 0)
+			return (-1);
+	}
+	c->rlen = (size_t)n;
+	return (n);
+}
+
+/*
+ * conn_getline - one line into buf (SMTP_LINE_MAX bytes), without its LF
+ * and one CR before it.  The limit counts the line terminator.
+ */
+static int
+conn_getline(struct smtp_conn *c, long long deadline, char *buf, size_t *lenp)
+{
+	size_t n = 0;
+	unsigned char ch;
+
+	for (;;) {
+		if (c->rpos == c->rlen) {
+			ssize_t r = conn_fill(c, deadline);
+
+			if (r == 0)
+				return (SMTP_REOF);
+			if (r < 0)
+				return (errno == ETIMEDOUT ? SMTP_RTIMEOUT : SMTP_RIO);
+		}
+		ch = c->rbuf[c->rpos++];
+		if (ch == '\n')
+			break;
+		if (n + 1 >= SMTP_LINE_MAX)
+			return (SMTP_RLONG);
+		buf[n++] = (char)ch;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	*lenp = n;
+	return (SMTP_ROK);
+}
+
+/* sanitise - replace control characters (not TAB) so text is safe to use */
+static void
+sanitise(char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			p[i] = '?';
+	}
+}
+
+static int
+reply_code_ok(const char *l, size_t n)
+{
+	if (n < 3)
+		return (0);
+	if (l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '5' ||
+	    l[2] < '0' || l[2] > '9')
+		return (0);
+	return (n == 3 || l[3] == ' ' || l[3] == '-');
+}
+
+/* reply_err - record a reader error in r and mark the connection broken */
+static int
+reply_err(struct smtp_conn *c, struct smtp_reply *r, int err, int timeout,
+    const char *line)
+{
+	char shown[104];
+
+	c->broken = 1;
+	r->code = 0;
+	switch (err) {
+	case SMTP_REOF:
+		snprintf(r->text, sizeof(r->text), "%s", r->nlines > 0 ?
+		    "connection closed by the server in the middle of a reply" :
+		    "connection closed by the server");
+		break;
+	case SMTP_RTIMEOUT:
+		snprintf(r->text, sizeof(r->text),
+		    "timeout after %d seconds waiting for the server's reply", timeout);
+		break;
+	case SMTP_RIO:
+		snprintf(r->text, sizeof(r->text), "read error: %s",
+		    c->tls != NULL ? "TLS read failed" : strerror(errno));
+		break;
+	case SMTP_RLONG:
+		snprintf(r->text, sizeof(r->text),
+		    "reply line longer than %d bytes", SMTP_LINE_MAX);
+		break;
+	case SMTP_RMANY:
+		snprintf(r->text, sizeof(r->text),
+		    "reply longer than %d lines", SMTP_REPLY_LINES);
+		break;
+	default:
+		strlcpy(shown, line != NULL ? line : "", sizeof(shown));
+		snprintf(r->text, sizeof(r->text), "malformed reply line `%s'", shown);
+		break;
+	}
+	return (err);
+}
+
+int
+smtp_read_reply(struct smtp_conn *c, int timeout, struct smtp_reply *r)
+{
+	char line[SMTP_LINE_MAX];
+	long long deadline = now_ms() + (long long)timeout * 1000;
+	size_t n, tl = 0;
+	int err, code;
+
+	r->code = 0;
+	r->nlines = 0;
+	r->text[0] = '\0';
+	for (;;) {
+		if ((err = conn_getline(c, deadline, line, &n)) != SMTP_ROK)
+			return (reply_err(c, r, err, timeout, NULL));
+		sanitise(line, n);
+		if (!reply_code_ok(line, n))
+			return (reply_err(c, r, SMTP_RSYNTAX, timeout, line));
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		if (r->nlines > 0 && code != r->code)
+			return (reply_err(c, r, SMTP_RSYNTAX, timeout, line));
+		r->code = code;
+		log_verbose("<<< %s", line);
+		/* Join the lines, cut at REASON_MAX (the callback sees all). */
+		if (tl + (tl > 0) + 1 < sizeof(r->text)) {
+			if (tl > 0)
+				r->text[tl++] = '\n';
+			tl += strlcpy(r->text + tl, line, sizeof(r->text) - tl);
+			if (tl >= sizeof(r->text))
+				tl = sizeof(r->text) - 1;
+		}
+		if (r->online != NULL)
+			r->online(r->arg, r->nlines, line, n);
+		r->nlines++;
+		if (n == 3 || line[3] == ' ')
+			return (SMTP_ROK);
+		if (r->nlines >= SMTP_REPLY_LINES) {
+			r->code = 0;
+			return (reply_err(c, r, SMTP_RMANY, timeout, NULL));
+		}
+	}
+}
+
+/* conn_write_all - write n bytes within timeout seconds; 0 or -1 */
+static int
+conn_write_all(struct smtp_conn *c, const void *buf, size_t n, int timeout)
+{
+	const char *p = buf;
+	long long deadline = now_ms() + (long long)timeout * 1000;
+	ssize_t w;
+
+	if (c->memsrc) {
+		if (c->outlen + n + 1 > c->outcap) {
+			c->outcap = (c->outlen + n + 1) * 2;
+			c->out = xrealloc(c->out, c->outcap);
+		}
+		memcpy(c->out + c->outlen, p, n);
+		c->outlen += n;
+		c->out[c->outlen] = '\0';
+		return (0);
+	}
+	while (n > 0) {
+		if (c->tls != NULL) {
+			int left = ms_left(deadline);
+
+			w = left == 0 ? -1 : tls_write(c->tls, p, n, (left + 999) / 1000);
+			if (w <= 0)
+				errno = left == 0 ? ETIMEDOUT : EIO;
+		} else {
+			if (wait_fd(c->fd, POLLOUT, deadline) != 0)
+				w = -1;
+			else if (c->sock)
+				w = send(c->fd, p, n, MSG_NOSIGNAL);
+			else
+				w = write(c->fd, p, n);
+			if (w < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+		}
+		if (w <= 0) {
+			c->err = errno;
+			c->broken = 1;
+			return (-1);
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return (0);
+}
+
+static int
+conn_flush(struct smtp_conn *c, int timeout)
+{
+	size_t n = c->wlen;
+
+	if (c->broken)
+		return (-1);
+	c->wlen = 0;
+	return (n == 0 ? 0 : conn_write_all(c, c->wbuf, n, timeout));
+}
+
+/* conn_put - buffered write; errors stick (c->broken) */
+static int
+conn_put(struct smtp_conn *c, const void *p, size_t n, int timeout)
+{
+	if (c->broken)
+		return (-1);
+	if (c->wlen + n > sizeof(c->wbuf) && conn_flush(c, timeout) != 0)
+		return (-1);
+	if (n >= sizeof(c->wbuf))
+		return (conn_write_all(c, p, n, timeout));
+	memcpy(c->wbuf + c->wlen, p, n);
+	c->wlen += n;
+	return (0);
+}
+
+/*
+ * net_connect - non-blocking connect to one candidate with a timeout.
+ * Returns the (still non-blocking) socket, or -1 with err set.
+ */
+static int
+net_connect(const struct mx_host *mx, int timeout, char *err, size_t errlen)
+{
+	int fd, soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	fd = socket(mx->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return (-1);
+	}
+	if (connect(fd, (const struct sockaddr *)&mx->addr, mx->addrlen) != 0) {
+		if (errno != EINPROGRESS && errno != EINTR) {
+			snprintf(err, errlen, "%s", strerror(errno));
+			close(fd);
+			return (-1);
+		}
+		if (wait_fd(fd, POLLOUT, now_ms() + (long long)timeout * 1000) != 0)
+			soerr = errno;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+			soerr = errno;
+		if (soerr != 0) {
+			snprintf(err, errlen, "%s", strerror(soerr));
+			close(fd);
+			return (-1);
+		}
+	}
+	return (fd);
+}
+
+/* ---- message wire form ----------------------------------------------- */
+
+/*
+ * The M file is loaded whole and indexed by lines; any LF, CRLF or bare
+ * CR ends a line.  The same walk first counts (SIZE, 8BITMIME) and then
+ * writes, so the declared size is the size sent.
+ *
+ * Lines over 998 bytes cannot be sent as they are.  The walk follows the
+ * MIME structure (multipart and message/rfc822, nested up to
+ * MIME_DEPTH_MAX) down to each leaf entity and re-encodes only a leaf
+ * whose body has such a line, so the recipient decodes the same content:
+ *   quoted-printable  long lines get soft line breaks ("=" CRLF);
+ *   base64            long lines are cut (decoders ignore line breaks);
+ *   anything else     (7bit, 8bit, binary, none, unknown tokens) the body
+ *                     is encoded as quoted-printable, the entity's old
+ *                     Content-Transfer-Encoding field is dropped and a new
+ *                     one added; MIME-Version added to a message header
+ *                     missing it.
+ * Overlong header lines are folded before a space or TAB (unfolding gives
+ * the original); a header line without such a place is cut and continued
+ * with an added space (XXX: that changes the field, no exact way exists).
+ * Overlong multipart preamble/epilogue/delimiter lines are cut (MIME
+ * readers ignore them).
+ */
+struct sline {
+	size_t	 off, len;
+};
+
+struct smsg {
+	char	*buf;
+	size_t	 len;
+	struct sline *ln;
+	size_t	 n, cap;
+	size_t	 size;		/* wire bytes, without the final ".\r\n" */
+	int	 has8bit;
+};
+
+struct emit {
+	struct smtp_conn *c;	/* NULL: count only */
+	const struct smsg *m;
+	size_t	 size;
+	int	 has8bit;
+};
+
+struct ent {
+	size_t	 hb, he;	/* header lines [hb, he) */
+	size_t	 bb, be;	/* body lines [bb, be) */
+	int	 blank;		/* a blank line at he separates them */
+	int	 multipart, rfc822, mimever;
+	char	 cte[32];	/* lower case, "" when absent */
+	char	 boundary[MIME_BOUNDARY_MAX + 1];
+};
+
+#define LP(m, i)	((m)->buf + (m)->ln[i].off)
+#define LL(m, i)	((m)->ln[i].len)
+
+static void
+msg_addline(struct smsg *m, size_t off, size_t len)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 256;
+		m->ln = xrealloc(m->ln, m->cap * sizeof(*m->ln));
+	}
+	m->ln[m->n].off = off;
+	m->ln[m->n].len = len;
+	m->n++;
+}
+
+static void
+msg_free(struct smsg *m)
+{
+	free(m->buf);
+	free(m->ln);
+	memset(m, 0, sizeof(*m));
+}
+
+/* msg_load - read fp from its start and index its lines */
+static int
+msg_load(FILE *fp, struct smsg *m, char *why, size_t whylen)
+{
+	size_t cap = 65536, i, start;
+	size_t r;
+
+	memset(m, 0, sizeof(*m));
+	if (fp == NULL) {
+		snprintf(why, whylen, "queued message not open");
+		return (-1);
+	}
+	rewind(fp);
+	m->buf = xmalloc(cap);
+	while ((r = fread(m->buf + m->len, 1, cap - m->len, fp)) > 0) {
+		m->len += r;
+		if (m->len == cap) {
+			cap *= 2;
+			m->buf = xrealloc(m->buf, cap);
+		}
+	}
+	if (ferror(fp)) {
+		snprintf(why, whylen, "cannot read the queued message: %s", strerror(errno));
+		msg_free(m);
+		return (-1);
+	}
+	for (i = start = 0; i < m->len; ) {
+		char ch = m->buf[i];
+
+		if (ch != '\n' && ch != '\r') {
+			i++;
+			continue;
+		}
+		msg_addline(m, start, i - start);
+		if (ch == '\r' && i + 1 < m->len && m->buf[i + 1] == '\n')
+			i++;
+		start = ++i;
+	}
+	if (start < m->len)
+		msg_addline(m, start, m->len - start);
+	return (0);
+}
+
+static void
+emit_raw(struct emit *e, const char *p, size_t n)
+{
+	size_t i;
+
+	e->size += n;
+	if (!e->has8bit) {
+		for (i = 0; i < n; i++) {
+			if ((unsigned char)p[i] >= 0x80) {
+				e->has8bit = 1;
+				break;
+			}
+		}
+	}
+	if (e->c != NULL)
+		conn_put(e->c, p, n, SMTP_TMO_BLOCK);
+}
+
+/* emit_line - one line (at most SMTP_WIRE_MAX wire bytes), dot-stuffed */
+static void
+emit_line(struct emit *e, const char *p, size_t n)
+{
+	if (n > 0 && p[0] == '.')
+		emit_raw(e, ".", 1);
+	emit_raw(e, p, n);
+	emit_raw(e, "\r\n", 2);
+}
+
+static int
+line_long(const char *p, size_t n)
+{
+	return (n + (n > 0 && p[0] == '.') > SMTP_WIRE_MAX);
+}
+
+/* emit_cut - a line cut into pieces of at most w bytes (w < SMTP_WIRE_MAX) */
+static void
+emit_cut(struct emit *e, const char *p, size_t n, size_t w)
+{
+	while (n > w) {
+		emit_line(e, p, w);
+		p += w;
+		n -= w;
+	}
+	emit_line(e, p, n);
+}
+
+/* emit_folded - a header line, folded before whitespace when too long */
+static void
+emit_folded(struct emit *e, const char *p, size_t n)
+{
+	char seg[SMTP_WIRE_MAX + 1];
+	size_t lim, i, cut, fnw;
+	int cont = 0;		/* this piece needs a leading space */
+
+	if (!line_long(p, n)) {
+		emit_line(e, p, n);
+		return;
+	}
+	while (n + (size_t)cont > SMTP_WIRE_MAX - 1) {
+		lim = SMTP_WIRE_MAX - 1 - (size_t)cont;
+		for (fnw = 0; fnw < n && (p[fnw] == ' ' || p[fnw] == '\t'); fnw++)
+			;
+		cut = 0;
+		for (i = lim; i > fnw; i--) {
+			if (p[i] == ' ' || p[i] == '\t') {
+				cut = i;
+				break;
+			}
+		}
+		if (cut == 0)
+			cut = lim;
+		seg[0] = ' ';
+		memcpy(seg + cont, p, cut);
+		emit_line(e, seg, cut + (size_t)cont);
+		cont = !(p[cut] == ' ' || p[cut] == '\t');
+		p += cut;
+		n -= cut;
+	}
+	seg[0] = ' ';
+	memcpy(seg + cont, p, n);
+	emit_line(e, seg, n + (size_t)cont);
+}
+
+/* emit_qp_soft - an already quoted-printable line, given soft breaks */
+static void
+emit_qp_soft(struct emit *e, const char *p, size_t n)
+{
+	char seg[QP_LINE_MAX + 1];
+	size_t cut;
+
+	while (line_long(p, n)) {
+		cut = QP_LINE_MAX - 1;
+		if (p[cut - 1] == '=')
+			cut -= 1;
+		else if (p[cut - 2] == '=')
+			cut -= 2;
+		memcpy(seg, p, cut);
+		seg[cut] = '=';
+		emit_line(e, seg, cut + 1);
+		p += cut;
+		n -= cut;
+	}
+	emit_line(e, p, n);
+}
+
+/* emit_qp_encode - one body line encoded as quoted-printable (RFC 2045 6.7) */
+static void
+emit_qp_encode(struct emit *e, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char seg[QP_LINE_MAX + 4];
+	size_t i, col = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		int enc = ch == '=' || ch >= 0x7f || (ch < 0x20 && ch != '\t') ||
+		    ((ch == ' ' || ch == '\t') && i == n - 1);
+		size_t w = enc ? 3 : 1;
+
+		if (col + w > QP_LINE_MAX - 1) {
+			seg[col++] = '=';
+			emit_line(e, seg, col);
+			col = 0;
+		}
+		if (enc) {
+			seg[col++] = '=';
+			seg[col++] = hex[ch >> 4];
+			seg[col++] = hex[ch & 15];
+		} else
+			seg[col++] = (char)ch;
+	}
+	emit_line(e, seg, col);
+}
+
+static int
+is_wsp(char ch)
+{
+	return (ch == ' ' || ch == '\t');
+}
+
+/* field_line - p is "name:" with a printable name */
+static int
+field_line(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && p[i] != ':'; i++) {
+		if ((unsigned char)p[i] <= 32 || (unsigned char)p[i] >= 127)
+			return (0);
+	}
+	return (i > 0 && i < n);
+}
+
+static int
+field_is(const char *p, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+
+	return (n > k && strncasecmp(p, name, k) == 0 && p[k] == ':');
+}
+
+/* field_value - unfolded value of the field at line i (capped) */
+static void
+field_value(const struct smsg *m, size_t i, size_t end, char *out, size_t outlen)
+{
+	const char *p = (const char *)memchr(LP(m, i), ':', LL(m, i)) + 1;
+	size_t n = LL(m, i) - (size_t)(p - LP(m, i)), o = 0;
+
+	for (;;) {
+		size_t k = n < outlen - 1 - o ? n : outlen - 1 - o;
+
+		memcpy(out + o, p, k);
+		o += k;
+		if (++i >= end || LL(m, i) == 0 || !is_wsp(LP(m, i)[0]))
+			break;
+		p = LP(m, i);
+		n = LL(m, i);
+	}
+	out[o] = '\0';
+	sanitise(out, o);
+}
+
+/* skip_qstring - past a quoted-string starting at *p, collecting it */
+static const char *
+skip_qstring(const char *p, char *val, size_t vlen)
+{
+	size_t o = 0;
+
+	for (p++; *p != '\0' && *p != '"'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		if (o + 1 < vlen)
+			val[o++] = *p;
+	}
+	if (vlen > 0)
+		val[o] = '\0';
+	return (*p == '"' ? p + 1 : p);
+}
+
+/* ctype_parse - type and boundary parameter of a Content-Type value */
+static void
+ctype_parse(const char *p, struct ent *h)
+{
+	char val[MIME_BOUNDARY_MAX + 2];
+	const char *name;
+	size_t k, nl;
+
+	p += strspn(p, " \t");
+	k = strcspn(p, "; \t");
+	if (k > 10 && strncasecmp(p, "multipart/", 10) == 0)
+		h->multipart = 1;
+	else if (k == 14 && strncasecmp(p, "message/rfc822", 14) == 0)
+		h->rfc822 = 1;
+	p += k;
+	for (;;) {
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			break;
+		if (*p != ';') {
+			p = *p == '"' ? skip_qstring(p, val, 0) : p + 1;
+			continue;
+		}
+		p++;
+		p += strspn(p, " \t");
+		name = p;
+		nl = strcspn(p, "=; \t");
+		p += nl;
+		p += strspn(p, " \t");
+		if (*p != '=')
+			continue;
+		p++;
+		p += strspn(p, " \t");
+		if (*p == '"')
+			p = skip_qstring(p, val, sizeof(val));
+		else {
+			k = strcspn(p, "; \t");
+			if (k >= sizeof(val))
+				k = sizeof(val) - 1;
+			memcpy(val, p, k);
+			val[k] = '\0';
+			p += strcspn(p, "; \t");
+		}
+		if (nl == 8 && strncasecmp(name, "boundary", 8) == 0 &&
+		    val[0] != '\0' && strlen(val) <= MIME_BOUNDARY_MAX)
+			strlcpy(h->boundary, val, sizeof(h->boundary));
+	}
+}
+
+/* ent_parse - split lines [beg, end) into header and body, read MIME fields */
+static void
+ent_parse(const struct smsg *m, size_t beg, size_t end, struct ent *h)
+{
+	char val[MIME_FIELD_MAX];
+	size_t i, k;
+
+	memset(h, 0, sizeof(*h));
+	h->hb = beg;
+	h->be = end;
+	for (i = beg; i < end; i++) {
+		const char *p = LP(m, i);
+		size_t n = LL(m, i);
+
+		if (n == 0) {
+			h->blank = 1;
+			break;
+		}
+		if (is_wsp(p[0]) && i > beg)
+			continue;
+		if (!field_line(p, n))
+			break;
+		if (field_is(p, n, "Content-Type")) {
+			field_value(m, i, end, val, sizeof(val));
+			ctype_parse(val, h);
+		} else if (field_is(p, n, "Content-Transfer-Encoding")) {
+			field_value(m, i, end, val, sizeof(val));
+			k = strspn(val, " \t");
+			strlcpy(h->cte, val + k, sizeof(h->cte));
+			h->cte[strcspn(h->cte, " \t(")] = '\0';
+		} else if (field_is(p, n, "MIME-Version"))
+			h->mimever = 1;
+	}
+	h->he = i;
+	h->bb = h->blank ? i + 1 : i;
+}
+
+/* emit_header - header lines of h; rewrite drops CTE and declares QP */
+static void
+emit_header(struct emit *e, const struct ent *h, int rewrite, int top)
+{
+	size_t i;
+	int skipping = 0;
+
+	for (i = h->hb; i < h->he; i++) {
+		const char *p = LP(e->m, i);
+		size_t n = LL(e->m, i);
+
+		if (skipping && n > 0 && is_wsp(p[0]))
+			continue;
+		skipping = rewrite && field_is(p, n, "Content-Transfer-Encoding");
+		if (!skipping)
+			emit_folded(e, p, n);
+	}
+	if (rewrite) {
+		static const char mv[] = "MIME-Version: 1.0";
+		static const char qp[] = "Content-Transfer-Encoding: quoted-printable";
+
+		if (top && !h->mimever)
+			emit_line(e, mv, sizeof(mv) - 1);
+		emit_line(e, qp, sizeof(qp) - 1);
+	}
+	if (h->blank || (rewrite && h->bb < h->be))
+		emit_line(e, "", 0);
+}
+
+static void
+emit_leaf(struct emit *e, const struct ent *h, int top)
+{
+	const struct smsg *m = e->m;
+	size_t i;
+	int need = 0;
+
+	for (i = h->bb; i < h->be && !need; i++)
+		need = line_long(LP(m, i), LL(m, i));
+	if (!need) {
+		emit_header(e, h, 0, top);
+		for (i = h->bb; i < h->be; i++)
+			emit_line(e, LP(m, i), LL(m, i));
+	} else if (strcasecmp(h->cte, "quoted-printable") == 0) {
+		emit_header(e, h, 0, top);
+		for (i = h->bb; i < h->be; i++)
+			emit_qp_soft(e, LP(m, i), LL(m, i));
+	} else if (strcasecmp(h->cte, "base64") == 0) {
+		emit_header(e, h, 0, top);
+		for (i = h->bb; i < h->be; i++)
+			emit_cut(e, LP(m, i), LL(m, i), B64_LINE);
+	} else {
+		emit_header(e, h, 1, top);
+		for (i = h->bb; i < h->be; i++)
+			emit_qp_encode(e, LP(m, i), LL(m, i));
+	}
+}
+
+/* delim - 1 for a boundary delimiter line, 2 for the close delimiter */
+static int
+delim(const char *p, size_t n, const char *b)
+{
+	size_t bl = strlen(b), i = bl + 2;
+	int kind = 1;
+
+	if (n < i || p[0] != '-' || p[1] != '-' || memcmp(p + 2, b, bl) != 0)
+		return (0);
+	if (n >= i + 2 && p[i] == '-' && p[i + 1] == '-') {
+		kind = 2;
+		i += 2;
+	}
+	for (; i < n; i++) {
+		if (!is_wsp(p[i]))
+			return (0);
+	}
+	return (kind);
+}
+
+static void walk(struct emit *e, size_t beg, size_t end, int depth, int top);
+
+static void
+walk_multipart(struct emit *e, const struct ent *h, int depth)
+{
+	const struct smsg *m = e->m;
+	size_t i = h->bb, j;
+	int kind;
+
+	emit_header(e, h, 0, 0);
+	for (; i < h->be && delim(LP(m, i), LL(m, i), h->boundary) == 0; i++)
+		emit_cut(e, LP(m, i), LL(m, i), SMTP_WIRE_MAX - 1);
+	while (i < h->be) {
+		kind = delim(LP(m, i), LL(m, i), h->boundary);
+		emit_cut(e, LP(m, i), LL(m, i), SMTP_WIRE_MAX - 1);
+		i++;
+		if (kind == 2) {
+			for (; i < h->be; i++)
+				emit_cut(e, LP(m, i), LL(m, i), SMTP_WIRE_MAX - 1);
+			break;
+		}
+		for (j = i; j < h->be && delim(LP(m, j), LL(m, j), h->boundary) == 0; j++)
+			;
+		walk(e, i, j, depth + 1, 0);
+		i = j;
+	}
+}
+
+static int
+cte_identity(const char *cte)
+{
+	return (cte[0] == '\0' || strcasecmp(cte, "7bit") == 0 ||
+	    strcasecmp(cte, "8bit") == 0 || strcasecmp(cte, "binary") == 0);
+}
+
+/* walk - emit the entity in lines [beg, end) */
+static void
+walk(struct emit *e, size_t beg, size_t end, int depth, int top)
+{
+	struct ent h;
+	size_t i;
+
+	ent_parse(e->m, beg, end, &h);
+	if (depth < MIME_DEPTH_MAX && h.multipart && h.boundary[0] != '\0') {
+		walk_multipart(e, &h, depth);
+	} else if (depth < MIME_DEPTH_MAX && h.rfc822 && cte_identity(h.cte)) {
+		emit_header(e, &h, 0, top);
+		if (h.blank)
+			walk(e, h.bb, h.be, depth + 1, 1);
+		else {
+			for (i = h.bb; i < h.be; i++)
+				emit_cut(e, LP(e->m, i), LL(e->m, i), SMTP_WIRE_MAX - 1);
+		}
+	} else
+		emit_leaf(e, &h, top);
+}
+
+int
+smtp_data_write(struct smtp_conn *c, FILE *msg, size_t *size, int *has8bit,
+    char *why, size_t whylen)
+{
+	struct smsg m;
+	struct emit e;
+
+	if (msg_load(msg, &m, why, whylen) != 0)
+		return (-1);
+	memset(&e, 0, sizeof(e));
+	e.c = c;
+	e.m = &m;
+	walk(&e, 0, m.n, 0, 1);
+	msg_free(&m);
+	*size = e.size;
+	*has8bit = e.has8bit;
+	if (c != NULL && conn_flush(c, SMTP_TMO_BLOCK) != 0) {
+		snprintf(why, whylen, "write error: %s", strerror(c->err));
+		return (-1);
+	}
+	return (0);
+}
+
+/* ---- SMTP session -------------------------------------------------- */
+
+#define AUTH_CRAM	0x1
+#define AUTH_PLAIN	0x2
+#define AUTH_LOGIN	0x4
+
+struct sess {
+	struct smtp_conn c;
+	const struct mx_host *mx;
+	const char *name;	/* SMARTHOST string or MX name: SNI, auth.conf */
+	const struct qitem *it;
+	struct smsg *msg;
+	struct dsn *why;
+	/* EHLO extensions of the current (plain or TLS) session */
+	int	 esmtp;
+	int	 starttls;
+	unsigned auth;
+	char	 authlist[128];
+	int	 size_adv;
+	unsigned long long size_max;
+	int	 eightbit;
+	int	 tls_logged;
+};
+
+/* reply_dsn - enhanced status from a reply ("DDD x.y.z ..."), else class */
+static void
+reply_dsn(const struct smtp_reply *r, char *code, size_t len)
+{
+	const char *p = r->text + 4;
+	size_t k;
+
+	snprintf(code, len, "%d.0.0", r->code >= 500 ? 5 : 4);
+	if (r->code == 0 || strlen(r->text) < 9 || p[0] != r->text[0] || p[1] != '.')
+		return;
+	k = strspn(p + 2, "0123456789");
+	if (k < 1 || k > 3 || p[2 + k] != '.')
+		return;
+	k += 3 + strspn(p + 3 + k, "0123456789");
+	if (k + 1 < len && (p[k] == ' ' || p[k] == '\0' || p[k] == '\n')) {
+		memcpy(code, p, k);
+		code[k] = '\0';
+	}
+}
+
+/*
+ * sess_fail - classify a failed step: 5xx is permanent, anything else
+ * (4xx, unexpected class, I/O error, timeout) temporary.  Logs it and
+ * fills the reason.
+ */
+static enum dlv
+sess_fail(struct sess *s, const char *step, const struct smtp_reply *r)
+{
+	char safe[REASON_MAX], code[8];
+
+	log_safe(safe, sizeof(safe), r->text);
+	reply_dsn(r, code, sizeof(code));
+	if (r->code >= 500) {
+		log_msg(LOG_ERR, "remote delivery to %s [%s] failed after %s: %s",
+		    s->mx->host, s->mx->ip, step, safe);
+		dsn_set(s->why, code, "%s [%s] did not like our %s:\n%s",
+		    s->mx->host, s->mx->ip, step, r->text);
+		return (DLV_PERMFAIL);
+	}
+	log_msg(LOG_NOTICE, "remote delivery deferred: %s [%s] failed after %s: %s",
+	    s->mx->host, s->mx->ip, step, safe);
+	dsn_set(s->why, code, "%s [%s] failed after %s:\n%s",
+	    s->mx->host, s->mx->ip, step, r->text);
+	return (DLV_TEMPFAIL);
+}
+
+/* sess_defer - a temporary failure of our own making (not a reply) */
+static enum dlv __printflike(3, 4)
+sess_defer(struct sess *s, const char *code, const char *fmt, ...)
+{
+	char text[REASON_MAX], safe[REASON_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_NOTICE, "remote delivery deferred: %s [%s]: %s", s->mx->host,
+	    s->mx->ip, log_safe(safe, sizeof(safe), text));
+	dsn_set(s->why, code, "%s [%s]: %s", s->mx->host, s->mx->ip, text);
+	return (DLV_TEMPFAIL);
+}
+
+/*
+ * sess_cmd - send cmd (unless NULL) and read the reply.  shown replaces
+ * the command in -v output (secrets).  0, or -1 with r->text describing
+ * the I/O failure (the connection is then unusable).
+ */
+static int
+sess_cmd(struct sess *s, const char *cmd, const char *shown, int timeout,
+    struct smtp_reply *r)
+{
+	if (cmd != NULL) {
+		log_verbose(">>> %s", shown != NULL ? shown : cmd);
+		if (conn_put(&s->c, cmd, strlen(cmd), timeout) != 0 ||
+		    conn_put(&s->c, "\r\n", 2, timeout) != 0 ||
+		    conn_flush(&s->c, timeout) != 0) {
+			r->code = 0;
+			snprintf(r->text, sizeof(r->text), "write error: %s",
+			    strerror(s->c.err));
+			return (-1);
+		}
+	}
+	return (smtp_read_reply(&s->c, timeout, r) == SMTP_ROK ? 0 : -1);
+}
+
+static void
+reply_init(struct smtp_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+/* sess_step - one command whose reply must be of class want */
+static enum dlv
+sess_step(struct sess *s, const char *cmd, int timeout, int want, const char *step,
+    struct smtp_reply *r)
+{
+	if (sess_cmd(s, cmd, NULL, timeout, r) == 0 && r->code / 100 == want)
+		return (DLV_OK);
+	return (sess_fail(s, step, r));
+}
+
+/* sess_quit - polite end; ok says whether the message was accepted */
+static void
+sess_quit(struct sess *s, int ok)
+{
+	struct smtp_reply r;
+	char safe[REASON_MAX];
+
+	reply_init(&r);
+	if (s->c.broken)
+		return;
+	if (sess_cmd(s, "QUIT", NULL, SMTP_TMO_QUIT, &r) != 0 || r.code / 100 != 2) {
+		if (ok)
+			log_msg(LOG_INFO, "remote delivery succeeded but QUIT failed: %s",
+			    log_safe(safe, sizeof(safe), r.text));
+	}
+}
+
+static void
+feat_reset(struct sess *s)
+{
+	s->esmtp = s->starttls = s->size_adv = s->eightbit = 0;
+	s->auth = 0;
+	s->size_max = 0;
+	s->authlist[0] = '\0';
+}
+
+static void
+feat_auth(struct sess *s, const char *p)
+{
+	size_t k;
+
+	for (;;) {
+		p += strspn(p, " ");
+		if ((k = strcspn(p, " ")) == 0)
+			break;
+		if (k == 8 && strncasecmp(p, "CRAM-MD5", k) == 0)
+			s->auth |= AUTH_CRAM;
+		else if (k == 5 && strncasecmp(p, "PLAIN", k) == 0)
+			s->auth |= AUTH_PLAIN;
+		else if (k == 5 && strncasecmp(p, "LOGIN", k) == 0)
+			s->auth |= AUTH_LOGIN;
+		if (strlen(s->authlist) + k + 2 < sizeof(s->authlist)) {
+			if (s->authlist[0] != '\0')
+				strlcat(s->authlist, " ", sizeof(s->authlist));
+			strncat(s->authlist, p, k);
+		}
+		p += k;
+	}
+}
+
+/* ehlo_line - reply callback: one EHLO keyword line (not the first) */
+static void
+ehlo_line(void *arg, int idx, const char *line, size_t len)
+{
+	struct sess *s = arg;
+	const char *kw = line + 4;
+	size_t k;
+
+	if (idx == 0 || len < 5 || line[0] != '2')
+		return;
+	k = strcspn(kw, " =");
+	if (k == 8 && strncasecmp(kw, "STARTTLS", 8) == 0)
+		s->starttls = 1;
+	else if (k == 8 && strncasecmp(kw, "8BITMIME", 8) == 0)
+		s->eightbit = 1;
+	else if (k == 4 && strncasecmp(kw, "SIZE", 4) == 0) {
+		char *end;
+		unsigned long long v;
+
+		s->size_adv = 1;
+		if (kw[4] == ' ') {
+			errno = 0;
+			v = strtoull(kw + 5, &end, 10);
+			if (errno == 0 && end != kw + 5 && (*end == '\0' || *end == ' '))
+				s->size_max = v;
+		}
+	} else if (k == 4 && strncasecmp(kw, "AUTH", 4) == 0 && kw[4] != '\0')
+		feat_auth(s, kw + 5);
+}
+
+/*
+ * sess_hello - EHLO, and HELO when the server rejects EHLO with 5xx
+ * (an RFC 821 server); a 5xx to both is permanent.
+ */
+static enum dlv
+sess_hello(struct sess *s)
+{
+	struct smtp_reply r;
+	char cmd[300];
+
+	feat_reset(s);
+	reply_init(&r);
+	r.online = ehlo_line;
+	r.arg = s;
+	if (xsnprintf(cmd, sizeof(cmd), "EHLO %s", hostname()) != 0)
+		return (sess_defer(s, "4.3.5", "host name too long for EHLO"));
+	if (sess_cmd(s, cmd, NULL, SMTP_TMO_CMD, &r) == 0 && r.code / 100 == 2) {
+		s->esmtp = 1;
+		return (DLV_OK);
+	}
+	feat_reset(s);
+	if (r.code < 500)
+		return (sess_fail(s, "EHLO", &r));
+	cmd[0] = 'H';
+	reply_init(&r);
+	return (sess_step(s, cmd, SMTP_TMO_CMD, 2, "HELO", &r));
+}
+
+static void
+log_tls(struct sess *s)
+{
+	char desc[256];
+
+	tls_describe(s->c.tls, desc, sizeof(desc));
+	log_msg(LOG_INFO, "TLS: %s", desc);
+	s->tls_logged = 1;
+}
+
+static enum dlv
+sess_tls(struct sess *s)
+{
+	struct dsn d;
+
+	memset(&d, 0, sizeof(d));
+	if (tls_start(s->c.fd, s->name, SMTP_TMO_CMD, &s->c.tls, &d) != 0) {
+		s->c.broken = 1;
+		s->c.tls = NULL;
+		return (sess_defer(s, d.code[0] ? d.code : "4.7.0",
+		    "TLS handshake failed: %s", d.text));
+	}
+	log_tls(s);
+	return (DLV_OK);
+}
+
+/* sess_nostarttls - STARTTLS missing or refused: defer, or go on in plain */
+static enum dlv
+sess_nostarttls(struct sess *s, const char *text)
+{
+	char safe[REASON_MAX];
+
+	log_safe(safe, sizeof(safe), text);
+	if (config.features & TLS_OPP) {
+		log_msg(LOG_INFO, "in opportunistic TLS mode, STARTTLS not available: "
+		    "%s [%s]: %s", s->mx->host, s->mx->ip, safe);
+		return (DLV_OK);
+	}
+	log_msg(LOG_ERR, "remote delivery deferred: STARTTLS not available: %s [%s]: %s",
+	    s->mx->host, s->mx->ip, safe);
+	dsn_set(s->why, "4.7.0", "STARTTLS not available: %s [%s]:\n%s",
+	    s->mx->host, s->mx->ip, text);
+	return (DLV_TEMPFAIL);
+}
+
+/*
+ * sess_starttls - RFC 3207.  Sent only when advertised.  Bytes received
+ * after the 220 and before the handshake would be read as if they came
+ * through TLS (CVE-2011-0411 style injection): refuse them.
+ */
+static enum dlv
+sess_starttls(struct sess *s)
+{
+	struct smtp_reply r;
+	enum dlv ret;
+
+	reply_init(&r);
+	if (!s->starttls)
+		return (sess_nostarttls(s, "the server does not offer STARTTLS"));
+	if (sess_cmd(s, "STARTTLS", NULL, SMTP_TMO_CMD, &r) != 0)
+		return (sess_fail(s, "STARTTLS", &r));
+	if (r.code / 100 != 2)
+		return (sess_nostarttls(s, r.text));
+	if (s->c.rpos != s->c.rlen) {
+		s->c.broken = 1;
+		return (sess_defer(s, "4.7.0", "unexpected data after the STARTTLS reply"));
+	}
+	if ((ret = sess_tls(s)) != DLV_OK)
+		return (ret);
+	return (sess_hello(s));
+}
+
+/* ---- SMTP AUTH ----------------------------------------------------- */
+
+enum auth_res {
+	AUTH_OK,
+	AUTH_NEXT,		/* mechanism refused before credentials: try next */
+	AUTH_TEMP,
+	AUTH_PERM,
+};
+
+static char *
+b64_alloc(const void *src, size_t len)
+{
+	size_t cap = (len + 2) / 3 * 4 + 1;
+	char *dst = xmalloc(cap);
+
+	if (b64_encode(src, len, dst, cap) < 0) {
+		free(dst);
+		return (NULL);
+	}
+	return (dst);
+}
+
+/* auth_secret - send a secret line (masked in -v output) and read the reply */
+static int
+auth_secret(struct sess *s, const char *line, const char *shown, struct smtp_reply *r)
+{
+	return (sess_cmd(s, line, shown, SMTP_TMO_CMD, r));
+}
+
+static void
+burn(char *p)
+{
+	if (p != NULL) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
+}
+
+/* auth_plain - RFC 4616 with an initial response */
+static enum auth_res
+auth_plain(struct sess *s, const struct authuser *a, struct smtp_reply *r)
+{
+	size_t ll = strlen(a->login), pl = strlen(a->password);
+	char *raw = xmalloc(ll + pl + 3), *b64, *cmd;
+	int ret;
+
+	raw[0] = '\0';
+	memcpy(raw + 1, a->login, ll + 1);
+	memcpy(raw + ll + 2, a->password, pl);
+	b64 = b64_alloc(raw, ll + pl + 2);
+	explicit_bzero(raw, ll + pl + 3);
+	free(raw);
+	if (b64 == NULL)
+		return (AUTH_NEXT);
+	cmd = xasprintf("AUTH PLAIN %s", b64);
+	ret = auth_secret(s, cmd, "AUTH PLAIN [redacted]", r);
+	burn(cmd);
+	if (ret == 0 && r->code == 334)
+		ret = auth_secret(s, b64, "[redacted]", r);
+	burn(b64);
+	if (ret != 0)
+		return (AUTH_TEMP);
+	if (r->code == 504)
+		return (AUTH_NEXT);
+	return (r->code / 100 == 2 ? AUTH_OK : r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+}
+
+/* auth_login - the "LOGIN" SASL mechanism: two 334 prompts */
+static enum auth_res
+auth_login(struct sess *s, const struct authuser *a, struct smtp_reply *r)
+{
+	char *b64;
+	int ret;
+
+	if (sess_cmd(s, "AUTH LOGIN", NULL, SMTP_TMO_CMD, r) != 0)
+		return (AUTH_TEMP);
+	if (r->code == 504)
+		return (AUTH_NEXT);
+	if (r->code != 334)
+		return (r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+	if ((b64 = b64_alloc(a->login, strlen(a->login))) == NULL)
+		return (AUTH_TEMP);
+	ret = auth_secret(s, b64, "[redacted]", r);
+	burn(b64);
+	if (ret != 0)
+		return (AUTH_TEMP);
+	if (r->code != 334)
+		return (r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+	if ((b64 = b64_alloc(a->password, strlen(a->password))) == NULL)
+		return (AUTH_TEMP);
+	ret = auth_secret(s, b64, "[redacted]", r);
+	burn(b64);
+	if (ret != 0)
+		return (AUTH_TEMP);
+	return (r->code / 100 == 2 ? AUTH_OK : r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+}
+
+/* auth_cram - RFC 2195 */
+static enum auth_res
+auth_cram(struct sess *s, const struct authuser *a, struct smtp_reply *r)
+{
+	size_t cap = (strlen(a->login) + 34) / 3 * 4 + 8;
+	char *resp;
+	int ret;
+
+	if (sess_cmd(s, "AUTH CRAM-MD5", NULL, SMTP_TMO_CMD, r) != 0)
+		return (AUTH_TEMP);
+	if (r->code == 504)
+		return (AUTH_NEXT);
+	if (r->code != 334 || r->nlines != 1)
+		return (r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+	resp = xmalloc(cap);
+	if (auth_cram_md5(r->text + 4, a->login, a->password, resp, cap) < 0) {
+		free(resp);
+		if (sess_cmd(s, "*", NULL, SMTP_TMO_CMD, r) == 0)
+			snprintf(r->text, sizeof(r->text), "malformed CRAM-MD5 challenge");
+		r->code = 0;
+		return (AUTH_TEMP);
+	}
+	ret = auth_secret(s, resp, "[redacted]", r);
+	burn(resp);
+	if (ret != 0)
+		return (AUTH_TEMP);
+	return (r->code / 100 == 2 ? AUTH_OK : r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+}
+
+/*
+ * sess_auth - SMTP AUTH when auth.conf names this host.  Unlike the
+ * original, credentials (even a CRAM-MD5 digest) only go over TLS unless
+ * INSECURE says otherwise, and a host we have credentials for is never
+ * used unauthenticated: no usable mechanism or TLS defers the message.
+ */
+static enum dlv
+sess_auth(struct sess *s)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+		enum auth_res (*fn)(struct sess *, const struct authuser *,
+		    struct smtp_reply *);
+	} mechs[] = {
+		{ AUTH_CRAM, "CRAM-MD5", auth_cram },
+		{ AUTH_PLAIN, "PLAIN", auth_plain },
+		{ AUTH_LOGIN, "LOGIN", auth_login },
+	};
+	const struct authuser *a = conf_find_auth(authusers, s->name);
+	struct smtp_reply r;
+	char safe[256], rsafe[REASON_MAX];
+	size_t i;
+
+	if (a == NULL)
+		return (DLV_OK);
+	if (s->c.tls == NULL && !(config.features & INSECURE))
+		return (sess_defer(s, "4.7.10", "SMTP AUTH impossible: TLS is not active "
+		    "and INSECURE is not set; not sending credentials in clear"));
+	if ((s->auth & (AUTH_CRAM | AUTH_PLAIN | AUTH_LOGIN)) == 0)
+		return (sess_defer(s, "4.7.12", "SMTP AUTH impossible: no supported "
+		    "mechanism offered (server offers: %s)",
+		    s->authlist[0] != '\0' ? s->authlist : "none"));
+	for (i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++) {
+		if ((s->auth & mechs[i].bit) == 0)
+			continue;
+		log_msg(LOG_INFO, "using SMTP authentication for user %s, mechanism %s",
+		    log_safe(safe, sizeof(safe), a->login), mechs[i].name);
+		reply_init(&r);
+		switch (mechs[i].fn(s, a, &r)) {
+		case AUTH_OK:
+			return (DLV_OK);
+		case AUTH_NEXT:
+			continue;
+		case AUTH_PERM:
+			log_msg(LOG_ERR, "remote delivery to %s [%s] failed after AUTH: %s",
+			    s->mx->host, s->mx->ip, log_safe(rsafe, sizeof(rsafe), r.text));
+			reply_dsn(&r, safe, sizeof(safe));
+			dsn_set(s->why, safe, "SMTP login to %s failed:\n%s", s->name, r.text);
+			return (DLV_PERMFAIL);
+		case AUTH_TEMP:
+			return (sess_fail(s, "AUTH", &r));
+		}
+	}
+	return (sess_defer(s, "4.7.12", "SMTP AUTH impossible: the server refused "
+	    "every mechanism (offered: %s)", s->authlist));
+}
+
+/* ---- transaction --------------------------------------------------- */
+
+static enum dlv
+sess_envelope(struct sess *s)
+{
+	struct smtp_reply r;
+	char *cmd, sz[32];
+	enum dlv ret;
+
+	if (s->size_adv && s->size_max > 0 && s->msg->size > s->size_max) {
+		log_msg(LOG_ERR, "remote delivery to %s [%s] failed: message size %zu "
+		    "exceeds the limit of %llu bytes", s->mx->host, s->mx->ip,
+		    s->msg->size, s->size_max);
+		dsn_set(s->why, "5.3.4", "message size %zu exceeds the limit of %llu "
+		    "bytes of %s", s->msg->size, s->size_max, s->mx->host);
+		return (DLV_PERMFAIL);
+	}
+	sz[0] = '\0';
+	if (s->size_adv)
+		snprintf(sz, sizeof(sz), " SIZE=%zu", s->msg->size);
+	cmd = xasprintf("MAIL FROM:<%s>%s%s", s->it->sender, sz,
+	    s->msg->has8bit && s->eightbit ? " BODY=8BITMIME" : "");
+	reply_init(&r);
+	ret = sess_step(s, cmd, SMTP_TMO_MAIL, 2, "MAIL FROM", &r);
+	free(cmd);
+	if (ret != DLV_OK)
+		return (ret);
+	cmd = xasprintf("RCPT TO:<%s>", s->it->addr);
+	reply_init(&r);
+	ret = sess_step(s, cmd, SMTP_TMO_RCPT, 2, "RCPT TO", &r);
+	free(cmd);
+	return (ret);
+}
+
+static enum dlv
+sess_data(struct sess *s)
+{
+	struct smtp_reply r;
+	struct emit e;
+	char safe[REASON_MAX];
+	enum dlv ret;
+
+	reply_init(&r);
+	if ((ret = sess_step(s, "DATA", SMTP_TMO_DATA, 3, "DATA", &r)) != DLV_OK)
+		return (ret);
+	log_verbose(">>> [message, %zu bytes]", s->msg->size);
+	memset(&e, 0, sizeof(e));
+	e.c = &s->c;
+	e.m = s->msg;
+	walk(&e, 0, s->msg->n, 0, 1);
+	log_verbose(">>> .");
+	if (conn_put(&s->c, ".\r\n", 3, SMTP_TMO_BLOCK) != 0 ||
+	    conn_flush(&s->c, SMTP_TMO_BLOCK) != 0)
+		return (sess_defer(s, "4.4.2", "write error while sending the message: %s",
+		    strerror(s->c.err)));
+	reply_init(&r);
+	if ((ret = sess_step(s, NULL, SMTP_TMO_DOT, 2, "final DATA", &r)) != DLV_OK)
+		return (ret);
+	log_msg(LOG_INFO, "%s [%s] accepted the message: %s", s->mx->host, s->mx->ip,
+	    log_safe(safe, sizeof(safe), r.text));
+	return (DLV_OK);
+}
+
+/* sess_run - the whole dialogue on a connected socket */
+static enum dlv
+sess_run(struct sess *s)
+{
+	struct smtp_reply r;
+	enum dlv ret;
+	int tlsmode = config.features & (SECURETRANSFER | STARTTLS);
+
+	if (tlsmode == SECURETRANSFER && (ret = sess_tls(s)) != DLV_OK)
+		return (ret);
+	reply_init(&r);
+	if ((ret = sess_step(s, NULL, SMTP_TMO_GREETING, 2, "connect", &r)) != DLV_OK)
+		return (ret);
+	if ((ret = sess_hello(s)) != DLV_OK)
+		return (ret);
+	if (tlsmode == (SECURETRANSFER | STARTTLS) && (ret = sess_starttls(s)) != DLV_OK)
+		return (ret);
+	if (!s->tls_logged)
+		log_msg(LOG_INFO, "TLS: none");
+	if ((ret = sess_auth(s)) != DLV_OK)
+		return (ret);
+	if ((ret = sess_envelope(s)) != DLV_OK)
+		return (ret);
+	if ((ret = sess_data(s)) != DLV_OK)
+		return (ret);
+	sess_quit(s, 1);
+	return (DLV_OK);
+}
+
+static enum dlv
+deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
+    struct smsg *m, struct dsn *why)
+{
+	struct sess s;
+	char err[256];
+	enum dlv ret;
+	int fd;
+
+	log_msg(LOG_INFO, "trying remote delivery to %s [%s] pref %d",
+	    mx->host, mx->ip, mx->pref);
+	if ((fd = net_connect(mx, SMTP_TMO_CONNECT, err, sizeof(err))) < 0) {
+		log_msg(LOG_INFO, "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
+		dsn_set(why, "4.4.1", "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
+		return (DLV_TEMPFAIL);
+	}
+	memset(&s, 0, sizeof(s));
+	smtp_conn_fd(&s.c, fd);
+	s.c.sock = 1;
+	s.mx = mx;
+	s.name = name;
+	s.it = it;
+	s.msg = m;
+	s.why = why;
+	ret = sess_run(&s);
+	if (ret != DLV_OK)
+		sess_quit(&s, 0);
+	smtp_conn_close(&s.c);
+	return (ret);
+}
+
+enum dlv
+smtp_deliver(struct qitem *it, struct dsn *why)
+{
+	struct mx_host *mx = NULL;
+	struct smsg m;
+	struct emit e;
+	const char *host, *at;
+	size_t nmx = 0, i;
+	int port, smart = config.smarthost != NULL;
+	enum dlv ret;
+
+	if (smart) {
+		host = config.smarthost;
+		port = config.port;
+		log_msg(LOG_INFO, "using smarthost (%s:%d)", host, port);
+	} else {
+		at = strrchr(it->addr, '@');
+		if (at == NULL || at[1] == '\0') {
+			dsn_set(why, "5.1.3", "Internal error: badly formed address %s", it->addr);
+			return (DLV_PERMFAIL);
+		}
+		host = at + 1;
+		port = SMTP_PORT;
+	}
+	if (!envfield_ok(it->addr) || !envfield_ok(it->sender)) {
+		dsn_set(why, "5.1.3", "invalid characters in the envelope");
+		return (DLV_PERMFAIL);
+	}
+	if (msg_load(it->mfp, &m, why->text, sizeof(why->text)) != 0) {
+		strlcpy(why->code, "4.3.0", sizeof(why->code));
+		log_msg(LOG_NOTICE, "remote delivery deferred: %s", why->text);
+		return (DLV_TEMPFAIL);
+	}
+	memset(&e, 0, sizeof(e));
+	e.m = &m;
+	walk(&e, 0, m.n, 0, 1);
+	m.size = e.size;
+	m.has8bit = e.has8bit;
+
+	ret = dns_get_mx_list(host, port, smart, &mx, &nmx, why);
+	if (ret != DLV_OK) {
+		log_msg(LOG_NOTICE, "remote delivery %s: %s",
+		    ret == DLV_PERMFAIL ? "failed" : "deferred", why->text);
+	} else {
+		ret = DLV_TEMPFAIL;
+		dsn_set(why, "4.4.4", "no mail exchanger found for %s", host);
+		for (i = 0; i < nmx && ret == DLV_TEMPFAIL; i++)
+			ret = deliver_host(it, &mx[i], smart ? host : mx[i].host, &m, why);
+	}
+	free(mx);
+	msg_free(&m);
+	return (ret);
+}

@@ -76,6 +76,12 @@
 #       "Message-Id: <{x}@{y}>"              -> "Message-Id: <MSGID>"
 #       Anything not matching these exact shapes is left as is, so a wrong
 #       format makes the comparison fail.
+#   received_masked USER UID SENDER
+#                            print the Received header dma writes for a
+#                            submission by USER (uid UID) with envelope
+#                            sender SENDER, as mask_mbox shows it
+#   $DMA_VERSION             version string of the build (Makefile), e.g.
+#                            v0.14; $HOST is testhost
 #   syslog_sync              wait until every record logged so far is in
 #                            $T/syslog (sends a marker with logger(1))
 #   syslog_has ERE           syslog_sync, then grep -E the log; status 0/1
@@ -88,6 +94,9 @@
 #
 # Other helper files test/integration/*lib.sh (dnslib.sh, smtplib.sh, ...)
 # are sourced after this one.
+
+HOST=testhost
+DMA_VERSION=$(sed -n 's/^DMA_VERSION[ ?:]*=[[:space:]]*//p' "$SRC/Makefile" | head -n 1)
 
 _tap_n=0
 _tap_fail=0
@@ -357,6 +366,13 @@ mask_mbox() {
 	    -e 's/^\tid [0-9a-f]+(\.[0-9a-f]+)?$/\tid QID/' \
 	    -e 's/^Message-Id: <[^<> ]+@[^<> ]+>$/Message-Id: <MSGID>/' \
 	    -- "$1"
+}
+
+received_masked() {
+	printf 'Received: from %s (uid %s)\n\t(envelope-from %s)\n\tid QID\n' \
+	    "$1" "$2" "$3"
+	printf '\tby %s (DragonFly Mail Agent %s on %s);\n\tDATE\n' \
+	    "$HOST" "$DMA_VERSION" "$HOST"
 }
 
 syslog_sync() {

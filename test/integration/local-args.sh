@@ -1,0 +1,115 @@
+# local-args.sh - command-line errors and refused input: exact stderr texts
+# and exit codes (sysexits), and nothing left in the spool afterwards.
+
+# spool_clean: the spool holds nothing but possibly the flush file
+spool_clean() {
+	[ -z "$(ls -A "$SPOOL" | grep -v '^flush$')" ]
+}
+
+# expect DESC RC STDERR CMD...: exact exit status and stderr, no stdout,
+# nothing queued.
+expect() {
+	local desc=$1 wrc=$2 werr=$3
+	shift 3
+	capture "$@" </dev/null
+	is "$desc: exit $wrc" "$rc" "$wrc"
+	is "$desc: stderr" "$err" "$werr"
+	is "$desc: no stdout" "$out" ""
+	ok "$desc: nothing queued" spool_clean
+}
+
+# -- 1. options ----------------------------------------------------------------
+expect "unknown option -Z" 64 "invalid argument: \`-Z'" run_dma -Z bob
+expect "missing argument of -f" 64 "invalid argument: \`-f'" run_dma bob -f
+expect "bare -O needs an argument" 64 "invalid argument: \`-O'" run_dma -O
+expect "-bp with an operand" 64 \
+    "dma: sending mail and queue operations are mutually exclusive" run_dma -bp bob
+expect "-q with an operand" 64 \
+    "dma: sending mail and queue operations are mutually exclusive" run_dma -q -D bob
+expect "-bp with -q" 64 "dma: conflicting queue operations" run_dma -bp -q
+expect "mailq with an argument" 64 "mailq: invalid arguments" mailq x
+expect "mailq with an option" 64 "mailq: invalid arguments" mailq -v
+
+# -- 2. recipients ---------------------------------------------------------
+expect "no recipients" 66 "dma: no recipients from command line" run_dma
+expect "no recipients (as a user)" 66 "dma: no recipients from command line" \
+    run_as alice "$DMA"
+expect "no recipients via sendmail" 66 "sendmail: no recipients from command line" \
+    /usr/sbin/sendmail
+expect "unknown local user" 65 "dma: invalid recipient \`nosuchuser'" \
+    run_dma nosuchuser
+expect "unknown local user via sendmail, as a user" 65 \
+    "sendmail: invalid recipient \`nosuchuser'" run_as alice /usr/sbin/sendmail bob nosuchuser
+expect "unknown user at a local domain" 65 "dma: invalid recipient \`nosuchuser@$HOST'" \
+    run_dma "nosuchuser@$HOST"
+capture sh -c "printf 'Subject: t\n\nx\n' | $DMA -t"
+is "-t without To/Cc/Bcc: exit 66" "$rc" 66
+is "-t without To/Cc/Bcc: stderr" "$err" "dma: no recipients from headers"
+ok "-t without recipients: nothing queued" spool_clean
+
+# -- 3. injection attempts are refused, nothing queued ------------------------
+inj=$'a@b\nRecipient: ../../tmp/x'
+capture run_as alice "$DMA" "$inj" </dev/null
+is "recipient with LF: exit 65" "$rc" 65
+like "recipient with LF: error names the recipient" "$err" '^dma: invalid recipient'
+ok "recipient with LF: nothing queued" spool_clean
+ok "recipient with LF: no file created" test ! -e /tmp/x
+capture run_as alice "$DMA" $'bob\r' </dev/null
+is "recipient with CR: exit 65" "$rc" 65
+like "recipient with CR: error" "$err" '^dma: invalid recipient'
+ok "recipient with CR: nothing queued" spool_clean
+capture run_as alice "$DMA" '../../etc/passwd' </dev/null
+is "recipient with a path: exit 65" "$rc" 65
+like "recipient with a path: error" "$err" '^dma: invalid recipient'
+ok "recipient with a path: nothing queued" spool_clean
+
+capture sh -c "echo x | $DMA -f \"\$(printf 'x\ny')\" bob"
+ok "sender with LF: refused (non-zero exit)" test "$rc" -ne 0
+is "sender with LF: exit 65" "$rc" 65
+like "sender with LF: the error is about the sender" "$err" '^dma: invalid sender address'
+ok "sender with LF: nothing queued" spool_clean
+capture sh -c "echo x | $DMA -f \"\$(printf 'x\rRCPT TO:<y@z>')\" bob"
+is "sender with CR: exit 65" "$rc" 65
+like "sender with CR: error" "$err" '^dma: invalid sender address'
+ok "sender with CR: nothing queued" spool_clean
+capture sh -c "echo x | env EMAIL=\"\$(printf 'e@x\nRecipient: root')\" $DMA bob"
+ok "EMAIL with LF: refused (non-zero exit)" test "$rc" -ne 0
+ok "EMAIL with LF: nothing queued" spool_clean
+
+# A quoted local part folded over two lines must not become two Q lines.
+printf 'To: bob, "a\n Recipient: root"@x\n\nbody\n' >msg.fold
+capture sh -c "$DMA -bq -t <msg.fold"
+diag "folded quoted recipient: exit $rc, stderr: $err"
+qf_ok=1
+for q in $(qfiles); do
+	[ "$(wc -l <"$SPOOL/$q")" = 3 ] || qf_ok=0
+	[ "$(grep -c '^Recipient:' "$SPOOL/$q")" = 1 ] || qf_ok=0
+	grep -q '^Recipient: root$' "$SPOOL/$q" && qf_ok=0
+done
+is "folded quoted recipient: every Q file has exactly 3 lines" "$qf_ok" 1
+rm -f "$SPOOL"/Q* "$SPOOL"/M*
+
+# -- 4. what is accepted -----------------------------------------------------
+capture sh -c "echo x | $DMA -D -oi -odb -v -n -U -O foo=bar -B 8BITMIME -F 'Bob B' -L tag bob"
+is "ignored sendmail options accepted: exit 0" "$rc" 0
+ok "ignored options: delivered" wait_queue_empty
+is "ignored options: bob got the message" "$(count_msgs /var/mail/bob)" 1
+ok "-L sets the syslog tag" syslog_has '^mail\.[a-z]+ tag\['
+
+capture sh -c "echo x | $DMA -D bob -f sender@example.org"
+is "options after operands are parsed: exit 0" "$rc" 0
+ok "options after operands: delivered" wait_queue_empty
+like "-f after the operand sets the sender" "$(grep '^From ' /var/mail/bob | tail -n 1)" \
+    '^From sender@example\.org '
+
+: >/var/mail/bob
+printf 'To: Bob <bob@localhost>, alice\nCc: root\nBcc: alice,\n  root\nSubject: t\n\nbody\n' >msg.t
+capture sh -c "$DMA -D -t <msg.t"
+is "-t: exit 0" "$rc" 0
+ok "-t: delivered" wait_queue_empty
+is "-t: bob got one copy" "$(count_msgs /var/mail/bob)" 1
+is "-t: alice got one copy (To and Bcc)" "$(count_msgs /var/mail/alice)" 1
+is "-t: root got one copy (Cc and Bcc)" "$(count_msgs /var/mail/root)" 1
+unlike "-t: Bcc header removed" "$(cat /var/mail/bob)" '^(Bcc:|  root)'
+like "-t: To header kept" "$(cat /var/mail/bob)" '^To: Bob <bob@localhost>, alice$'
+ok "everything delivered, spool clean" spool_clean

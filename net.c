@@ -623,7 +623,7 @@ emit_qp_soft(struct emit *e, const char *p, size_t n)
 	char seg[QP_LINE_MAX + 1];
 	size_t cut;
 
-	while (line_long(p, n)) {
+	while (n > QP_LINE_MAX) {
 		cut = QP_LINE_MAX - 1;
 		if (p[cut - 1] == '=')
 			cut -= 1;

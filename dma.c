@@ -59,6 +59,7 @@ struct opts {
 static struct alias *aliases;
 static char *saved_email;		/* $EMAIL, read before the env is reset */
 static gid_t mail_gid;
+static uid_t invoker_uid;		/* real uid before a root caller became mail */
 
 static void	deliver_queue(struct queue *, int foreground, int oneshot);
 
@@ -634,7 +635,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 	memset(&in, 0, sizeof(in));
 	in.sender = sender;
 	in.username = username();
-	in.uid = getuid();
+	in.uid = invoker_uid;
 	in.fullname = o->fullname;
 	in.msgid = t.msgid;
 	in.dot_ends = o->dot_ends;
@@ -665,7 +666,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 		diex(EX_NOINPUT, "no recipients from headers");
 	}
 	log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<%s>",
-	    username(), (unsigned long)getuid(), sender);
+	    username(), (unsigned long)invoker_uid, sender);
 	if (spool_commit(&t, sender, &l, &q, why, sizeof(why)) != 0) {
 		spool_abort(&t);
 		diex(EX_CANTCREAT, "%s", why);
@@ -689,7 +690,7 @@ do_bsmtp(const struct opts *o)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.aliases = aliases;
 	ctx.username = username();
-	ctx.uid = getuid();
+	ctx.uid = invoker_uid;
 	ctx.default_sender = make_sender(o->from);
 	q.head = NULL;
 	q.n = 0;
@@ -714,6 +715,7 @@ main(int argc, char **argv)
 	progname = xstrdup(base != NULL ? base + 1 : (argv[0] != NULL ? argv[0] : "dma"));
 	gr = getgrnam(DMA_GROUP);
 	mail_gid = gr != NULL ? gr->gr_gid : getegid();
+	invoker_uid = getuid();
 	drop_root();
 	srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
 

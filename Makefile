@@ -148,6 +148,8 @@ clean:
 test/unit/dnsq: test/unit/dnsq.c $(MODS)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ test/unit/dnsq.c $(MODS) $(LIBS)
 
+unit: test/unit/dnsq
+
 clean: clean-dnsq
 clean-dnsq:
 	rm -f test/unit/dnsq

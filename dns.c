@@ -473,18 +473,24 @@ lookup_mx(const char *domain, int port, struct cand_list *l, struct dsn *why)
 	}
 	ans = xmalloc(DNS_ANSWER_MAX);
 	mx = xcalloc(DNS_MAX_MX, sizeof(*mx));
-	/* Each round follows at least one CNAME, so this ends. */
+	/*
+	 * Each round follows at least one CNAME, so this ends.  CNAMEs inside
+	 * an answer count like those needing another query.
+	 */
 	for (;;) {
 		q = query_mx(&st, qname, ans, mx, &nmx, next, sizeof(next), &chain);
-		if (q != MXQ_CNAME)
-			break;
 		hops += chain;
-		if (hops > DNS_MAX_CNAME)
+		if (hops > DNS_MAX_CNAME) {
+			q = MXQ_CNAME;
+			break;
+		}
+		if (q != MXQ_CNAME)
 			break;
 		strlcpy(qname, next, sizeof(qname));
 	}
 	res_nclose(&st);
 
+	/* After a CNAME, qname is the canonical name (RFC 5321 5.1). */
 	switch (q) {
 	case MXQ_FOUND:
 		if (all_null_mx(mx, nmx)) {
@@ -497,9 +503,9 @@ lookup_mx(const char *domain, int port, struct cand_list *l, struct dsn *why)
 		ret = mx_targets(mx, nmx, port, l, safe, why);
 		break;
 	case MXQ_NOMX:
-		ret = implicit_mx(domain, port, l, safe, why);
+		ret = implicit_mx(qname, port, l, safe, why);
 		break;
-	case MXQ_CNAME:
+	case MXQ_CNAME:		/* only left when the chain was too long */
 		dsn_set(why, "5.4.4", "DNS lookup failure: CNAME chain too long for %s",
 		    safe);
 		ret = DLV_PERMFAIL;

@@ -513,10 +513,16 @@ struct mx_host {
 };
 /*
  * Candidates for delivering to domain: MX hosts in preference order
- * (random among equals), every address of each; the domain itself when it
- * has no MX.  With smarthost != 0, domain is resolved directly.
- * Returns DLV_OK with *hosts (malloc'ed) / *n, or DLV_TEMPFAIL /
- * DLV_PERMFAIL with why set.
+ * (random among equals), every address of each (IPv6 first), at most 64;
+ * the (canonical) domain itself when it has no MX; an address literal
+ * "[192.0.2.1]" / "[IPv6:...]" as is.  With smarthost != 0, domain (name
+ * or literal, brackets optional) is resolved directly, and every failure
+ * is temporary.  port is set in each addr.
+ * Returns DLV_OK with *hosts (malloc'ed, the caller frees) / *n >= 1, or
+ * DLV_TEMPFAIL / DLV_PERMFAIL with why set: permanent for NXDOMAIN, a
+ * null MX (RFC 7505), no MX and no address, more than 8 CNAMEs;
+ * temporary for SERVFAIL, timeouts, malformed answers, MX hosts none of
+ * which has an address.
  */
 enum dlv dns_get_mx_list(const char *domain, int port, int smarthost,
 	    struct mx_host **hosts, size_t *n, struct dsn *why);
@@ -524,21 +530,38 @@ enum dlv dns_get_mx_list(const char *domain, int port, int smarthost,
 /* ---- crypto.c ------------------------------------------------------ */
 struct tls;
 /*
- * Start a TLS client session on fd for host (SNI and name check).
- * Applies CERTFILE, VERIFYCERT, FINGERPRINT from config.  Returns 0 or -1
- * with why set (all failures are temporary).
+ * Start a TLS client session (TLS 1.2 or later) on fd for host (SNI
+ * unless an IP literal; name or address check with VERIFYCERT).  Applies
+ * CERTFILE, VERIFYCERT, FINGERPRINT from config; the handshake gives up
+ * after timeout seconds.  Leaves fd non-blocking until tls_close.
+ * Returns 0 with *out set, or -1 with why set (all failures are
+ * temporary); the caller still owns and closes fd.
  */
 int	 tls_start(int fd, const char *host, int timeout, struct tls **out, struct dsn *why);
-/* Read/write with timeout (seconds); -1 on error/timeout, 0 on EOF read. */
+/*
+ * Read what is available (up to len) / write all of len, waiting at most
+ * timeout seconds (<= 0: no limit).  -1 on error or timeout (errno
+ * ETIMEDOUT), 0 on EOF (read); tls_write returns len on success.
+ */
 ssize_t	 tls_read(struct tls *, void *buf, size_t len, int timeout);
 ssize_t	 tls_write(struct tls *, const void *buf, size_t len, int timeout);
+/* Best-effort close_notify, free the session; fd stays open.  NULL-safe. */
 void	 tls_close(struct tls *);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384, certificate verified" */
 void	 tls_describe(const struct tls *, char *buf, size_t len);
-/* base64; return length of output or -1 (dst too small / bad input). */
+/*
+ * base64; return length of output or -1 (dst too small / bad input).
+ * b64_encode NUL-terminates (dstlen must allow for it); b64_decode
+ * accepts strict RFC 4648 only (trailing CR/LF/blanks ignored) and
+ * NUL-terminates when dstlen leaves room.
+ */
 int	 b64_encode(const void *src, size_t len, char *dst, size_t dstlen);
 int	 b64_decode(const char *src, void *dst, size_t dstlen);
-/* base64(login " " hex(HMAC-MD5(password, challenge))) from a base64 challenge. */
+/*
+ * base64(login " " hex(HMAC-MD5(password, challenge))) from a base64
+ * challenge (RFC 2195) into out; its length, or -1 (bad challenge, out
+ * too small).
+ */
 int	 auth_cram_md5(const char *challenge_b64, const char *login, const char *password,
 	    char *out, size_t outlen);
 

@@ -1203,7 +1203,7 @@ sess_hello(struct sess *s)
 	feat_reset(s);
 	if (r.code < 500)
 		return (sess_fail(s, "EHLO", &r));
-	cmd[0] = 'H';
+	memcpy(cmd, "HELO", 4);
 	reply_init(&r);
 	return (sess_step(s, cmd, SMTP_TMO_CMD, 2, "HELO", &r));
 }

@@ -1,0 +1,504 @@
+#!/usr/bin/python3
+"""smtpd.py - a recording SMTP server for dma's integration tests.
+
+Built on aiosmtpd's SMTP protocol class (Debian's python3-aiosmtpd); the
+fault points aiosmtpd cannot express are overridden methods of a subclass.
+Run with /usr/bin/python3.  Prints "READY <port>" once listening.
+
+Everything a session does is recorded in --dir:
+  session-NNNN.raw   the exact bytes received (plaintext, and decrypted
+                     application data after TLS), appended as they arrive
+  session-NNNN.json  rewritten after every command: commands (AUTH
+                     payloads omitted), EHLO/HELO name, TLS state and
+                     version, SNI, client certificate subject, AUTH
+                     mechanism/login/result, faults applied, QUIT seen
+  msg-NNNN.json      one per DATA transaction: envelope (MAIL FROM and
+                     its parameters, RCPT TOs), session, TLS, AUTH, the
+                     reply given and whether the message was accepted
+  msg-NNNN.eml       the message as received (dot-unstuffed, CRLF kept)
+
+Fault injection: --fault STAGE=ACTION (repeatable), STAGE one of greeting,
+ehlo, helo, starttls, auth, mail, rcpt, data, eod, quit; ACTION a reply
+("451 4.3.0 try later"), "drop" (close the connection) or "stall" (never
+answer).  An "auth" reply fault is given after the credentials were
+exchanged.  --fault-once applies faults to the first session only.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import signal
+import ssl
+import sys
+import time
+
+from aiosmtpd.smtp import SMTP, AuthResult, MISSING
+
+# aiosmtpd warns on every AUTH about its own deprecated login_data.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+STAGES = ("greeting", "ehlo", "helo", "starttls", "auth", "mail", "rcpt",
+          "data", "eod", "quit")
+MECHS = ("PLAIN", "LOGIN", "CRAM-MD5")
+
+
+class State:
+    """Server-wide settings and counters."""
+
+    def __init__(self, args):
+        self.args = args
+        self.nsess = 0
+        self.nmsg = 0
+        self.faults = {}
+        for f in args.fault:
+            stage, sep, action = f.partition("=")
+            if not sep or stage not in STAGES or not action:
+                sys.exit(f"smtpd.py: bad --fault {f!r}")
+            self.faults[stage] = action
+        self.mechs = []
+        if args.auth:
+            for m in args.auth.split(","):
+                m = m.strip().upper()
+                if m not in MECHS:
+                    sys.exit(f"smtpd.py: unknown mechanism {m}")
+                self.mechs.append(m)
+
+    def path(self, name):
+        return os.path.join(self.args.dir, name)
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def subject_str(cert):
+    if not cert or "subject" not in cert:
+        return None
+    parts = []
+    for rdn in cert["subject"]:
+        for k, v in rdn:
+            parts.append(f"{k}={v}")
+    return ",".join(parts)
+
+
+class Handler:
+    """aiosmtpd handler hooks: EHLO keyword edits, DATA recording, AUTH."""
+
+    def __init__(self, st):
+        self.st = st
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        a = self.st.args
+        session.host_name = hostname
+        out = []
+        for r in responses:
+            kw = r[4:].split(" ")[0].upper()
+            if kw == "8BITMIME" and a.eightbitmime == "no":
+                continue
+            if kw == "STARTTLS" and a.advertise_starttls == "no":
+                continue
+            if kw == "AUTH":
+                if not self.st.mechs or (a.auth_require_tls and not server.rec["tls"]):
+                    continue
+                r = r[:4] + ("AUTH=" if a.auth_equals else "AUTH ") + \
+                    " ".join(self.st.mechs)
+            out.append(r)
+        # the last line must be "250 ", the others "250-"
+        out = [("250-" if i < len(out) - 1 else "250 ") + r[4:]
+               for i, r in enumerate(out)]
+        return out
+
+    async def handle_DATA(self, server, session, envelope):
+        st = self.st
+        st.nmsg += 1
+        n = st.nmsg
+        with open(st.path(f"msg-{n:04d}.eml"), "wb") as f:
+            f.write(envelope.original_content)
+        reply = "250 2.0.0 OK queued as %d" % n
+        action = server.fault_for("eod")
+        if action not in (None, "drop", "stall"):
+            reply = action
+        server.rec["messages"].append(n)
+        rec = {
+            "session": server.sid,
+            "mail_from": envelope.mail_from,
+            "mail_options": envelope.mail_options,
+            "rcpt_tos": envelope.rcpt_tos,
+            "rcpt_options": envelope.rcpt_options,
+            "size": len(envelope.original_content),
+            "data_file": st.path(f"msg-{n:04d}.eml"),
+            "tls": server.rec["tls"],
+            "tls_version": server.rec["tls_version"],
+            "client_cert": server.rec["client_cert"],
+            "auth_mechanism": server.rec["auth_mechanism"],
+            "auth_login": server.rec["auth_login"],
+            "authenticated": server.rec["authenticated"],
+            "ehlo": server.rec["ehlo"] or server.rec["helo"],
+            "reply": reply if action not in ("drop", "stall") else action,
+            "accepted": action is None,
+        }
+        write_json(st.path(f"msg-{n:04d}.json"), rec)
+        server.save()
+        if action in ("drop", "stall"):
+            await server.do_fault("eod", action)
+        return reply
+
+    async def auth_CRAM__MD5(self, server, args):
+        """RFC 2195, which aiosmtpd lacks; registered as CRAM-MD5."""
+        if len(args) > 1:
+            await server.push("501 5.5.4 CRAM-MD5 takes no initial response")
+            return AuthResult(success=False, handled=True)
+        chal = f"<{secrets.token_hex(8)}.{int(time.time())}@smtpd.test>".encode()
+        resp = await server.challenge_auth(chal)
+        if resp is MISSING:
+            return AuthResult(success=False, handled=True)
+        login, _, digest = resp.partition(b" ")
+        a = self.st.args
+        want = hmac.new(a.password.encode(), chal, hashlib.md5).hexdigest()
+        good = login.decode("utf-8", "replace") == a.user and \
+            hmac.compare_digest(digest, want.encode())
+        return server.record_auth("CRAM-MD5", login, good)
+
+    def authenticate(self, server, session, envelope, mechanism, data):
+        a = self.st.args
+        good = data.login.decode("utf-8", "replace") == a.user and \
+            data.password.decode("utf-8", "replace") == a.password
+        return server.record_auth(mechanism, data.login, good)
+
+
+class RecSMTP(SMTP):
+    """aiosmtpd's SMTP with recording and fault injection."""
+
+    def __init__(self, handler, st, **kw):
+        self.st = st
+        self.sid = None
+        self.raw = None
+        self.rec = None
+        super().__init__(handler, **kw)
+
+    # -- recording -------------------------------------------------------
+    def connection_made(self, transport):
+        first = self.sid is None
+        super().connection_made(transport)
+        if first:
+            self.st.nsess += 1
+            self.sid = self.st.nsess
+            self.raw = open(self.st.path(f"session-{self.sid:04d}.raw"), "wb")
+            self.rec = {
+                "session": self.sid, "peer": list(self.session.peer or ()),
+                "commands": [], "ehlo": None, "helo": None,
+                "tls": False, "tls_version": None, "tls_cipher": None,
+                "sni": None, "client_cert": None,
+                "auth_mechanism": None, "auth_login": None,
+                "authenticated": False, "faults": [], "messages": [],
+                "quit": False, "closed": False,
+            }
+            sslobj = transport.get_extra_info("ssl_object")
+            if sslobj is not None:
+                self.note_tls(sslobj)
+        elif self._tls_protocol is not None:
+            self.note_tls(self._tls_protocol._extra.get("ssl_object"))
+        self.save()
+
+    def note_tls(self, sslobj):
+        if sslobj is None:
+            return
+        self.rec["tls"] = True
+        self.rec["tls_version"] = sslobj.version()
+        c = sslobj.cipher()
+        self.rec["tls_cipher"] = c[0] if c else None
+        self.rec["sni"] = getattr(sslobj, "sni_name", None) or \
+            self.st.sni.get(id(sslobj))
+        try:
+            self.rec["client_cert"] = subject_str(sslobj.getpeercert())
+        except ValueError:
+            pass
+
+    def data_received(self, data):
+        if self.raw is not None:
+            self.raw.write(data)
+            self.raw.flush()
+        super().data_received(data)
+
+    def connection_lost(self, exc):
+        if self.rec is not None and not self.rec["closed"]:
+            self.rec["closed"] = True
+            self.save()
+            self.raw.close()
+        super().connection_lost(exc)
+
+    def save(self):
+        if self.rec is not None:
+            write_json(self.st.path(f"session-{self.sid:04d}.json"), self.rec)
+
+    def note(self, cmd):
+        self.rec["commands"].append(cmd)
+        self.save()
+
+    def record_auth(self, mech, login, good):
+        self.rec["auth_mechanism"] = mech
+        self.rec["auth_login"] = login.decode("utf-8", "replace")
+        action = self.fault_for("auth")
+        if action is not None:
+            self.rec["faults"].append("auth")
+            self.save()
+            return AuthResult(success=False, handled=False, message=action)
+        self.rec["authenticated"] = bool(good)
+        self.save()
+        return AuthResult(success=bool(good), handled=False)
+
+    # -- faults ------------------------------------------------------------
+    def fault_for(self, stage):
+        action = self.st.faults.get(stage)
+        if action is None or (self.st.args.fault_once and self.sid != 1):
+            return None
+        return action
+
+    async def do_fault(self, stage, action):
+        self.rec["faults"].append(stage)
+        self.save()
+        if action == "drop":
+            self.transport.close()
+        elif action == "stall":
+            await asyncio.sleep(24 * 3600)
+        else:
+            await self.push(action)
+
+    async def fault(self, stage):
+        """Apply the fault of stage, if any; True when it replaced the reply."""
+        action = self.fault_for(stage)
+        if action is None:
+            return False
+        await self.do_fault(stage, action)
+        return True
+
+    async def _handle_client(self):
+        action = self.fault_for("greeting")
+        if action is None:
+            return await super()._handle_client()
+        await self.do_fault("greeting", action)
+        # After a refusing greeting only QUIT is honoured (RFC 5321 3.1).
+        while self.transport is not None:
+            try:
+                line = await self._reader.readline()
+            except (ValueError, ConnectionError):
+                break
+            if not line:
+                break
+            cmd = line.strip().decode("ascii", "replace")
+            self.note(cmd)
+            if cmd.upper() == "QUIT":
+                self.rec["quit"] = True
+                self.save()
+                await self.push("221 2.0.0 Bye")
+                self.transport.close()
+                break
+            await self.push("503 5.5.1 Bad sequence of commands")
+
+    # -- commands ----------------------------------------------------------
+    async def smtp_EHLO(self, hostname):
+        self.note(f"EHLO {hostname}")
+        self.rec["ehlo"] = hostname
+        if await self.fault("ehlo"):
+            return
+        if self.st.args.no_ehlo:
+            await self.push("502 5.5.2 Error: command not recognized")
+            return
+        mode = self.st.args.hostile_ehlo
+        if mode:
+            await self.hostile(mode)
+            return
+        await super().smtp_EHLO(hostname)
+
+    async def hostile(self, mode):
+        w = self._writer
+        if mode == "endless":
+            i = 0
+            while self.transport is not None and i < 1000000:
+                w.write(b"250-endless line %d\r\n" % i)
+                i += 1
+                if i % 100 == 0:
+                    try:
+                        await w.drain()
+                    except (ConnectionError, OSError):
+                        return
+            return
+        if mode == "overlong":
+            w.write(b"250-smtpd.test\r\n250-" + b"A" * 5000 + b"\r\n250 8BITMIME\r\n")
+        elif mode == "nul":
+            w.write(b"250-smtpd.test \x00hello\r\n250-X\x00Y\r\n250 8BITMIME\r\n")
+        elif mode == "nulcode":
+            w.write(b"250-smtpd.test\r\n2\x0050 8BITMIME\r\n")
+        elif mode == "crlf":
+            w.write(b"250-smtpd.test\rINJECT\r\n250-A\r\r\n250 8BITMIME\r\n")
+        elif mode == "mixed":
+            w.write(b"250-smtpd.test\r\n220 8BITMIME\r\n")
+        elif mode == "garbage":
+            w.write(b"hello there\r\n")
+        await w.drain()
+
+    async def smtp_HELO(self, hostname):
+        self.note(f"HELO {hostname}")
+        self.rec["helo"] = hostname
+        if await self.fault("helo"):
+            return
+        await super().smtp_HELO(hostname)
+
+    async def smtp_STARTTLS(self, arg):
+        self.note("STARTTLS")
+        if await self.fault("starttls"):
+            return
+        try:
+            await super().smtp_STARTTLS(arg)
+        except Exception:
+            self.rec["tls_error"] = True
+            self.save()
+            raise
+
+    async def smtp_AUTH(self, arg):
+        self.note("AUTH " + (arg or "").split(" ")[0])
+        action = self.fault_for("auth")
+        if action in ("drop", "stall"):
+            await self.do_fault("auth", action)
+            return
+        if self.st.args.auth_require_tls and not self.rec["tls"]:
+            await self.push("538 5.7.11 Encryption required")
+            return
+        await super().smtp_AUTH(arg)
+
+    async def smtp_MAIL(self, arg):
+        self.note(f"MAIL {arg}")
+        if await self.fault("mail"):
+            return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        self.note(f"RCPT {arg}")
+        if await self.fault("rcpt"):
+            return
+        await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg):
+        self.note("DATA")
+        if await self.fault("data"):
+            return
+        await super().smtp_DATA(arg)
+
+    async def smtp_RSET(self, arg):
+        self.note("RSET")
+        await super().smtp_RSET(arg)
+
+    async def smtp_NOOP(self, arg):
+        self.note("NOOP")
+        await super().smtp_NOOP(arg)
+
+    async def smtp_QUIT(self, arg):
+        self.note("QUIT")
+        self.rec["quit"] = True
+        self.save()
+        action = self.fault_for("quit")
+        if action is None:
+            await super().smtp_QUIT(arg)
+            return
+        await self.do_fault("quit", action)
+        if action != "drop" and self.transport is not None:
+            self.transport.close()
+
+
+def make_context(args, st):
+    if not args.cert:
+        sys.exit("smtpd.py: --tls needs --cert (and --key)")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(args.cert, args.key or None)
+    if args.require_client_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(args.require_client_cert)
+    elif args.request_client_cert:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(args.request_client_cert)
+
+    def sni_cb(sslobj, name, _ctx):
+        st.sni[id(sslobj)] = name
+        try:
+            sslobj.sni_name = name
+        except AttributeError:
+            pass
+        return None
+    ctx.sni_callback = sni_cb
+    return ctx
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dir", required=True, help="record directory")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0: any free port")
+    p.add_argument("--hostname", default="smtpd.test", help="name in greeting/EHLO")
+    p.add_argument("--tls", choices=("none", "starttls", "implicit"), default="none")
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--require-client-cert", metavar="CA")
+    p.add_argument("--request-client-cert", metavar="CA")
+    p.add_argument("--auth", default="", help="mechanisms, e.g. PLAIN,LOGIN,CRAM-MD5")
+    p.add_argument("--auth-equals", action="store_true",
+                   help="advertise AUTH=... instead of AUTH ...")
+    p.add_argument("--auth-require-tls", action="store_true",
+                   help="advertise/accept AUTH only under TLS")
+    p.add_argument("--user", default="user")
+    p.add_argument("--password", default="secret")
+    p.add_argument("--no-ehlo", action="store_true", help="502 to EHLO")
+    p.add_argument("--size", type=int, default=0, help="SIZE limit (0: none)")
+    p.add_argument("--8bitmime", dest="eightbitmime", choices=("yes", "no"),
+                   default="yes")
+    p.add_argument("--advertise-starttls", choices=("yes", "no"), default="yes")
+    p.add_argument("--fault", action="append", default=[], metavar="STAGE=ACTION")
+    p.add_argument("--fault-once", action="store_true")
+    p.add_argument("--hostile-ehlo",
+                   choices=("endless", "overlong", "nul", "nulcode", "crlf",
+                            "mixed", "garbage"))
+    return p.parse_args(argv)
+
+
+def main(argv):
+    args = parse_args(argv)
+    os.makedirs(args.dir, exist_ok=True)
+    st = State(args)
+    st.sni = {}
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    ctx = make_context(args, st) if args.tls != "none" else None
+    handler = Handler(st)
+    exclude = [m for m in MECHS if m not in st.mechs]
+
+    def factory():
+        return RecSMTP(handler, st, loop=loop, hostname=args.hostname,
+                       ident="smtpd.py", decode_data=False,
+                       data_size_limit=args.size or None,
+                       tls_context=ctx if args.tls == "starttls" else None,
+                       auth_require_tls=False, auth_exclude_mechanism=exclude,
+                       authenticator=handler.authenticate)
+
+    server = loop.run_until_complete(loop.create_server(
+        factory, host=args.host, port=args.port,
+        ssl=ctx if args.tls == "implicit" else None))
+    port = server.sockets[0].getsockname()[1]
+    with open(st.path("port"), "w") as f:
+        f.write(f"{port}\n")
+    loop.add_signal_handler(signal.SIGTERM, loop.stop)
+    loop.add_signal_handler(signal.SIGINT, loop.stop)
+    print(f"READY {port}", flush=True)
+    loop.run_forever()
+    server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -126,6 +126,7 @@ class Handler:
         action = server.fault_for("eod")
         if action not in (None, "drop", "stall"):
             reply = action
+            server.rec["faults"].append("eod")
         server.rec["messages"].append(n)
         rec = {
             "session": server.sid,

@@ -25,6 +25,8 @@
 #                         namespace (/etc/ssl/certs/ca-certificates.crt and
 #                         a hashed link in /etc/ssl/certs), as used by
 #                         OpenSSL's default verify paths (VERIFYCERT)
+#   tls_certs             make the test certificates in $T/certs (see
+#                         gen-certs.sh for the names) and trust its CA
 #   DNSQ                  path of the test/unit/dnsq driver
 #   dnsq_need             skip the rest of the script (exit) when DNSQ is
 #                         not built
@@ -181,4 +183,10 @@ trust_test_ca() {
 	h=$(openssl x509 -hash -noout -in "$1") || return 1
 	ln -sf dma-test-ca.pem "/etc/ssl/certs/$h.0"
 	cat "$1" >>/etc/ssl/certs/ca-certificates.crt
+}
+
+tls_certs() {
+	[ -f "$T/certs/ca.crt" ] && return 0
+	sh "$SRC/test/integration/gen-certs.sh" "$T/certs" || return 1
+	trust_test_ca "$T/certs/ca.crt"
 }

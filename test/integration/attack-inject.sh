@@ -9,6 +9,7 @@
 
 . "$SRC/test/integration/fixtures/attack-common.sh"
 
+ok "setup: syslog tap in front of /dev/log" syslog_tap_start
 echo DEFER | dma_conf
 victim_queue
 ok "setup: bob's victim message is queued" test -n "$VICTIM_Q"
@@ -166,6 +167,8 @@ for n in 1 2 3 4 5; do
 	sanitised "-t, $d" '^bob$' run_as alice "$DMA" -t <"$T/t$n.msg"
 	drop_new_entries
 done
+
+syslog_no_ctl "no log record had a raw control byte (LF included)"
 
 # -- nothing was lost --------------------------------------------------------
 victim_intact "victim: bob's queued message is unchanged"

@@ -407,6 +407,7 @@ fail:
 static int
 io_wait_or_fail(struct tls *t, int r, long long deadline)
 {
+	char err[256];
 	int e = SSL_get_error(t->ssl, r);
 
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
@@ -417,9 +418,15 @@ io_wait_or_fail(struct tls *t, int r, long long deadline)
 	if (e == SSL_ERROR_ZERO_RETURN)
 		return (0);
 	t->broken = 1;
-	if (e != SSL_ERROR_SYSCALL || errno == 0)
-		errno = EIO;
-	ERR_clear_error();
+	if (e == SSL_ERROR_SYSCALL && errno != 0)
+		return (-1);
+	/*
+	 * The caller only sees an I/O error; say what TLS reported (e.g. the
+	 * alert of a server that wanted a client certificate).
+	 */
+	ssl_errstr(err, sizeof(err), "connection closed by peer");
+	log_msg(LOG_NOTICE, "TLS session failed: %s", err);
+	errno = EIO;
 	return (-1);
 }
 

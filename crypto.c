@@ -275,11 +275,12 @@ handshake(struct tls *t, int timeout, struct dsn *why)
 			ERR_clear_error();
 			(void)xsnprintf(err, sizeof(err), "certificate verify failed: %s",
 			    X509_verify_cert_error_string(vr));
-		} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-			strlcpy(err, errno != 0 ? strerror(errno) :
-			    "connection closed by peer", sizeof(err));
-		} else {
+		} else if (ERR_peek_error() != 0) {
 			ssl_errstr(err, sizeof(err), "unknown error");
+		} else if (e == SSL_ERROR_SYSCALL && errno != 0) {
+			strlcpy(err, strerror(errno), sizeof(err));
+		} else {
+			strlcpy(err, "connection closed by peer", sizeof(err));
 		}
 		dsn_set(why, "4.7.0", "SSL handshake failed fatally: %s", err);
 		break;

@@ -1,10 +1,19 @@
 /*
- * t_crypto.c - base64 and CRAM-MD5 of crypto.c.
- * Known vectors from RFC 4648 section 10 and RFC 2195 section 2.
+ * t_crypto.c - base64, CRAM-MD5 and failing TLS handshakes of crypto.c.
+ * Known vectors from RFC 4648 section 10 and RFC 2195 section 2; the
+ * handshakes run over a socketpair against a forked peer (no network).
  */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dma.h"
 #include "tap.h"
@@ -177,13 +186,85 @@ test_describe(void)
 	ok(1, "tls_close(NULL) is harmless");
 }
 
+/*
+ * handshake_with - tls_start against a peer that writes reply (or nothing
+ * when NULL) and then closes (or keeps silent when stay); reason in why.
+ */
+static int
+handshake_with(const char *reply, int stay, int timeout, struct dsn *why,
+    double *secs)
+{
+	struct tls *t = NULL;
+	struct timespec a, b;
+	char buf[512];
+	pid_t pid;
+	int sv[2], r, flags;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		return (-2);
+	if ((pid = fork()) == 0) {
+		close(sv[0]);
+		if (read(sv[1], buf, sizeof(buf)) < 0)	/* the ClientHello */
+			_exit(1);
+		if (reply != NULL && write(sv[1], reply, strlen(reply)) < 0)
+			_exit(1);
+		if (stay)
+			pause();
+		_exit(0);
+	}
+	close(sv[1]);
+	flags = fcntl(sv[0], F_GETFL);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	r = tls_start(sv[0], "localhost", timeout, &t, why);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	*secs = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+	ok(t == NULL && fcntl(sv[0], F_GETFL) == flags,
+	    "failed handshake: no session, socket flags restored");
+	ok(fcntl(sv[0], F_GETFD) != -1, "failed handshake: the fd stays open");
+	tls_close(t);
+	close(sv[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return (r);
+}
+
+static void
+test_handshake(void)
+{
+	struct dsn why;
+	double secs;
+	int r;
+
+	memset(&why, 0, sizeof(why));
+	r = handshake_with(NULL, 1, 1, &why, &secs);
+	is_int(r, -1, "silent peer: handshake fails");
+	is_str(why.text, "TLS handshake timed out", "silent peer: reason");
+	ok(secs >= 0.9 && secs < 5, "silent peer: gave up after the timeout (%.2fs)", secs);
+
+	memset(&why, 0, sizeof(why));
+	r = handshake_with(NULL, 0, 5, &why, &secs);
+	is_int(r, -1, "peer closing: handshake fails");
+	is_str(why.text, "SSL handshake failed fatally: connection closed by peer",
+	    "peer closing: reason");
+	ok(secs < 4, "peer closing: no wait for the timeout");
+
+	memset(&why, 0, sizeof(why));
+	r = handshake_with("220 mail.example.org ESMTP ready\r\n", 1, 5, &why, &secs);
+	is_int(r, -1, "plain-text peer: handshake fails");
+	ok(strncmp(why.text, "SSL handshake failed fatally: ", 30) == 0 &&
+	    strlen(why.text) > 30, "plain-text peer: reason \"%s\"", why.text);
+	ok(why.code[0] == '4', "TLS failures are temporary (%s)", why.code);
+}
+
 int
 main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	test_encode();
 	test_decode();
 	test_roundtrip();
 	test_cram();
 	test_describe();
+	test_handshake();
 	return (done_testing());
 }

@@ -10,7 +10,8 @@ Everything a session does is recorded in --dir:
                      application data after TLS), appended as they arrive
   session-NNNN.json  rewritten after every command: commands (AUTH
                      payloads omitted), EHLO/HELO name, TLS state and
-                     version, SNI, client certificate subject, AUTH
+                     version, SNI, client certificate subject (as
+                     "commonName=x,organizationName=y"), AUTH
                      mechanism/login/result, faults applied, QUIT seen
   msg-NNNN.json      one per DATA transaction: envelope (MAIL FROM and
                      its parameters, RCPT TOs), session, TLS, AUTH, the
@@ -357,6 +358,13 @@ class RecSMTP(SMTP):
         self.note("STARTTLS")
         if await self.fault("starttls"):
             return
+        if self.st.args.starttls_inject:
+            # A reply pipelined behind the 220, before the handshake: a
+            # client must not read it as if it came through TLS.
+            self._writer.write(b"220 2.0.0 Ready to start TLS\r\n"
+                               b"250 2.0.0 injected\r\n")
+            await self._writer.drain()
+            return
         try:
             await super().smtp_STARTTLS(arg)
         except Exception:
@@ -462,6 +470,8 @@ def parse_args(argv):
     p.add_argument("--advertise-starttls", choices=("yes", "no"), default="yes")
     p.add_argument("--fault", action="append", default=[], metavar="STAGE=ACTION")
     p.add_argument("--fault-once", action="store_true")
+    p.add_argument("--starttls-inject", action="store_true",
+                   help="send an extra reply right after the STARTTLS 220")
     p.add_argument("--hostile-ehlo",
                    choices=("endless", "overlong", "nul", "nulcode", "crlf",
                             "mixed", "garbage"))

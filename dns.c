@@ -214,6 +214,36 @@ resolve_host(struct cand_list *l, const char *name, int port, int pref, int nume
 }
 
 /*
+ * add_mx - remember an MX record, once per host (with its best preference).
+ *
+ * Beyond DNS_MAX_MX records, the least preferred one is dropped, so a huge
+ * answer cannot push the best hosts out.
+ */
+static void
+add_mx(struct mx_rec *mx, size_t *nmx, const char *name, int pref)
+{
+	size_t i, worst = 0;
+
+	for (i = 0; i < *nmx; i++) {
+		if (same_name(mx[i].name, name)) {
+			if (pref < mx[i].pref)
+				mx[i].pref = pref;
+			return;
+		}
+		if (mx[i].pref > mx[worst].pref)
+			worst = i;
+	}
+	if (*nmx < DNS_MAX_MX)
+		i = (*nmx)++;
+	else if (pref < mx[worst].pref)
+		i = worst;
+	else
+		return;
+	strlcpy(mx[i].name, name, sizeof(mx[i].name));
+	mx[i].pref = pref;
+}
+
+/*
  * parse_mx_answer - read the MX and CNAME records of an answer to qname.
  *
  * CNAMEs are followed inside the answer (an alias chain a -> b -> c);
@@ -282,14 +312,11 @@ parse_mx_answer(const unsigned char *ans, int len, const char *qname,
 			continue;
 		if (ns_rr_rdlen(rr) < 3)
 			return (MXQ_MALFORMED);
-		if (*nmx >= DNS_MAX_MX)
-			continue;
 		if (dn_expand(ns_msg_base(msg), ns_msg_end(msg),
-		    ns_rr_rdata(rr) + 2, mx[*nmx].name, sizeof(mx[*nmx].name)) < 0)
+		    ns_rr_rdata(rr) + 2, target, sizeof(target)) < 0)
 			return (MXQ_MALFORMED);
-		mx[*nmx].pref = (int)ns_get16(ns_rr_rdata(rr));
-		strip_dot(mx[*nmx].name);
-		(*nmx)++;
+		strip_dot(target);
+		add_mx(mx, nmx, target, (int)ns_get16(ns_rr_rdata(rr)));
 	}
 	if (*nmx > 0)
 		return (MXQ_FOUND);

@@ -2,7 +2,7 @@
 # Runs test/unit/dnsq (dns_get_mx_list) against a private dnsmasq.
 
 dnsq_need
-dns_start '
+dns_start "
 mx-host=order.test,mx20.order.test,20
 mx-host=order.test,mx10.order.test,10
 mx-host=order.test,mx30.order.test,30
@@ -28,7 +28,15 @@ cname=hop2.test,hop3.test
 cname=hop3.test,canon.test
 host-record=plain.test,127.0.0.41
 cname=toplain.test,plain.test
-' || exit 1
+mx-host=dup.test,h.dup.test,20
+mx-host=dup.test,h.dup.test,10
+host-record=h.dup.test,127.0.0.61
+$(for i in $(seq 100 139); do echo "mx-host=big.test,m$i.big.test,$i"; done)
+mx-host=big.test,best.big.test,1
+host-record=best.big.test,127.0.0.51
+host-record=m100.big.test,127.0.0.52
+host-record=m139.big.test,127.0.0.53
+" || exit 1
 
 capture "$DNSQ" order.test
 is "MX in preference order, IPv6 before IPv4 per host" "$out" \
@@ -90,3 +98,15 @@ ok "the chain was given up after a bounded number of queries" \
 capture "$DNSQ" loop.stub.test
 is "CNAME loop inside one answer: permanent" "$out" \
     "PERMFAIL 5.4.4 DNS lookup failure: CNAME chain too long for loop.stub.test"
+
+capture "$DNSQ" dup.test
+is "an MX host listed twice is tried once, with its best preference" "$out" \
+    "10 h.dup.test 127.0.0.61 25"
+
+# 41 MX records (a TCP answer): only the 32 best are used, the best first.
+capture "$DNSQ" big.test
+is "many MX records: the 32 best, in order" "$out" \
+"1 best.big.test 127.0.0.51 25
+100 m100.big.test 127.0.0.52 25"
+hosts=$(grep -Eo 'query\[A\] m[0-9]+\.big\.test' "$T/dns/dnsmasq.log" | sort -u | wc -l)
+is "many MX records: 31 others looked up" "$hosts" 31

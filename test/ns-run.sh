@@ -10,7 +10,9 @@
 #           prints TAP (see test/integration/lib.sh)
 #
 # Inside the namespaces (nothing of this is visible on the host):
-#   - hostname "testhost"; only the loopback interface, up
+#   - hostname "testhost"; only the loopback interface, up, with
+#     127.0.0.1, ::1 and (for getaddrinfo's AI_ADDRCONFIG) 192.0.2.1 and
+#     2001:db8::1
 #   - /etc, /usr and /var are overlay mounts whose upper layers live in the
 #     per-test directory $T, so installing and useradd do not touch the host
 #   - the STAGE tree is copied into / ; /usr/sbin/sendmail and
@@ -22,7 +24,7 @@
 #   - /etc/resolv.conf "nameserver 127.0.0.1", /etc/hosts with testhost
 #   - a private /dev (tmpfs with the usual nodes) whose /dev/log is served
 #     by test/integration/syslogd.py writing to $T/syslog
-#   - sanitizer reports (ASan/UBSan builds) go to $T/san/
+#   - sanitizer reports (ASan/UBSan builds) go to /dev/shm/dma-san/
 # Every process started inside dies with the PID namespace.
 #
 # Environment: KEEP_T=1 keeps $T after the run (its path is printed as a
@@ -113,8 +115,14 @@ if [ "${1:-}" = "--inside" ]; then
 	printf '127.0.0.1\tlocalhost testhost\n::1\tlocalhost ip6-localhost\n' \
 	    > /etc/hosts
 	ip link set lo up
+	# glibc's AI_ADDRCONFIG ignores 127.0.0.1 and ::1: without another
+	# address getaddrinfo() would find nothing at all.  These documentation
+	# addresses live on lo too, so traffic still never leaves loopback.
+	ip addr add 192.0.2.1/32 dev lo
+	ip addr add 2001:db8::1/128 dev lo nodad
 
-	mkdir -m 1777 "$T/san"
+	# Sanitizer reports of ASan/UBSan builds (see test/san-options.c).
+	mkdir -m 1777 /dev/shm/dma-san
 	: > "$T/syslog"
 	/usr/bin/python3 "$SRC/test/integration/syslogd.py" /dev/log "$T/syslog" \
 	    </dev/null >>"$T/syslogd.err" 2>&1 &
@@ -134,8 +142,8 @@ if [ "${1:-}" = "--inside" ]; then
 	export SPOOL=/var/spool/dma MAILDIR=/var/mail
 	export PATH="$SBIN:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	export HOME=/root USER=root LOGNAME=root
-	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$T/san/asan"
-	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$T/san/ubsan"
+	export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=/dev/shm/dma-san/asan"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=/dev/shm/dma-san/ubsan"
 	unset EMAIL MAIL MAILRC || true
 	cd "$T"
 	set +e

@@ -85,7 +85,7 @@ if [ -n "$scripts" ]; then
 	chmod 0755 "$STAGE"
 	if ! make -s install install-links DESTDIR="$STAGE" >"$tmp" 2>&1; then
 		echo "FAIL make install DESTDIR=$STAGE"
-		sed 's/^/    /' "$tmp"
+		awk '{ print "    " $0 }' "$tmp"
 		failed=$((failed + 1))
 		scripts=""
 	fi
@@ -115,10 +115,10 @@ for s in $scripts; do
 	failed=$((failed + f + extra))
 	if [ $((f + extra)) -gt 0 ]; then
 		echo "FAIL $n: $p passed, $((f + extra)) failed$why [${secs}s]"
-		sed 's/^/    /' "$tmp"
+		awk '{ print "    " $0 }' "$tmp"
 	else
 		echo "PASS $n: $p passed [${secs}s]"
-		[ "${VERBOSE:-0}" = 1 ] && sed 's/^/    /' "$tmp"
+		[ "${VERBOSE:-0}" = 1 ] && awk '{ print "    " $0 }' "$tmp"
 	fi
 done
 

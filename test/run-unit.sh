@@ -63,10 +63,10 @@ for bin in "$@"; do
 	failed=$((failed + f + extra))
 	if [ $((f + extra)) -gt 0 ]; then
 		echo "FAIL $name: $p passed, $((f + extra)) failed$why"
-		sed 's/^/    /' "$tmp"
+		awk '{ print "    " $0 }' "$tmp"
 	else
 		echo "PASS $name: $p passed"
-		[ "${VERBOSE:-0}" = 1 ] && sed 's/^/    /' "$tmp"
+		[ "${VERBOSE:-0}" = 1 ] && awk '{ print "    " $0 }' "$tmp"
 	fi
 done
 

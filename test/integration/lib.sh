@@ -16,8 +16,8 @@
 #   $SPOOL    /var/spool/dma        $MAILDIR  /var/mail
 #   Hostname is "testhost"; users alice (uid 2001) and bob (uid 2002)
 #   exist, with their own groups; /etc/dma, /etc/aliases, the spool and
-#   /var/mail start empty.  Network: loopback only; resolv.conf names
-#   127.0.0.1.  Syslog goes to $T/syslog, one record per line, formatted
+#   /var/mail start empty.  Network: loopback only (lo has 127.0.0.1, ::1,
+#   192.0.2.1 and 2001:db8::1); resolv.conf names 127.0.0.1.  Syslog goes to $T/syslog, one record per line, formatted
 #   "{facility}.{severity} {ident}: {message}" (see syslogd.py).
 #
 # ASSERTIONS (each prints "ok N - DESC" or "not ok N - DESC" plus "# "
@@ -89,7 +89,8 @@
 #                            processes and sanitizer reports as "# " lines
 #
 # At exit the plan line "1..N" is printed; sanitizer reports found in
-# $T/san (ASan/UBSan builds log there) add a failing assertion.  The exit
+# /dev/shm/dma-san (ASan/UBSan builds log there, see test/san-options.c)
+# add a failing assertion.  The exit
 # status is 1 if any assertion failed.
 #
 # Other helper files test/integration/*lib.sh (dnslib.sh, smtplib.sh, ...)
@@ -401,7 +402,7 @@ dump_logs() {
 
 _lib_san_reports() {
 	local f
-	for f in "$T"/san/*; do
+	for f in /dev/shm/dma-san/*; do
 		[ -s "$f" ] || continue
 		echo "---- sanitizer report $f"
 		cat "$f"
@@ -415,6 +416,11 @@ _lib_finish() {
 	if [ -n "$rep" ]; then
 		_fail "no sanitizer reports"
 		diag "$rep"
+	fi
+	# Status 1 is what a failed last assertion returns; more means the
+	# script itself broke (syntax error, command not found, killed).
+	if [ "$st" -gt 1 ] && [ "$_tap_fail" = 0 ] && [ "$_tap_n" != 0 ]; then
+		_fail "the script ran to its end (exit status $st)"
 	fi
 	if [ "$_tap_n" = 0 ]; then
 		echo "not ok 1 - the script ran at least one assertion (exit $st)"

@@ -567,7 +567,7 @@ test_locking(void)
 	struct qitem *it;
 	char why[256], buf[128];
 	size_t n;
-	int r, fd, pfd[2];
+	int r, fd, up[2], down[2];
 
 	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit for locking");
 	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load 1");
@@ -661,27 +661,33 @@ test_locking(void)
 	/* the lock also excludes another process */
 	ok(submit("s@x.org", "r@y.org", NULL, NULL) != NULL, "submit for fork");
 	ok(spool_load(&q1, 1, why, sizeof(why)) == 0 && q1.n == 1, "load");
-	if (q1.n == 1 && pipe(pfd) == 0) {
-		pid_t pid = fork();
+	/* up: child -> parent "acquired"; down: parent -> child "exit now" */
+	if (q1.n == 1 && pipe(up) == 0 && pipe(down) == 0) {
+		pid_t pid;
 
+		fflush(stdout);
+		pid = fork();
 		if (pid == 0) {
 			char c = spool_acquire(q1.head, why, sizeof(why)) == 0 ?
 			    'y' : 'n';
 
-			(void)!write(pfd[1], &c, 1);
-			(void)!read(pfd[0], &c, 1);	/* wait for the parent */
+			(void)!write(up[1], &c, 1);
+			(void)!read(down[0], &c, 1);
 			_exit(0);
 		}
-		(void)!read(pfd[0], buf, 1);
+		buf[0] = '\0';
+		(void)!read(up[0], buf, 1);
 		is_int(buf[0], 'y', "child acquired");
 		is_int(spool_acquire(q1.head, why, sizeof(why)), SPOOL_ELOCKED,
 		    "entry held by another process: SPOOL_ELOCKED");
-		(void)!write(pfd[1], "x", 1);
+		(void)!write(down[1], "x", 1);
 		waitpid(pid, NULL, 0);
 		is_int(spool_acquire(q1.head, why, sizeof(why)), 0,
 		    "acquired after the other process exited");
-		close(pfd[0]);
-		close(pfd[1]);
+		close(up[0]);
+		close(up[1]);
+		close(down[0]);
+		close(down[1]);
 	}
 	spool_free(&q1);
 	empty_dir();

@@ -408,7 +408,7 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 		out->head = NULL;
 		out->n = 0;
 	}
-	/* 2026-01: reject control characters in envelope fields (Q injection). */
+	/* Reject control characters in envelope fields (Q file injection). */
 	if (sender == NULL || !envfield_ok(sender)) {
 		snprintf(why, whylen, "invalid sender in envelope");
 		spool_abort(t);

@@ -44,14 +44,15 @@ log_init(const char *ident)
 void
 log_setident(const char *fmt, ...)
 {
-	char tag[96];
+	char tag[48];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(tag, sizeof(tag), fmt, ap);
 	va_end(ap);
 	closelog();
-	snprintf(logident, sizeof(logident), "%s[%s]", logident_base, tag);
+	if (xsnprintf(logident, sizeof(logident), "%s[%s]", logident_base, tag) != 0)
+		strlcpy(logident, logident_base, sizeof(logident));
 	openlog(logident, LOG_PID, LOG_MAIL);
 }
 
@@ -421,10 +422,10 @@ envfield_ok(const char *s)
 	for (; *s != '\0'; s++, n++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c < 0x20 || c == 0x7f || n >= ENVFIELD_MAX)
+		if (c < 0x20 || c == 0x7f)
 			return (0);
 	}
-	return (1);
+	return (n < ENVFIELD_MAX);
 }
 
 int

@@ -61,7 +61,7 @@ static char *saved_email;		/* $EMAIL, read before the env is reset */
 static gid_t mail_gid;
 static uid_t invoker_uid;		/* real uid before a root caller became mail */
 
-static void	deliver_queue(struct queue *, int foreground, int oneshot);
+static void	deliver_queue(struct queue *, int retry);
 
 static __dead void
 usage_err(int c)
@@ -396,24 +396,6 @@ bounce(struct qitem *it, const char *reason, struct queue *out)
 	return (0);
 }
 
-/*
- * wait_retry - sleep backoff seconds in SLEEP_TIMEOUT steps; returns 1
- * early when a queue run (dma -q) touched the flush file meanwhile.
- */
-static int
-wait_retry(int backoff)
-{
-	time_t start = time(NULL);
-	int slept;
-
-	for (slept = 0; slept < backoff; slept += SLEEP_TIMEOUT) {
-		sleep(SLEEP_TIMEOUT);
-		if (spool_flush_time() >= start)
-			return (1);
-	}
-	return (0);
-}
-
 /* entry_lost - the Q file was removed under us (by an administrator) */
 static int
 entry_lost(const struct qitem *it)
@@ -424,116 +406,192 @@ entry_lost(const struct qitem *it)
 }
 
 /*
- * deliver_one - the delivery loop of one entry, in its own process.
- * Temporary failures are retried with backoff (300 s growing by 1.5-2.5x
- * to 3 h) until the entry is MAX_TIMEOUT old; with oneshot the entry is
- * tried once and left for the next queue run.
+ * attempt - one delivery attempt of a locked entry, in a child process.
+ * Returns EX_OK when the entry is finished (delivered, bounced or
+ * discarded) and EX_TEMPFAIL when it stays queued.  A bounce is queued and
+ * delivered from here, with the same retry policy as the caller.
  */
-static void
-deliver_one(struct qitem *it, int oneshot)
+static int
+attempt(struct qitem *it, int retry)
 {
 	struct dsn why;
 	struct queue bq;
 	enum dlv r;
-	int backoff = MIN_RETRY;
-	char err[512];
-	int a;
 
 	log_setident("%s", it->queueid);
-	a = spool_acquire(it, err, sizeof(err));
-	if (a == SPOOL_ELOCKED)
-		return;
-	if (a != 0) {
-		log_msg(LOG_INFO, "could not acquire queue file: %s", err);
-		return;
-	}
 	dsn_set(&why, "", "unknown bounce reason");
-	for (;;) {
-		log_msg(LOG_INFO, "<%s> trying delivery", it->addr);
-		r = it->local ? local_deliver(it, &why) : smtp_deliver(it, &why);
-		if (r == DLV_OK) {
-			log_msg(LOG_INFO, "<%s> delivery successful", it->addr);
-			spool_remove(it);
-			break;
-		}
-		if (r == DLV_TEMPFAIL && entry_age(it) > MAX_TIMEOUT) {
-			log_msg(LOG_NOTICE, "<%s> deferred too long: %s", it->addr, why.text);
-			dsn_set(&why, "4.4.7", "Could not deliver for the last %d seconds. Giving up.",
-			    MAX_TIMEOUT);
-			r = DLV_PERMFAIL;
-		}
-		if (r == DLV_PERMFAIL) {
-			if (bounce(it, why.text, &bq) != 0)
-				break;		/* stays queued for the next run */
-			spool_release(it);
-			deliver_queue(&bq, 1, oneshot);
-			spool_free(&bq);
-			return;
-		}
-		log_msg(LOG_NOTICE, "<%s> delivery deferred: %s", it->addr, why.text);
-		if (oneshot)
-			break;
-		if (wait_retry(backoff)) {
-			backoff = MIN_RETRY;
-		} else {
-			backoff = backoff + backoff / 2 + (int)(random() % backoff);
-			if (backoff > MAX_RETRY)
-				backoff = MAX_RETRY;
-		}
-		if (entry_lost(it)) {
-			log_msg(LOG_ERR, "lost queue file `%s'", it->qpath);
-			break;
-		}
+	log_msg(LOG_INFO, "<%s> trying delivery", it->addr);
+	r = it->local ? local_deliver(it, &why) : smtp_deliver(it, &why);
+	if (r == DLV_OK) {
+		log_msg(LOG_INFO, "<%s> delivery successful", it->addr);
+		spool_remove(it);
+		return (EX_OK);
 	}
+	if (r == DLV_TEMPFAIL && entry_age(it) > MAX_TIMEOUT) {
+		log_msg(LOG_NOTICE, "<%s> deferred for too long: %s", it->addr, why.text);
+		dsn_set(&why, "4.4.7", "Could not deliver for the last %d seconds. Giving up.",
+		    MAX_TIMEOUT);
+		r = DLV_PERMFAIL;
+	}
+	if (r == DLV_TEMPFAIL) {
+		log_msg(LOG_NOTICE, "<%s> delivery deferred: %s", it->addr, why.text);
+		return (EX_TEMPFAIL);
+	}
+	if (bounce(it, why.text, &bq) != 0)
+		return (EX_TEMPFAIL);	/* no report possible: keep the original */
 	spool_release(it);
+	deliver_queue(&bq, retry);
+	spool_free(&bq);
+	return (EX_OK);
 }
 
-/* reap - wait for one child; returns 0 when none is left */
+/* per-entry state of deliver_queue */
+struct sched {
+	struct qitem *it;
+	pid_t	 pid;		/* running attempt, or 0 */
+	time_t	 next;		/* next attempt due */
+	int	 backoff;
+	int	 done;
+};
+
+/* launch - fork the attempt of s; the child keeps only its own entry */
 static int
-reap(int *running)
+launch(struct sched *all, size_t n, struct sched *s, int retry)
 {
-	if (*running == 0)
-		return (0);
-	while (waitpid(-1, NULL, 0) == -1) {
-		if (errno != EINTR) {
-			*running = 0;
-			return (0);
-		}
+	size_t i;
+	pid_t pid = fork();
+
+	if (pid == -1) {
+		log_msg(LOG_ERR, "can not fork: %s", strerror(errno));
+		return (-1);
 	}
-	(*running)--;
-	return (1);
+	if (pid == 0) {
+		/* Locks are per open file: drop our copies of the others. */
+		for (i = 0; i < n; i++) {
+			if (&all[i] != s)
+				spool_release(all[i].it);
+		}
+		_exit(attempt(s->it, retry));
+	}
+	s->pid = pid;
+	return (0);
+}
+
+/* finish - account for the attempt of s that ended with status */
+static void
+finish(struct sched *s, int status, int retry)
+{
+	s->pid = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != EX_TEMPFAIL || !retry ||
+	    entry_lost(s->it)) {
+		s->done = 1;
+		spool_release(s->it);
+		return;
+	}
+	s->next = time(NULL) + s->backoff;
+	s->backoff = s->backoff + s->backoff / 2 + (int)(random() % s->backoff);
+	if (s->backoff > MAX_RETRY)
+		s->backoff = MAX_RETRY;
 }
 
 /*
- * deliver_queue - one process per entry, at most MAXPROC at a time; the
- * caller waits for all of them.
+ * nap - nothing runs and the next attempt is due at next: sleep until
+ * then in SLEEP_TIMEOUT steps.  Returns 1 when a queue run (dma -q)
+ * touched the flush file meanwhile: everything is due again at once.
+ */
+static int
+nap(time_t next)
+{
+	time_t start = time(NULL);
+
+	while (time(NULL) < next) {
+		time_t left = next - time(NULL);
+
+		sleep((unsigned)(left < SLEEP_TIMEOUT ? left : SLEEP_TIMEOUT));
+		if (spool_flush_time() >= start)
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * deliver_queue - deliver the entries of q, at most MAXPROC attempts at
+ * a time, each in its own process.  This process holds the lock of every
+ * entry it owns until the entry is finished, so no other queue run
+ * delivers it meanwhile.  With retry, temporary failures are tried again
+ * after 300 s, then with a delay growing by a random factor of 1.5 to
+ * 2.5 up to 3 h, until the entry is MAX_TIMEOUT old and bounces; without,
+ * every entry is tried once and a deferred one waits for the next run.
  */
 static void
-deliver_queue(struct queue *q, int foreground __unused, int oneshot)
+deliver_queue(struct queue *q, int retry)
 {
+	struct sched *s;
 	struct qitem *it;
-	int running = 0;
+	char why[512];
+	size_t n = 0, i;
+	int running = 0, status, a;
 	pid_t pid;
 
+	s = xcalloc(q->n + 1, sizeof(*s));
 	for (it = q->head; it != NULL; it = it->next) {
-		if (running >= MAXPROC)
-			reap(&running);
-		pid = fork();
-		if (pid == -1) {
-			log_msg(LOG_ERR, "can not fork: %s", strerror(errno));
-			/* Deliver this one ourselves rather than lose the run. */
-			deliver_one(it, oneshot);
+		a = spool_acquire(it, why, sizeof(why));
+		if (a == SPOOL_ELOCKED)
+			continue;	/* someone else is delivering it */
+		if (a != 0) {
+			log_msg(LOG_INFO, "could not acquire queue file: %s", why);
 			continue;
 		}
-		if (pid == 0) {
-			deliver_one(it, oneshot);
-			_exit(0);
-		}
-		running++;
-		spool_release(it);
+		s[n].it = it;
+		s[n].next = 0;
+		s[n].backoff = MIN_RETRY;
+		n++;
 	}
-	while (reap(&running))
-		;
+	for (;;) {
+		time_t now = time(NULL), due = 0;
+		int pending = 0;
+
+		for (i = 0; i < n; i++) {
+			if (s[i].done || s[i].pid != 0)
+				continue;
+			if (s[i].next <= now && running < MAXPROC &&
+			    launch(s, n, &s[i], retry) == 0) {
+				running++;
+				continue;
+			}
+			pending++;
+			if (due == 0 || s[i].next < due)
+				due = s[i].next;
+		}
+		if (running > 0) {
+			pid = waitpid(-1, &status, 0);
+			if (pid == -1) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			for (i = 0; i < n; i++) {
+				if (s[i].pid == pid) {
+					finish(&s[i], status, retry);
+					running--;
+				}
+			}
+			continue;
+		}
+		if (pending == 0)
+			break;
+		if (due <= now)		/* fork failed: do not spin */
+			due = now + SLEEP_TIMEOUT;
+		if (nap(due)) {
+			for (i = 0; i < n; i++) {
+				s[i].next = 0;
+				s[i].backoff = MIN_RETRY;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		spool_release(s[i].it);
+	free(s);
 }
 
 /* daemonize - detach from the caller, who gets exit 0 */
@@ -560,15 +618,19 @@ daemonize(void)
 	}
 }
 
+/*
+ * run_entries - deliver q, detached unless foreground.  In the foreground
+ * (-D, -v) every entry is tried once and the caller waits; later queue
+ * runs retry.  A detached submission keeps retrying its own entries.
+ */
 static void
-run_entries(struct queue *q, int foreground)
+run_entries(struct queue *q, int foreground, int retry)
 {
 	if (q->n == 0)
 		return;
 	if (!foreground)
 		daemonize();
-	/* In the foreground every entry is tried once; later runs retry. */
-	deliver_queue(q, foreground, foreground);
+	deliver_queue(q, foreground ? 0 : retry);
 }
 
 static __dead void
@@ -596,7 +658,8 @@ do_runq(int foreground)
 	if (spool_load(&q, 1, why, sizeof(why)) != 0)
 		diex(EX_NOINPUT, "%s", why);
 	load_aliases(0);
-	run_entries(&q, foreground);
+	/* A queue run is one pass; the periodic run (cron, timer) repeats it. */
+	run_entries(&q, foreground, 0);
 	exit(EX_OK);
 }
 
@@ -674,7 +737,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 	rcpt_free(&l);
 	if ((config.features & DEFER) || o->queue_only)
 		exit(EX_OK);
-	run_entries(&q, o->foreground);
+	run_entries(&q, o->foreground, 1);
 	exit(EX_OK);
 }
 
@@ -697,7 +760,7 @@ do_bsmtp(const struct opts *o)
 	/* Messages accepted before an I/O error are delivered all the same. */
 	rc = bsmtp_serve(stdin, stdout, &ctx, &q) != 0 ? EX_IOERR : EX_OK;
 	if (!(config.features & DEFER) && !o->queue_only)
-		run_entries(&q, o->foreground);
+		run_entries(&q, o->foreground, 1);
 	exit(rc);
 }
 

@@ -48,6 +48,11 @@ refused "second of two recipients with LF" \
 refused "comma list, one part with LF" \
     run_as alice "$DMA" $'bob,x\n@example.org' <"$T/victim.msg"
 
+# Overlong: refused as a whole, never cut to fit.
+long=$(printf '%05000d' 0 | tr 0 a)
+refused "recipient of 5000 bytes" \
+    run_as alice "$DMA" "$long@example.org" <"$T/victim.msg"
+
 # -- envelope sender: -f, -r, $EMAIL ---------------------------------------
 refused "-f with LF + Recipient: line" \
     run_as alice "$DMA" -f $'a@example.org\nRecipient: root' bob <"$T/victim.msg"
@@ -57,6 +62,8 @@ refused "-f with a \\x01 byte" \
     run_as alice "$DMA" -f $'a\x01@example.org' bob <"$T/victim.msg"
 refused "-r with LF" \
     run_as alice "$DMA" -r $'a\nSender: root' bob <"$T/victim.msg"
+refused "-f of 5000 bytes" \
+    run_as alice "$DMA" -f "$long@example.org" bob <"$T/victim.msg"
 refused "EMAIL with LF + Recipient: line" \
     run_as alice env EMAIL=$'a\nRecipient: x' "$DMA" bob <"$T/victim.msg"
 refused "EMAIL with CR" \

@@ -30,12 +30,12 @@ like "mailer.conf example names dma" "$(cat "$root/usr/share/examples/dma/mailer
     '^sendmail	/usr/sbin/dma$'
 
 # The shipped sample configuration parses: dma run with it as its config.
-cp "$root/etc/dma/dma.conf" /etc/dma/dma.conf
+dma_conf < "$root/etc/dma/dma.conf"
 capture "$DMA" -bp
 is "shipped dma.conf parses (-bp works)" "$rc:$err" "0:"
 grep -E '^#?(SMARTHOST|PORT|VERIFYCERT|SECURETRANSFER|STARTTLS|AUTHPATH)( |$)' \
     "$root/etc/dma/dma.conf" | sed 's/^#//' | tail -n 6 > "$T/sample.conf"
-cp "$T/sample.conf" /etc/dma/dma.conf
+dma_conf < "$T/sample.conf"
 auth_conf < "$root/etc/dma/auth.conf"
 capture "$DMA" -bp
 is "sample smarthost setup, uncommented, parses" "$rc:$err" "0:"

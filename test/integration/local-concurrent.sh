@@ -22,6 +22,34 @@ once_each() {
 	[ -z "$bad" ] || { echo "wrong counts:$bad"; return 1; }
 }
 
+# -- 0. parallel first deliveries race to create the same mbox -------------
+# Queue runs deliver the entries in parallel processes; all of them find
+# /var/mail/bob missing and ask dma-mbox-create for it at once.  None
+# may fail for that (a deferral would delay the mail by minutes).
+race_ok=0
+for round in 1 2 3; do
+	rm -f /var/mail/bob
+	for i in 1 2 3 4 5 6 7 8; do
+		printf 'Subject: r%s-%s\n\nx\n' "$round" "$i" | run_as alice "$DMA" bob
+	done
+	: >"$T/syslog"
+	run_dma -q -D &
+	run_as bob "$DMA" -q -D &
+	run_dma -q -D
+	wait
+	if [ -z "$(qfiles)" ] && ! syslog_has 'deferred'; then
+		race_ok=$((race_ok + 1))
+	else
+		diag "round $round: $(qfiles | grep -c .) entries left;" \
+		    "$(grep -v libsync "$T/syslog" | grep -E 'deferred|refus' | head -n 4)"
+		run_dma -q -D
+	fi
+done
+is "parallel first deliveries: nothing deferred in 3 rounds" "$race_ok" 3
+is "parallel first deliveries: 8 messages, each once" \
+    "$(count_msgs /var/mail/bob) $(grep -c '^Subject: r3-' /var/mail/bob)" "8 8"
+rm -f /var/mail/bob
+
 # -- 1. two daemonising queue runs at once ------------------------------------
 ok "8 messages queued" queue_msgs 8 a
 is "16 queue entries" "$(qfiles | grep -c .)" 16

@@ -1004,7 +1004,7 @@ static void
 reply_dsn(const struct smtp_reply *r, char *code, size_t len)
 {
 	const char *p = r->text + 4;
-	size_t k;
+	size_t k, k2;
 
 	snprintf(code, len, "%d.0.0", r->code >= 500 ? 5 : 4);
 	if (r->code == 0 || strlen(r->text) < 9 || p[0] != r->text[0] || p[1] != '.')
@@ -1012,7 +1012,10 @@ reply_dsn(const struct smtp_reply *r, char *code, size_t len)
 	k = strspn(p + 2, "0123456789");
 	if (k < 1 || k > 3 || p[2 + k] != '.')
 		return;
-	k += 3 + strspn(p + 3 + k, "0123456789");
+	k2 = strspn(p + 3 + k, "0123456789");
+	if (k2 < 1 || k2 > 3)
+		return;
+	k += 3 + k2;
 	if (k + 1 < len && (p[k] == ' ' || p[k] == '\0' || p[k] == '\n')) {
 		memcpy(code, p, k);
 		code[k] = '\0';
@@ -1306,7 +1309,10 @@ b64_alloc(const void *src, size_t len)
 static int
 auth_secret(struct sess *s, const char *line, const char *shown, struct smtp_reply *r)
 {
-	return (sess_cmd(s, line, shown, SMTP_TMO_CMD, r));
+	int ret = sess_cmd(s, line, shown, SMTP_TMO_CMD, r);
+
+	explicit_bzero(s->c.wbuf, sizeof(s->c.wbuf));	/* the copy sent */
+	return (ret);
 }
 
 static void

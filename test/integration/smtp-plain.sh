@@ -123,3 +123,14 @@ like "one RCPT TO with the whole address" \
 is "exactly one RCPT TO" \
     "$(smtpd_json "$(smtpd_session comma)" 'j["commands"]' | grep -c '^RCPT')" 1
 smtpd_stop comma
+
+# -- 6. an IPv6 smarthost ----------------------------------------------------
+smtpd_start v6 --host ::1 || exit 1
+printf 'SMARTHOST ::1\nPORT %s\nDEFER\n' "$(smtpd_port v6)" | dma_conf
+queue_and_keep msg1 frank@example.org
+capture run_dma -q -D
+ok "IPv6 smarthost: delivered" wait_queue_empty
+is "IPv6 smarthost: accepted" "$(smtpd_messages v6)" 1
+ok "IPv6 smarthost: logged" syslog_has 'trying remote delivery to ::1 \[::1\] pref 0$'
+like "IPv6 smarthost: peer address" "$(smtpd_json "$(smtpd_session v6)" 'j["peer"][0]')" '^::1$'
+smtpd_stop v6

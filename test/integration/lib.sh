@@ -17,8 +17,10 @@
 #   Hostname is "testhost"; users alice (uid 2001) and bob (uid 2002)
 #   exist, with their own groups; /etc/dma, /etc/aliases, the spool and
 #   /var/mail start empty.  Network: loopback only (lo has 127.0.0.1, ::1,
-#   192.0.2.1 and 2001:db8::1); resolv.conf names 127.0.0.1.  Syslog goes to $T/syslog, one record per line, formatted
-#   "{facility}.{severity} {ident}: {message}" (see syslogd.py).
+#   192.0.2.1 and 2001:db8::1); resolv.conf names 127.0.0.1.  Syslog goes
+#   to $T/syslog, one record per line, formatted
+#   "{facility}.{severity} {ident}: {message}" (see syslogd.py), e.g.
+#   "mail.info dma[a72311.1][86]: <root> delivery successful".
 #
 # ASSERTIONS (each prints "ok N - DESC" or "not ok N - DESC" plus "# "
 # diagnostic lines; the first failure of a script also dumps the logs)
@@ -90,8 +92,13 @@
 #
 # At exit the plan line "1..N" is printed; sanitizer reports found in
 # /dev/shm/dma-san (ASan/UBSan builds log there, see test/san-options.c)
-# add a failing assertion.  The exit
-# status is 1 if any assertion failed.
+# add a failing assertion, and so does a script that breaks off with an
+# exit status above 1 (syntax error, missing command).  The exit status is
+# 1 if any assertion failed.
+#
+# Scripts must not install their own EXIT trap (this file owns it): put
+# cleanup at the end of the script; everything a script starts dies with
+# the namespace anyway.
 #
 # Other helper files test/integration/*lib.sh (dnslib.sh, smtplib.sh, ...)
 # are sourced after this one.

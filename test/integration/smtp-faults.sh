@@ -171,3 +171,17 @@ smtpd_start gone --port "$port" || exit 1
 capture run_dma -q -D
 ok "no server: delivered once it listens" wait_queue_empty
 is "no server: accepted" "$(smtpd_messages gone)" 1
+
+# -- a bounce to a remote sender goes out with MAIL FROM:<> -----------------
+smtpd_start nb --fault-once --fault 'rcpt=550 5.1.1 unknown user' || exit 1
+smtpd_conf nb DEFER
+capture run_as alice sh -c "$DMA -f sender@example.net nobody@example.org <msg"
+capture run_dma -q -D
+ok "remote bounce: queue drained" wait_queue_empty 30
+is "remote bounce: delivered to the smarthost" "$(smtpd_messages nb)" 1
+j=$(smtpd_last_json nb)
+is "remote bounce: null reverse path (aiosmtpd records <>)" "$(smtpd_json "$j" 'j["mail_from"]')" "<>"
+is "remote bounce: to the sender" "$(smtpd_json "$j" 'j["rcpt_tos"]')" sender@example.net
+like "remote bounce: MAIL FROM:<> on the wire" "$(tr -d '\r' <"$(smtpd_raw nb 2)")" '^MAIL FROM:<>'
+like "remote bounce: carries the reason" "$(tr -d '\r' <"$(smtpd_last_msg nb)")" '^550 5\.1\.1 unknown user$'
+smtpd_stop nb

@@ -66,7 +66,15 @@ if [ "${1:-}" = "--inside" ]; then
 	ln -s pts/ptmx /dev/ptmx
 
 	# The installation under test.
-	cp -a "$STAGE/." /
+	# Only into the overlays: "cp -a STAGE/. /" would also copy the
+	# stage's own mode onto the real, shared root directory.
+	for d in "$STAGE"/*; do
+		case ${d##*/} in
+		etc|usr|var) cp -a "$d" / ;;
+		*) echo "not ok 1 - staged install has ${d##*/} outside etc, usr, var"
+		   exit 1 ;;
+		esac
+	done
 	DMA=$(find "$STAGE" -type f -name dma -perm -2000 | head -n 1)
 	DMA=${DMA#"$STAGE"}
 	MBOXCREATE=$(find "$STAGE" -type f -name dma-mbox-create | head -n 1)

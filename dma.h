@@ -494,6 +494,21 @@ void	 smtp_conn_close(struct smtp_conn *c);
  * then marked broken).
  */
 int	 smtp_read_reply(struct smtp_conn *c, int timeout, struct smtp_reply *r);
+/* The connection's buffered write; errors stick (c->broken).  0 or -1. */
+int	 smtp_conn_put(struct smtp_conn *c, const void *p, size_t n, int timeout);
+int	 smtp_conn_flush(struct smtp_conn *c, int timeout);
+/* Replace control characters other than TAB by '?' in place. */
+void	 smtp_sanitise(char *p, size_t n);
+
+/* ---- smtpdata.c: the wire form of a message ------------------------- */
+struct smtp_msg;
+/* Load the M file and measure its wire form; NULL with why set. */
+struct smtp_msg *smtp_msg_load(FILE *fp, char *why, size_t whylen);
+size_t	 smtp_msg_size(const struct smtp_msg *m);	/* bytes on the wire */
+int	 smtp_msg_has8bit(const struct smtp_msg *m);
+/* Write the message (no final dot) through c; errors stick in c. */
+void	 smtp_msg_send(struct smtp_conn *c, const struct smtp_msg *m);
+void	 smtp_msg_free(struct smtp_msg *m);
 /*
  * Write the DATA payload of the message msg to c (c NULL: count only):
  * CRLF line ends, dot-stuffed, no line over 998 bytes (bodies re-encoded,

@@ -56,23 +56,24 @@ log_setident(const char *fmt, ...)
 	openlog(logident, LOG_PID, LOG_MAIL);
 }
 
+/*
+ * log_msg - one syslog record (and a stderr line with -v).  Every record
+ * goes through log_safe(): reasons carry server replies and addresses, and
+ * a raw CR or LF in them would forge further log lines.
+ */
 void
 log_msg(int pri, const char *fmt, ...)
 {
+	char raw[4096], safe[4096];
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (verbose) {
-		va_list ap2;
-
-		va_copy(ap2, ap);
-		fprintf(stderr, "%s: ", progname);
-		vfprintf(stderr, fmt, ap2);
-		fputc('\n', stderr);
-		va_end(ap2);
-	}
-	vsyslog(pri, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	log_safe(safe, sizeof(safe), raw);
+	if (verbose)
+		fprintf(stderr, "%s: %s\n", progname, safe);
+	syslog(pri, "%s", safe);
 }
 
 /* log_verbose - trace line for -v, stderr only */
@@ -92,10 +93,11 @@ log_verbose(const char *fmt, ...)
 static void
 vlogerr(int witherr, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char raw[2048], msg[2048];
 	int saved = errno;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_safe(msg, sizeof(msg), raw);
 	if (witherr) {
 		fprintf(stderr, "%s: %s: %s\n", progname, msg, strerror(saved));
 		syslog(LOG_ERR, "%s: %s", msg, strerror(saved));

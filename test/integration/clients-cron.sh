@@ -63,4 +63,26 @@ ok "cron of root with DEFER: queued" test -n "$q"
 run_dma -q
 ok "cron of root with DEFER: the next queue run delivers it" wait_queue_empty
 is "cron of root with DEFER: alice got it" "$(count_msgs "$MAILDIR/alice")" 1
+
+# Several jobs ending in the same minute mail a user who has no mailbox
+# yet: every message is delivered at once, none waits for a retry (the
+# first delivery creates the mailbox while the others want it too).
+cron_msg root alice >"$T/cron.msg"
+dma_conf </dev/null
+bad=""
+for round in $(seq 1 20); do
+	rm -f "$MAILDIR/alice"
+	pids=""
+	for i in 1 2 3 4 5 6 7 8; do
+		run_as root /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem alice <"$T/cron.msg" &
+		pids="$pids $!"
+	done
+	wait $pids
+	if ! wait_queue_empty 15 || [ "$(count_msgs "$MAILDIR/alice")" != 8 ]; then
+		bad="round $round: $(count_msgs "$MAILDIR/alice") of 8 delivered, queue: $(qfiles | tr '\n' ' ')"
+		break
+	fi
+done
+is "8 simultaneous cron mails to a user without a mailbox, 20 rounds: all delivered at once" "$bad" ""
+kill_dma 2>/dev/null
 smtpd_stop relay

@@ -7,8 +7,9 @@
  * Usage: dma-mbox-create USER
  *
  * dma's delivery process (egid mail) runs this when MAIL_PATH/USER does
- * not exist.  It creates that one file, empty, 0660 USER:DMA_GROUP_NAME,
- * and nothing else: it never changes an existing file, never follows a
+ * not exist.  It creates that one file, empty, 0660 USER:DMA_GROUP_NAME
+ * (made under a temporary name in MAIL_PATH and renamed into place), and
+ * nothing else: it never changes an existing file, never follows a
  * symlink, never opens a FIFO or device, reads no configuration and
  * takes no options.  It does not link with the rest of dma.
  *
@@ -26,6 +27,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -111,15 +113,36 @@ name_ok(const char *s)
 	return (1);
 }
 
+/*
+ * place - rename tmp to name in dirfd, failing with EEXIST instead of
+ * replacing an existing name.
+ */
+static int
+place(int dirfd, const char *tmp, const char *name)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+		return (0);
+	if (errno != EINVAL && errno != ENOSYS)
+		return (-1);
+#endif
+	/* No atomic no-replace rename here: link (never replaces), unlink. */
+	if (linkat(dirfd, tmp, dirfd, name, 0) != 0)
+		return (-1);
+	(void)unlinkat(dirfd, tmp, 0);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *user;
 	struct passwd *pw;
 	struct group *gr;
-	struct stat st;
+	struct stat st, fst;
 	uid_t uid;
 	gid_t gid;
+	char tmp[64];
 	int dirfd, fd;
 
 	sanitise();
@@ -155,31 +178,52 @@ main(int argc, char **argv)
 		fail(EX_CANTCREAT, "cannot open mail directory", MAIL_PATH);
 
 	/*
-	 * O_EXCL|O_NOFOLLOW: only a file we create here is ever changed; a
-	 * symlink, FIFO or anything else already there stays untouched.
+	 * An existing entry is never changed: a proper mbox is fine, anything
+	 * else (symlink, hard link, FIFO, other owner) is refused.
 	 */
-	fd = openat(dirfd, user, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
-	if (fd < 0 && errno == EEXIST) {
-		errno = 0;
-		if (fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			fail(EX_CANTCREAT, "cannot stat existing mbox", user);
+	if (fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == uid)
 			exit(EX_OK);
 		syslog(LOG_ERR, "refusing existing mbox `%s': not a regular file "
 		    "with one link owned by the user", user);
 		exit(EX_CANTCREAT);
 	}
+
+	/*
+	 * The new mbox gets its owner and mode under a temporary name and is
+	 * then renamed into place without replacing anything, so a delivery
+	 * never sees a half-made (root-owned) mbox.  O_EXCL|O_NOFOLLOW: only
+	 * a file created here is ever changed.
+	 */
+	if (snprintf(tmp, sizeof(tmp), ".dma-mbox-create.%ld", (long)getpid()) < 0)
+		fail(EX_SOFTWARE, "cannot name temporary file for", user);
+	(void)unlinkat(dirfd, tmp, 0);	/* left by a dead helper of this pid */
+	fd = openat(dirfd, tmp, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		fail(EX_CANTCREAT, "cannot create mbox", user);
-	if (fchown(fd, uid, gid) != 0 || fchmod(fd, 0660) != 0) {
-		/* Do not leave a root-owned file that dma would refuse forever. */
+	if (fchown(fd, uid, gid) != 0 || fchmod(fd, 0660) != 0 || fsync(fd) != 0) {
 		syslog(LOG_ERR, "cannot set owner of mbox `%s': %s", user,
 		    strerror(errno));
-		(void)unlinkat(dirfd, user, 0);
+		(void)unlinkat(dirfd, tmp, 0);
 		exit(EX_CANTCREAT);
 	}
-	if (fsync(fd) != 0 || fsync(dirfd) != 0)
+	if (place(dirfd, tmp, user) != 0) {
+		int saved = errno;
+
+		(void)unlinkat(dirfd, tmp, 0);
+		errno = saved;
+		/* Another helper made it meanwhile: fine if it is proper. */
+		if (errno == EEXIST && fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == uid)
+			exit(EX_OK);
+		fail(EX_CANTCREAT, "cannot create mbox", user);
+	}
+	/* What now bears the name must be the file made here. */
+	if (fstat(fd, &fst) != 0 || fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    st.st_dev != fst.st_dev || st.st_ino != fst.st_ino)
+		fail(EX_CANTCREAT, "mbox replaced while being created", user);
+	if (fsync(dirfd) != 0)
 		fail(EX_CANTCREAT, "cannot sync mbox", user);
 	syslog(LOG_NOTICE, "created mbox for `%s'", user);
 	exit(EX_OK);

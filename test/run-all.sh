@@ -58,6 +58,18 @@ if want unit; then
 	failed=$((failed + f))
 fi
 
+# ---- the manual: mandoc -Tlint clean ----------------------------------------
+if want unit || want lint; then
+	if out=$(mandoc -Tlint -W warning dma.8 2>&1) && [ -z "$out" ]; then
+		echo "PASS mandoc -Tlint dma.8"
+		passed=$((passed + 1))
+	else
+		echo "FAIL mandoc -Tlint dma.8"
+		printf '%s\n' "$out" | sed 's/^/    /'
+		failed=$((failed + 1))
+	fi
+fi
+
 # ---- integration tests ----------------------------------------------------
 scripts=""
 for s in test/integration/*.sh; do

@@ -119,21 +119,6 @@ entry_add(struct alias_parse *ctx, char *name, struct alias *list)
 		ctx->tailp = &(*ctx->tailp)->next;
 }
 
-static void
-set_why(char *why, size_t whylen, const char *fmt, ...) __printflike(3, 4);
-
-static void
-set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 int
 alias_load_file(FILE *fp, const char *name, struct alias **tbl, char *why, size_t whylen)
 {

@@ -288,13 +288,7 @@ qualify_sender(const char *addr)
 		if (llen == 0 || *dom == '\0')
 			return (NULL);
 	}
-	if (config.masquerade_user != NULL) {
-		local = config.masquerade_user;
-		llen = strlen(local);
-	}
-	if (config.masquerade_host != NULL)
-		dom = config.masquerade_host;
-	return (xasprintf("%.*s@%s", (int)llen, local, dom));
+	return (envelope_sender(local, llen, dom));
 }
 
 /* ---- commands ---------------------------------------------------- */

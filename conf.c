@@ -133,19 +133,6 @@ strip_end(char *s)
 		s[--n] = '\0';
 }
 
-/* set_why - format an error message; a truncated message is still useful */
-static void __printflike(3, 4)
-set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 void
 conf_init(struct config *c)
 {

@@ -294,13 +294,7 @@ make_sender(const char *from)
 				dom = at + 1;
 		}
 	}
-	if (config.masquerade_user != NULL) {
-		local = config.masquerade_user;
-		llen = strlen(local);
-	}
-	if (config.masquerade_host != NULL)
-		dom = config.masquerade_host;
-	return (xasprintf("%.*s@%s", (int)llen, local, dom));
+	return (envelope_sender(local, llen, dom));
 }
 
 static void

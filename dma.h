@@ -222,6 +222,10 @@ int	 envfield_ok(const char *s);
 int	 localname_ok(const char *name);
 /* Buffered-safe snprintf: returns 0 when it fitted, -1 when truncated. */
 int	 xsnprintf(char *buf, size_t len, const char *fmt, ...) __printflike(3, 4);
+/* Format a reason into why (nothing when why is NULL or whylen 0). */
+void	 set_why(char *why, size_t whylen, const char *fmt, ...) __printflike(3, 4);
+/* "{local}@{dom}" (local: llen bytes) with MASQUERADE applied; malloc'ed. */
+char	*envelope_sender(const char *local, size_t llen, const char *dom);
 void	 dsn_set(struct dsn *, const char *code, const char *fmt, ...)
 	    __printflike(3, 4);
 

@@ -332,9 +332,9 @@ header_line(struct hdrscan *hs, const struct linebuf *lb, FILE *out, int *ended,
 	return (MAIL_OK);
 }
 
-/* set_why - "{what}{strerror(err)}"; a cut reason is still a reason */
+/* errno_why - "{what}{strerror(err)}"; a cut reason is still a reason */
 static void
-set_why(char *why, size_t whylen, const char *what, int err)
+errno_why(char *why, size_t whylen, const char *what, int err)
 {
 	strlcpy(why, what, whylen);
 	strlcat(why, strerror(err), whylen);
@@ -369,7 +369,7 @@ mail_read(FILE *in, FILE *out, const struct intake *opt,
 	for (;;) {
 		r = read_line(in, &lb);
 		if (r < 0) {
-			set_why(why, whylen, "can not read mail: ", errno);
+			errno_why(why, whylen, "can not read mail: ", errno);
 			err = MAIL_EREAD;
 			goto out;
 		}
@@ -397,11 +397,11 @@ mail_read(FILE *in, FILE *out, const struct intake *opt,
 	if (inheader && (err = header_end(&hs, out, why, whylen)) != MAIL_OK)
 		goto out;
 	if (fflush(out) != 0) {
-		set_why(why, whylen, "can not write mail: ", errno);
+		errno_why(why, whylen, "can not write mail: ", errno);
 		err = MAIL_EWRITE;
 	} else if (ferror(out)) {
 		/* An earlier write failed; its errno is gone. */
-		set_why(why, whylen, "can not write mail: ", EIO);
+		errno_why(why, whylen, "can not write mail: ", EIO);
 		err = MAIL_EWRITE;
 	}
 out:

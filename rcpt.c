@@ -47,18 +47,6 @@ struct expand {
 
 static enum rcpt_err add_one(struct expand *, const char *, int);
 
-static void __printflike(3, 4)
-set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 void
 rcpt_init(struct rcptlist *l, const struct alias *aliases)
 {

@@ -276,6 +276,35 @@ xsnprintf(char *buf, size_t len, const char *fmt, ...)
 	return (0);
 }
 
+/* set_why - format a reason into a caller's buffer (NULL/0: nothing) */
+void
+set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * envelope_sender - "{local}@{dom}" (local of llen bytes) with the
+ * MASQUERADE parts replacing the local part and the domain (spec §3.7).
+ */
+char *
+envelope_sender(const char *local, size_t llen, const char *dom)
+{
+	if (config.masquerade_user != NULL) {
+		local = config.masquerade_user;
+		llen = strlen(local);
+	}
+	if (config.masquerade_host != NULL)
+		dom = config.masquerade_host;
+	return (xasprintf("%.*s@%s", (int)llen, local, dom));
+}
+
 void
 dsn_set(struct dsn *d, const char *code, const char *fmt, ...)
 {

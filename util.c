@@ -90,6 +90,8 @@ log_verbose(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void vlogerr(int, const char *, va_list) __printflike(2, 0);
+
 static void
 vlogerr(int witherr, const char *fmt, va_list ap)
 {

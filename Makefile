@@ -160,3 +160,59 @@ clean-dnsq:
 	rm -f test/unit/dnsq
 
 .PHONY: clean-dnsq
+
+# libFuzzer targets (fuzz/) and static analysis; not part of check.
+# The fuzz build compiles the module sources again with clang and the
+# sanitizers into fuzz/obj/, never touching the objects above.
+# `make fuzz-smoke FUZZ_TIME=60` runs each target for FUZZ_TIME seconds.
+FUZZ_CC ?=	clang
+FUZZ_TIME ?=	20
+FUZZ_SAN =	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-fno-omit-frame-pointer
+FUZZ_CFLAGS =	-O1 -g $(FUZZ_SAN) $(CWARN) $(WERROR)
+FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64
+FUZZ_BINS =	$(FUZZ_NAMES:%=fuzz/fuzz_%)
+FUZZ_MODS =	$(MODS:%=fuzz/obj/%)
+
+fuzz/obj/%.o: %.c
+	@mkdir -p fuzz/obj
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+fuzz/obj/aliases_scan.o: aliases_parse.h
+fuzz/obj/aliases_parse.o fuzz/obj/aliases_scan.o: CWARN += -Wno-unused-function \
+	-Wno-sign-compare -Wno-missing-prototypes -Wno-missing-declarations
+
+fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_MODS)
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_MODS) $(LIBS)
+
+# The module objects are kept between builds of the targets.
+.SECONDARY: $(FUZZ_MODS)
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	sh fuzz/smoke.sh $(FUZZ_TIME) $(FUZZ_BINS)
+
+# cppcheck over the hand-written sources, then scan-build (clang-tools)
+# when installed, compiling them into analyze/ (the build stays as is).
+ANALYZE_SRCS =	$(filter-out $(GEN:.h=.c),$(wildcard *.c))
+ANALYZE_OBJS =	$(ANALYZE_SRCS:%.c=analyze/%.o)
+
+analyze/%.o: %.c
+	@mkdir -p analyze
+	$(CC) $(ALL_CPPFLAGS) -O0 -g $(CWARN) -c -o $@ $<
+
+analyze:
+	cppcheck -q --enable=warning,portability --std=c99 --inline-suppr \
+	    --error-exitcode=1 $(DMA_CPPFLAGS) $(ANALYZE_SRCS)
+	@if command -v scan-build >/dev/null 2>&1; then \
+	    rm -rf analyze && \
+	    scan-build --status-bugs -o analyze/report $(MAKE) $(ANALYZE_OBJS); \
+	else echo "scan-build not installed (clang-tools): skipped"; fi
+
+clean: clean-fuzz
+clean-fuzz:
+	rm -rf fuzz/obj $(FUZZ_BINS) analyze
+
+.PHONY: fuzz fuzz-smoke analyze clean-fuzz
+-include $(wildcard fuzz/obj/*.d)

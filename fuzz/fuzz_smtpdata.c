@@ -1,0 +1,70 @@
+/*
+ * fuzz_smtpdata.c - libFuzzer target for smtp_data_write() (smtpdata.c),
+ * the conversion of a queued message into its SMTP DATA wire form.
+ *
+ * The input is an M file, read through fmemopen().  smtp_data_write() is
+ * run first counting only (c == NULL, as for SIZE=), then writing into a
+ * memory connection.  Checks: both runs agree on size and 8-bit flag, the
+ * bytes written are the size counted, and the wire form is what RFC 5321
+ * asks for: CRLF line ends only, no line over 998 bytes, every line that
+ * starts with '.' dot-stuffed, a final CRLF, and 8-bit bytes only when
+ * reported.
+ */
+#include "dma.h"
+#include "fuzz.h"
+
+static void
+check_wire(const char *w, size_t n, int has8bit)
+{
+	size_t i, start = 0;
+	int seen8 = 0;
+
+	if (n > 0 && (n < 2 || w[n - 2] != '\r' || w[n - 1] != '\n'))
+		fuzz_fail("wire form does not end with CRLF");
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)w[i];
+
+		if (ch >= 0x80)
+			seen8 = 1;
+		if (ch == '\r' && (i + 1 >= n || w[i + 1] != '\n'))
+			fuzz_fail("bare CR at %zu", i);
+		if (ch == '\n' && (i == 0 || w[i - 1] != '\r'))
+			fuzz_fail("bare LF at %zu", i);
+		if (ch != '\n')
+			continue;
+		/* Line [start, i - 1) without CRLF. */
+		if (i - 1 - start > 998)
+			fuzz_fail("line of %zu bytes at %zu", i - 1 - start, start);
+		if (w[start] == '.' && (i - 1 - start < 2 || w[start + 1] != '.'))
+			fuzz_fail("line at %zu not dot-stuffed", start);
+		start = i + 1;
+	}
+	if (seen8 != has8bit)
+		fuzz_fail("8-bit flag %d, 8-bit bytes %d", has8bit, seen8);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct smtp_conn c;
+	size_t size1 = 0, size2 = 0;
+	int h1 = -1, h2 = -1;
+	char why[256];
+	FILE *fp;
+
+	fp = fuzz_memfile(data, size);
+	why[0] = '\0';
+	if (smtp_data_write(NULL, fp, &size1, &h1, why, sizeof(why)) != 0)
+		fuzz_fail("counting failed: %s", why);
+	smtp_conn_mem(&c, "", 0);
+	if (smtp_data_write(&c, fp, &size2, &h2, why, sizeof(why)) != 0)
+		fuzz_fail("writing to memory failed: %s", why);
+	fclose(fp);
+	if (size1 != size2 || h1 != h2)
+		fuzz_fail("count %zu/%d, write %zu/%d", size1, h1, size2, h2);
+	if (c.outlen != size2)
+		fuzz_fail("wrote %zu bytes, counted %zu", c.outlen, size2);
+	check_wire(c.out != NULL ? c.out : "", c.outlen, h2);
+	smtp_conn_close(&c);
+	return (0);
+}

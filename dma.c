@@ -242,7 +242,7 @@ safe_tag(const char *tag)
 	static char buf[32];
 	size_t i;
 
-	for (i = 0; tag[i] != '\0' && i < sizeof(buf) - 1; i++) {
+	for (i = 0; i < sizeof(buf) - 1 && tag[i] != '\0'; i++) {
 		unsigned char ch = (unsigned char)tag[i];
 
 		buf[i] = (ch > 0x20 && ch < 0x7f && ch != '[' && ch != ']') ? (char)ch : '_';

@@ -42,8 +42,9 @@ lb_putc(struct linebuf *lb, int c)
 static void
 lb_append(struct linebuf *lb, const char *p, size_t n)
 {
-	if (lb->len + n + 1 > lb->cap) {
-		while (lb->len + n + 1 > lb->cap)
+	/* Room for n bytes and a NUL, compared so that nothing can wrap. */
+	if (lb->cap - lb->len <= n) {
+		while (lb->cap - lb->len <= n)
 			lb->cap = lb->cap == 0 ? 256 : lb->cap * 2;
 		lb->buf = xrealloc(lb->buf, lb->cap);
 	}

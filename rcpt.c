@@ -249,7 +249,7 @@ expand_name(struct expand *x, const char *alias, const char *name, int *hits)
 		}
 		x->chain[x->depth++] = name;
 		r = add_one(x, a->dest, 0);
-		x->depth--;
+		x->chain[--x->depth] = NULL;	/* name may be on add_one's stack */
 		if (r != RCPT_OK)
 			return (r);
 	}

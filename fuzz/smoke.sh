@@ -1,6 +1,7 @@
 #!/bin/sh
 # smoke.sh - run each libFuzzer target for a short time on a copy of its
-# seed corpus (fuzz/corpus/<name>/); used by `make fuzz-smoke`.
+# seed corpus (fuzz/corpus/<name>/) and with fuzz/<name>.dict if there is
+# one; used by `make fuzz-smoke`.
 #
 # usage: sh fuzz/smoke.sh seconds fuzz/fuzz_name...
 # Exits 1 if any target crashed, leaked, timed out or broke a contract;
@@ -22,8 +23,12 @@ for bin in "$@"; do
 	if [ -d "fuzz/corpus/$name" ]; then
 		cp fuzz/corpus/"$name"/* "$work/corpus/" 2>/dev/null
 	fi
+	dict=
+	if [ -f "fuzz/$name.dict" ]; then
+		dict=-dict=fuzz/$name.dict
+	fi
 	printf '%-10s ' "$name"
-	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	"$bin" $dict -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix="$work/" \
 	    "$work/corpus" >"$work/log" 2>&1
 	rc=$?

@@ -161,6 +161,13 @@ clean-dnsq:
 
 .PHONY: clean-dnsq
 
+# Speed and memory against the original dma, as ratios (root; not part of
+# check, never fails on slow figures): see test/bench/README.
+bench: all
+	sh test/bench/bench.sh
+
+.PHONY: bench
+
 # libFuzzer targets (fuzz/) and static analysis; not part of check.
 # The fuzz build compiles the module sources again with clang and the
 # sanitizers into fuzz/obj/, never touching the objects above.

@@ -52,39 +52,49 @@ lb_append(struct linebuf *lb, const char *p, size_t n)
 	lb->len += n;
 }
 
+/* The input, read a getline() chunk at a time. */
+struct reader {
+	FILE	*in;
+	char	*buf;
+	size_t	 cap;
+	size_t	 len, pos;	/* unread bytes are buf[pos, len) */
+};
+
 /*
- * read_line - read one line of in into lb with its end normalised to LF.
+ * read_line - read one line of rd into lb with its end normalised to LF.
  *
  * CRLF, bare CR and LF all end a line; a last line without an end gets
  * LF.  Lines have no length limit and may contain NUL bytes: lb->len is
  * the only length.  Returns 1 for a line, 0 at end of input, -1 on a read
- * error (errno set by stdio).
+ * error (errno set by stdio).  A chunk from getline() ends in LF except at
+ * the end of input, so a CRLF pair is never split between two chunks.
  */
 static int
-read_line(FILE *in, struct linebuf *lb)
+read_line(struct reader *rd, struct linebuf *lb)
 {
-	int c;
+	const char *p, *cr;
+	size_t n;
+	ssize_t got;
 
 	lb->len = 0;
-	for (;;) {
-		c = getc_unlocked(in);
-		if (c == EOF) {
-			if (ferror(in))
-				return (-1);
-			if (lb->len == 0)
-				return (0);
-			break;
-		}
-		if (c == '\n')
-			break;
-		if (c == '\r') {
-			c = getc_unlocked(in);
-			/* A read error here is reported by the next call. */
-			if (c != '\n' && c != EOF)
-				ungetc(c, in);
-			break;
-		}
-		lb_putc(lb, c);
+	if (rd->pos >= rd->len) {
+		got = getline(&rd->buf, &rd->cap, rd->in);
+		if (got < 0)
+			return (ferror(rd->in) ? -1 : 0);
+		rd->len = (size_t)got;
+		rd->pos = 0;
+	}
+	p = rd->buf + rd->pos;
+	n = rd->len - rd->pos;
+	cr = memchr(p, '\r', n);
+	if (cr != NULL) {
+		lb_append(lb, p, (size_t)(cr - p));
+		rd->pos += (size_t)(cr - p) + 1;
+		if (rd->pos < rd->len && rd->buf[rd->pos] == '\n')
+			rd->pos++;
+	} else {
+		lb_append(lb, p, p[n - 1] == '\n' ? n - 1 : n);
+		rd->pos = rd->len;
 	}
 	lb_putc(lb, '\n');
 	return (1);
@@ -346,6 +356,7 @@ mail_read(FILE *in, FILE *out, const struct intake *opt,
     struct rcptlist *rcpts, char *why, size_t whylen)
 {
 	struct linebuf lb = { NULL, 0, 0 };
+	struct reader rd = { in, NULL, 0, 0, 0 };
 	struct hdrscan hs;
 	enum mail_err err = MAIL_OK;
 	char date[64];
@@ -368,7 +379,7 @@ mail_read(FILE *in, FILE *out, const struct intake *opt,
 	    hostname(), DMA_VERSION, systemhostname(), date);
 
 	for (;;) {
-		r = read_line(in, &lb);
+		r = read_line(&rd, &lb);
 		if (r < 0) {
 			errno_why(why, whylen, "can not read mail: ", errno);
 			err = MAIL_EREAD;
@@ -406,6 +417,7 @@ mail_read(FILE *in, FILE *out, const struct intake *opt,
 		err = MAIL_EWRITE;
 	}
 out:
+	free(rd.buf);
 	free(lb.buf);
 	free(hs.value.buf);
 	return (err);

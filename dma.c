@@ -34,7 +34,7 @@
 
 #include "dma.h"
 
-#define MAXPROC		8	/* concurrent delivery processes of one run */
+#define MAXPROC		16	/* concurrent delivery processes of one run */
 
 enum mode {
 	MODE_SUBMIT,

@@ -191,6 +191,20 @@ emit_cut(struct emit *e, const char *p, size_t n, size_t w)
 	emit_line(e, p, n);
 }
 
+/*
+ * emit_fit - a multipart preamble, delimiter or epilogue line, or one of
+ * a message/rfc822 body without a header: sent as is when it fits on the
+ * wire, cut only when it does not.
+ */
+static void
+emit_fit(struct emit *e, const char *p, size_t n)
+{
+	if (line_long(p, n))
+		emit_cut(e, p, n, SMTP_WIRE_MAX - 1);
+	else
+		emit_line(e, p, n);
+}
+
 /* emit_folded - a header line, folded before whitespace when too long */
 static void
 emit_folded(struct emit *e, const char *p, size_t n)
@@ -518,14 +532,14 @@ walk_multipart(struct emit *e, const struct ent *h, int depth)
 
 	emit_header(e, h, 0, 0);
 	for (; i < h->be && delim(LP(m, i), LL(m, i), h->boundary) == 0; i++)
-		emit_cut(e, LP(m, i), LL(m, i), SMTP_WIRE_MAX - 1);
+		emit_fit(e, LP(m, i), LL(m, i));
 	while (i < h->be) {
 		kind = delim(LP(m, i), LL(m, i), h->boundary);
-		emit_cut(e, LP(m, i), LL(m, i), SMTP_WIRE_MAX - 1);
+		emit_fit(e, LP(m, i), LL(m, i));
 		i++;
 		if (kind == 2) {
 			for (; i < h->be; i++)
-				emit_cut(e, LP(m, i), LL(m, i), SMTP_WIRE_MAX - 1);
+				emit_fit(e, LP(m, i), LL(m, i));
 			break;
 		}
 		for (j = i; j < h->be && delim(LP(m, j), LL(m, j), h->boundary) == 0; j++)
@@ -558,7 +572,7 @@ walk(struct emit *e, size_t beg, size_t end, int depth, int top)
 			walk(e, h.bb, h.be, depth + 1, 1);
 		else {
 			for (i = h.bb; i < h.be; i++)
-				emit_cut(e, LP(e->m, i), LL(e->m, i), SMTP_WIRE_MAX - 1);
+				emit_fit(e, LP(e->m, i), LL(e->m, i));
 		}
 	} else
 		emit_leaf(e, &h, top);

@@ -470,6 +470,39 @@ test_rfc822(void)
 	free(longl);
 }
 
+/*
+ * Multipart lines outside the parts (preamble, delimiter with padding,
+ * epilogue) that fit on the wire are sent unchanged: they used to be cut
+ * at 997 bytes, one short of the limit.
+ */
+static void
+test_multipart_998(void)
+{
+	char *pre = rep("p", 998), *pad = rep(" ", 998 - 6), *epi = rep("e", 998);
+	char *in, *want;
+	struct out o;
+
+	in = xasprintf("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b1\n\n"
+	    "%s\n--b1\n\nx\n--b1--%s\n%s\n", pre, pad, epi);
+	want = xasprintf("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n"
+	    "\r\n%s\r\n--b1\r\n\r\nx\r\n--b1--%s\r\n%s\r\n", pre, pad, epi);
+	o = runs(in);
+	is_str(o.buf, want, "multipart: 998-byte preamble, delimiter, epilogue unchanged");
+	free(o.buf);
+	free(in);
+	free(want);
+	pre[0] = '.';
+	in = xasprintf("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b1\n\n"
+	    "%s\n--b1\n\nx\n--b1--\n", pre);
+	o = runs(in);
+	ok(wire_ok(&o, 998), "multipart: 998-byte preamble with a dot is cut to fit");
+	free(o.buf);
+	free(in);
+	free(pre);
+	free(pad);
+	free(epi);
+}
+
 int
 main(void)
 {
@@ -480,6 +513,7 @@ main(void)
 	test_existing_qp();
 	test_base64();
 	test_multipart();
+	test_multipart_998();
 	test_header_fold();
 	test_rfc822();
 	return (done_testing());

@@ -5,10 +5,25 @@
  * The input is one header value as a NUL-terminated string.  Besides
  * memory errors it checks the contract of dma.h: success gives a NULL
  * terminated array of non-empty addresses shorter than ADDR_MAX without
- * line breaks; failure gives *addrs NULL and a reason.
+ * line breaks; failure gives *addrs NULL and a reason.  Each address
+ * returned parses again as itself alone (the output is canonical).
  */
 #include "dma.h"
 #include "fuzz.h"
+
+/* reparse - addr given back as a header value must yield exactly addr */
+static void
+reparse(const char *addr)
+{
+	char why[256], **again = NULL;
+
+	if (mail_parse_addrs(addr, &again, why, sizeof(why)) != 0)
+		fuzz_fail("result `%s' does not parse: %s", addr, why);
+	if (again[0] == NULL || again[1] != NULL || strcmp(again[0], addr) != 0)
+		fuzz_fail("result `%s' parses as `%s'", addr,
+		    again[0] != NULL ? again[0] : "(nothing)");
+	mail_free_addrs(again);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -35,6 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("address %zu has length %zu", i, n);
 		if (strpbrk(addrs[i], "\r\n") != NULL)
 			fuzz_fail("address %zu holds a line break", i);
+		reparse(addrs[i]);
 	}
 	mail_free_addrs(addrs);
 	free(value);

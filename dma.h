@@ -451,6 +451,7 @@ struct smtp_conn {
 	int	 sock;		/* fd is a socket: send(MSG_NOSIGNAL) */
 	struct tls *tls;	/* non-NULL while TLS is active */
 	int	 broken;	/* I/O failed or out of sync: no more commands */
+	int	 desync;	/* broken by a timeout or garbled reply: still open */
 	int	 err;		/* errno of the last write failure */
 	const unsigned char *mem; /* memory source */
 	size_t	 memlen, mempos;

@@ -230,6 +230,7 @@ reply_err(struct smtp_conn *c, struct smtp_reply *r, int err, int timeout,
 	char shown[104];
 
 	c->broken = 1;
+	c->desync = err != SMTP_REOF && err != SMTP_RIO;
 	r->code = 0;
 	switch (err) {
 	case SMTP_REOF:
@@ -545,8 +546,21 @@ sess_quit(struct sess *s, int ok)
 	char safe[REASON_MAX];
 
 	reply_init(&r);
-	if (s->c.broken)
+	if (s->c.broken) {
+		/*
+		 * Out of step with the server (timeout, garbled or endless
+		 * reply) but still connected: say QUIT all the same (RFC 5321
+		 * 4.1.1.10), without waiting for an answer.
+		 */
+		if (s->c.desync) {
+			s->c.broken = 0;
+			log_verbose(">>> QUIT");
+			(void)smtp_conn_put(&s->c, "QUIT\r\n", 6, SMTP_TMO_QUIT);
+			(void)smtp_conn_flush(&s->c, SMTP_TMO_QUIT);
+			s->c.broken = 1;
+		}
 		return;
+	}
 	if (sess_cmd(s, "QUIT", NULL, SMTP_TMO_QUIT, &r) != 0 || r.code / 100 != 2) {
 		if (ok)
 			log_msg(LOG_INFO, "remote delivery succeeded but QUIT failed: %s",

@@ -320,7 +320,7 @@ aliases_file() {
 
 # Live (non-zombie) processes of the installed programs.
 _dma_pids() {
-	pgrep -x -r R,S,D,T,t 'dma|sendmail|mailq|newaliases'
+	pgrep -x -r R,S,D,T,t 'dma|sendmail|mailq|newaliases' 2>/dev/null
 }
 
 dma_running() {
@@ -332,7 +332,7 @@ kill_dma() {
 	for p in $(_dma_pids); do
 		kill -KILL "$p" 2>/dev/null
 	done
-	wait_until 5 sh -c '! pgrep -x -r R,S,D,T,t "dma|sendmail|mailq|newaliases" >/dev/null'
+	wait_until 5 sh -c '! pgrep -x -r R,S,D,T,t "dma|sendmail|mailq|newaliases" >/dev/null 2>&1'
 }
 
 wait_until() {

@@ -32,6 +32,10 @@ for mode in endless overlong nulcode mixed garbage; do
 	ok "$mode: deferred after EHLO" syslog_has \
 	    'remote delivery deferred: 127\.0\.0\.1 \[127\.0\.0\.1\] failed after EHLO: '
 	is "$mode: nothing accepted" "$(smtpd_messages "h$mode")" 0
+	smtpd_wait_closed "h$mode" 5
+	# (the endless server never reads again, so it cannot record a QUIT)
+	[ "$mode" = endless ] || is "$mode: QUIT sent all the same" \
+	    "$(tail -c 6 "$(smtpd_raw "h$mode")" | od -An -c | tr -s ' ')" " Q U I T \\r \\n"
 	kill_dma
 	rm -f "$SPOOL"/[QM]*
 	smtpd_stop "h$mode"

@@ -23,6 +23,7 @@
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. test/tap.sh
 SRC=$(pwd)
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
@@ -108,30 +109,7 @@ for s in $scripts; do
 	start=$(date +%s)
 	timeout -k 10 "$TEST_TIMEOUT" sh test/ns-run.sh "$STAGE" "$s" >"$tmp" 2>&1
 	st=$?
-	secs=$(($(date +%s) - start))
-	p=$(grep -c '^ok' "$tmp")
-	f=$(grep -c '^not ok' "$tmp")
-	extra=0
-	why=""
-	if [ "$st" -eq 124 ] || [ "$st" -eq 137 ]; then
-		extra=1
-		why=" (timed out after ${TEST_TIMEOUT}s)"
-	elif [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
-		extra=1
-		why=" (exit status $st)"
-	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-		extra=1
-		why=" (no test results)"
-	fi
-	passed=$((passed + p))
-	failed=$((failed + f + extra))
-	if [ $((f + extra)) -gt 0 ]; then
-		echo "FAIL $n: $p passed, $((f + extra)) failed$why [${secs}s]"
-		awk '{ print "    " $0 }' "$tmp"
-	else
-		echo "PASS $n: $p passed [${secs}s]"
-		[ "${VERBOSE:-0}" = 1 ] && awk '{ print "    " $0 }' "$tmp"
-	fi
+	tap_tally "$n" "$st" "$tmp" " [$(($(date +%s) - start))s]"
 done
 
 echo "$passed passed, $failed failed"

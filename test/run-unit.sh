@@ -16,6 +16,7 @@
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
+. test/tap.sh
 
 : "${ASAN_OPTIONS:=detect_leaks=0:abort_on_error=0}"
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
@@ -47,27 +48,7 @@ for bin in "$@"; do
 	*) path=./$bin ;;
 	esac
 	timeout 120 "$path" >"$tmp" 2>&1 </dev/null
-	st=$?
-	p=$(grep -c '^ok' "$tmp")
-	f=$(grep -c '^not ok' "$tmp")
-	extra=0
-	why=""
-	if [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
-		extra=1
-		why=" (exit status $st)"
-	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-		extra=1
-		why=" (no test results)"
-	fi
-	passed=$((passed + p))
-	failed=$((failed + f + extra))
-	if [ $((f + extra)) -gt 0 ]; then
-		echo "FAIL $name: $p passed, $((f + extra)) failed$why"
-		awk '{ print "    " $0 }' "$tmp"
-	else
-		echo "PASS $name: $p passed"
-		[ "${VERBOSE:-0}" = 1 ] && awk '{ print "    " $0 }' "$tmp"
-	fi
+	tap_tally "$name" $? "$tmp"
 done
 
 echo "$passed passed, $failed failed"

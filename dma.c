@@ -758,9 +758,15 @@ do_bsmtp(const struct opts *o)
 	exit(rc);
 }
 
+static void
+sighup_noop(int sig __unused)
+{
+}
+
 int
 main(int argc, char **argv)
 {
+	struct sigaction sa;
 	struct opts o;
 	struct group *gr;
 	char why[1024];
@@ -803,7 +809,11 @@ main(int argc, char **argv)
 		o.mode = MODE_RUNQ;
 
 	log_init(safe_tag(o.tag != NULL ? o.tag : "dma"));
-	signal(SIGHUP, SIG_IGN);
+	/* SIGHUP cuts a retry wait short (the flush file is checked then). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sighup_noop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
 
 	conf_init(&config);
 	switch (conf_load(DMA_CONF_FILE, &config, why, sizeof(why))) {

@@ -34,6 +34,7 @@ enum keytype {
 	K_STR,			/* string member, value required */
 	K_FLAG,			/* bit in features, no value allowed */
 	K_PORT,			/* 1..65535 */
+	K_TIMEOUT,		/* seconds, 1..3600 */
 	K_MASQ,			/* split into masquerade_user/_host */
 	K_FPR,			/* SHA-256 fingerprint */
 };
@@ -51,6 +52,7 @@ struct confkey {
 static const struct confkey confkeys[] = {
 	STRKEY("SMARTHOST", smarthost),
 	{ "PORT", K_PORT, 0, 0 },
+	{ "TIMEOUT", K_TIMEOUT, 0, 0 },
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
@@ -271,6 +273,14 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 		if ((c->port = parse_port(val)) < 0) {
 			c->port = DEF_PORT;
 			set_why(err, errlen, "PORT must be a number from 1 to 65535");
+			return (-1);
+		}
+		break;
+	case K_TIMEOUT:
+		c->timeout = parse_port(val);
+		if (c->timeout < 1 || c->timeout > 3600) {
+			c->timeout = 0;
+			set_why(err, errlen, "TIMEOUT must be a number of seconds from 1 to 3600");
 			return (-1);
 		}
 		break;

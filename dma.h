@@ -98,6 +98,7 @@ struct config {
 	unsigned char fingerprint[32];	/* FINGERPRINT, SHA-256 */
 	int	 have_fingerprint;
 	int	 features;		/* flags above */
+	int	 timeout;		/* TIMEOUT: cap of SMTP timeouts, 0: none */
 };
 
 extern struct config config;
@@ -431,7 +432,10 @@ extern struct authuser *authusers;	/* auth.conf entries, set by dma.c */
  */
 enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
 
-/* Timeouts in seconds, RFC 5321 4.5.3.2 (connect and QUIT: ours). */
+/*
+ * Timeouts in seconds, RFC 5321 4.5.3.2 (connect and QUIT: ours).  Every
+ * use goes through smtp_timeout(), which applies the TIMEOUT cap.
+ */
 #define SMTP_TMO_CONNECT	30	/* TCP connect */
 #define SMTP_TMO_GREETING	300	/* 220 greeting */
 #define SMTP_TMO_MAIL		300	/* MAIL FROM reply */
@@ -499,6 +503,8 @@ void	 smtp_conn_close(struct smtp_conn *c);
  * then marked broken).
  */
 int	 smtp_read_reply(struct smtp_conn *c, int timeout, struct smtp_reply *r);
+/* The timeout to use for one of the SMTP_TMO_* values (TIMEOUT applied). */
+int	 smtp_timeout(int rfc);
 /* The connection's buffered write; errors stick (c->broken).  0 or -1. */
 int	 smtp_conn_put(struct smtp_conn *c, const void *p, size_t n, int timeout);
 int	 smtp_conn_flush(struct smtp_conn *c, int timeout);

@@ -197,6 +197,12 @@ conn_getline(struct smtp_conn *c, long long deadline, char *buf, size_t *lenp)
 	return (SMTP_ROK);
 }
 
+int
+smtp_timeout(int rfc)
+{
+	return (config.timeout > 0 && config.timeout < rfc ? config.timeout : rfc);
+}
+
 /* smtp_sanitise - replace control characters (not TAB) so text is safe to use */
 void
 smtp_sanitise(char *p, size_t n)
@@ -555,13 +561,13 @@ sess_quit(struct sess *s, int ok)
 		if (s->c.desync) {
 			s->c.broken = 0;
 			log_verbose(">>> QUIT");
-			(void)smtp_conn_put(&s->c, "QUIT\r\n", 6, SMTP_TMO_QUIT);
-			(void)smtp_conn_flush(&s->c, SMTP_TMO_QUIT);
+			(void)smtp_conn_put(&s->c, "QUIT\r\n", 6, smtp_timeout(SMTP_TMO_QUIT));
+			(void)smtp_conn_flush(&s->c, smtp_timeout(SMTP_TMO_QUIT));
 			s->c.broken = 1;
 		}
 		return;
 	}
-	if (sess_cmd(s, "QUIT", NULL, SMTP_TMO_QUIT, &r) != 0 || r.code / 100 != 2) {
+	if (sess_cmd(s, "QUIT", NULL, smtp_timeout(SMTP_TMO_QUIT), &r) != 0 || r.code / 100 != 2) {
 		if (ok)
 			log_msg(LOG_INFO, "remote delivery succeeded but QUIT failed: %s",
 			    log_safe(safe, sizeof(safe), r.text));
@@ -647,7 +653,7 @@ sess_hello(struct sess *s)
 	r.arg = s;
 	if (xsnprintf(cmd, sizeof(cmd), "EHLO %s", hostname()) != 0)
 		return (sess_defer(s, "4.3.5", "host name too long for EHLO"));
-	if (sess_cmd(s, cmd, NULL, SMTP_TMO_CMD, &r) == 0 && r.code / 100 == 2) {
+	if (sess_cmd(s, cmd, NULL, smtp_timeout(SMTP_TMO_CMD), &r) == 0 && r.code / 100 == 2) {
 		s->esmtp = 1;
 		return (DLV_OK);
 	}
@@ -656,7 +662,7 @@ sess_hello(struct sess *s)
 		return (sess_fail(s, "EHLO", &r));
 	memcpy(cmd, "HELO", 4);
 	reply_init(&r);
-	return (sess_step(s, cmd, SMTP_TMO_CMD, 2, "HELO", &r));
+	return (sess_step(s, cmd, smtp_timeout(SMTP_TMO_CMD), 2, "HELO", &r));
 }
 
 static void
@@ -675,7 +681,7 @@ sess_tls(struct sess *s)
 	struct dsn d;
 
 	memset(&d, 0, sizeof(d));
-	if (tls_start(s->c.fd, s->name, SMTP_TMO_CMD, &s->c.tls, &d) != 0) {
+	if (tls_start(s->c.fd, s->name, smtp_timeout(SMTP_TMO_CMD), &s->c.tls, &d) != 0) {
 		s->c.broken = 1;
 		s->c.tls = NULL;
 		return (sess_defer(s, d.code[0] ? d.code : "4.7.0",
@@ -718,7 +724,7 @@ sess_starttls(struct sess *s)
 	reply_init(&r);
 	if (!s->starttls)
 		return (sess_nostarttls(s, "the server does not offer STARTTLS"));
-	if (sess_cmd(s, "STARTTLS", NULL, SMTP_TMO_CMD, &r) != 0)
+	if (sess_cmd(s, "STARTTLS", NULL, smtp_timeout(SMTP_TMO_CMD), &r) != 0)
 		return (sess_fail(s, "STARTTLS", &r));
 	if (r.code / 100 != 2)
 		return (sess_nostarttls(s, r.text));
@@ -757,7 +763,7 @@ b64_alloc(const void *src, size_t len)
 static int
 auth_secret(struct sess *s, const char *line, const char *shown, struct smtp_reply *r)
 {
-	int ret = sess_cmd(s, line, shown, SMTP_TMO_CMD, r);
+	int ret = sess_cmd(s, line, shown, smtp_timeout(SMTP_TMO_CMD), r);
 
 	explicit_bzero(s->c.wbuf, sizeof(s->c.wbuf));	/* the copy sent */
 	return (ret);
@@ -808,7 +814,7 @@ auth_login(struct sess *s, const struct authuser *a, struct smtp_reply *r)
 	char *b64;
 	int ret;
 
-	if (sess_cmd(s, "AUTH LOGIN", NULL, SMTP_TMO_CMD, r) != 0)
+	if (sess_cmd(s, "AUTH LOGIN", NULL, smtp_timeout(SMTP_TMO_CMD), r) != 0)
 		return (AUTH_TEMP);
 	if (r->code == 504)
 		return (AUTH_NEXT);
@@ -839,7 +845,7 @@ auth_cram(struct sess *s, const struct authuser *a, struct smtp_reply *r)
 	char *resp;
 	int ret;
 
-	if (sess_cmd(s, "AUTH CRAM-MD5", NULL, SMTP_TMO_CMD, r) != 0)
+	if (sess_cmd(s, "AUTH CRAM-MD5", NULL, smtp_timeout(SMTP_TMO_CMD), r) != 0)
 		return (AUTH_TEMP);
 	if (r->code == 504)
 		return (AUTH_NEXT);
@@ -848,7 +854,7 @@ auth_cram(struct sess *s, const struct authuser *a, struct smtp_reply *r)
 	resp = xmalloc(cap);
 	if (auth_cram_md5(r->text + 4, a->login, a->password, resp, cap) < 0) {
 		free(resp);
-		if (sess_cmd(s, "*", NULL, SMTP_TMO_CMD, r) == 0)
+		if (sess_cmd(s, "*", NULL, smtp_timeout(SMTP_TMO_CMD), r) == 0)
 			snprintf(r->text, sizeof(r->text), "malformed CRAM-MD5 challenge");
 		r->code = 0;
 		return (AUTH_TEMP);
@@ -941,13 +947,13 @@ sess_envelope(struct sess *s)
 	cmd = xasprintf("MAIL FROM:<%s>%s%s", s->it->sender, sz,
 	    smtp_msg_has8bit(s->msg) && s->eightbit ? " BODY=8BITMIME" : "");
 	reply_init(&r);
-	ret = sess_step(s, cmd, SMTP_TMO_MAIL, 2, "MAIL FROM", &r);
+	ret = sess_step(s, cmd, smtp_timeout(SMTP_TMO_MAIL), 2, "MAIL FROM", &r);
 	free(cmd);
 	if (ret != DLV_OK)
 		return (ret);
 	cmd = xasprintf("RCPT TO:<%s>", s->it->addr);
 	reply_init(&r);
-	ret = sess_step(s, cmd, SMTP_TMO_RCPT, 2, "RCPT TO", &r);
+	ret = sess_step(s, cmd, smtp_timeout(SMTP_TMO_RCPT), 2, "RCPT TO", &r);
 	free(cmd);
 	return (ret);
 }
@@ -960,17 +966,17 @@ sess_data(struct sess *s)
 	enum dlv ret;
 
 	reply_init(&r);
-	if ((ret = sess_step(s, "DATA", SMTP_TMO_DATA, 3, "DATA", &r)) != DLV_OK)
+	if ((ret = sess_step(s, "DATA", smtp_timeout(SMTP_TMO_DATA), 3, "DATA", &r)) != DLV_OK)
 		return (ret);
 	log_verbose(">>> [message, %zu bytes]", smtp_msg_size(s->msg));
 	smtp_msg_send(&s->c, s->msg);
 	log_verbose(">>> .");
-	if (smtp_conn_put(&s->c, ".\r\n", 3, SMTP_TMO_BLOCK) != 0 ||
-	    smtp_conn_flush(&s->c, SMTP_TMO_BLOCK) != 0)
+	if (smtp_conn_put(&s->c, ".\r\n", 3, smtp_timeout(SMTP_TMO_BLOCK)) != 0 ||
+	    smtp_conn_flush(&s->c, smtp_timeout(SMTP_TMO_BLOCK)) != 0)
 		return (sess_defer(s, "4.4.2", "write error while sending the message: %s",
 		    strerror(s->c.err)));
 	reply_init(&r);
-	if ((ret = sess_step(s, NULL, SMTP_TMO_DOT, 2, "final DATA", &r)) != DLV_OK)
+	if ((ret = sess_step(s, NULL, smtp_timeout(SMTP_TMO_DOT), 2, "final DATA", &r)) != DLV_OK)
 		return (ret);
 	log_msg(LOG_INFO, "%s [%s] accepted the message: %s", s->mx->host, s->mx->ip,
 	    log_safe(safe, sizeof(safe), r.text));
@@ -988,7 +994,7 @@ sess_run(struct sess *s)
 	if (tlsmode == SECURETRANSFER && (ret = sess_tls(s)) != DLV_OK)
 		return (ret);
 	reply_init(&r);
-	if ((ret = sess_step(s, NULL, SMTP_TMO_GREETING, 2, "connect", &r)) != DLV_OK)
+	if ((ret = sess_step(s, NULL, smtp_timeout(SMTP_TMO_GREETING), 2, "connect", &r)) != DLV_OK)
 		return (ret);
 	if ((ret = sess_hello(s)) != DLV_OK)
 		return (ret);
@@ -1017,7 +1023,7 @@ deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
 
 	log_msg(LOG_INFO, "trying remote delivery to %s [%s] pref %d",
 	    mx->host, mx->ip, mx->pref);
-	if ((fd = net_connect(mx, SMTP_TMO_CONNECT, err, sizeof(err))) < 0) {
+	if ((fd = net_connect(mx, smtp_timeout(SMTP_TMO_CONNECT), err, sizeof(err))) < 0) {
 		log_msg(LOG_INFO, "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
 		dsn_set(why, "4.4.1", "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
 		return (DLV_TEMPFAIL);

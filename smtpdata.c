@@ -160,7 +160,7 @@ emit_raw(struct emit *e, const char *p, size_t n)
 		}
 	}
 	if (e->c != NULL)
-		smtp_conn_put(e->c, p, n, SMTP_TMO_BLOCK);
+		smtp_conn_put(e->c, p, n, smtp_timeout(SMTP_TMO_BLOCK));
 }
 
 /* emit_line - one line (at most SMTP_WIRE_MAX wire bytes), dot-stuffed */
@@ -594,7 +594,7 @@ smtp_data_write(struct smtp_conn *c, FILE *msg, size_t *size, int *has8bit,
 	msg_free(&m);
 	*size = e.size;
 	*has8bit = e.has8bit;
-	if (c != NULL && smtp_conn_flush(c, SMTP_TMO_BLOCK) != 0) {
+	if (c != NULL && smtp_conn_flush(c, smtp_timeout(SMTP_TMO_BLOCK)) != 0) {
 		snprintf(why, whylen, "write error: %s", strerror(c->err));
 		return (-1);
 	}

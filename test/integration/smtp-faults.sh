@@ -3,7 +3,7 @@
 # queue run delivers once the server recovers), 5xx bounces to the sender
 # with the server's exact text, QUIT is sent after every refusal while the
 # connection is usable, and a refused QUIT does not undo a delivery.
-# (A stalling server is not tested: the RFC 5321 timeouts are minutes.)
+# (A stalling server: smtp-stall.sh, with a short TIMEOUT.)
 
 printf 'Subject: faults\n\nbody line\n' >msg
 

@@ -192,6 +192,21 @@ test_ok_lines(void)
 	}
 }
 
+/* TIMEOUT: the cap of every SMTP timeout; unset means the RFC values. */
+static void
+test_timeout(void)
+{
+	static struct config c;
+	char why[256];
+
+	is_int(load("DEFER\n", &c, why, sizeof(why)), CONF_OK, "no TIMEOUT");
+	is_int(c.timeout, 0, "TIMEOUT unset: 0");
+	is_int(load("TIMEOUT 1\n", &c, why, sizeof(why)), CONF_OK, "TIMEOUT 1");
+	is_int(c.timeout, 1, "TIMEOUT 1 read");
+	is_int(load("TIMEOUT 3600\n", &c, why, sizeof(why)), CONF_OK, "TIMEOUT 3600");
+	is_int(c.timeout, 3600, "TIMEOUT 3600 read");
+}
+
 /* Configurations that must fail, with the exact message ("%s" = path). */
 static void
 test_errors(void)
@@ -238,6 +253,14 @@ test_errors(void)
 		    "syntax error in %s:1: PORT must be a number from 1 to 65535" },
 		{ "PORT 2 5\n", CONF_ESYNTAX,
 		    "syntax error in %s:1: PORT must be a number from 1 to 65535" },
+		{ "TIMEOUT 0\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: TIMEOUT must be a number of seconds from 1 to 3600" },
+		{ "TIMEOUT 3601\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: TIMEOUT must be a number of seconds from 1 to 3600" },
+		{ "TIMEOUT 5m\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: TIMEOUT must be a number of seconds from 1 to 3600" },
+		{ "TIMEOUT\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: TIMEOUT needs a value" },
 		{ "SMARTHOST a\vb\n", CONF_ESYNTAX,
 		    "syntax error in %s:1: control character" },
 		{ "SMARTHOST a\rb\n", CONF_ESYNTAX,
@@ -548,6 +571,7 @@ main(void)
 	test_keys();
 	test_ok_lines();
 	test_errors();
+	test_timeout();
 	test_long_lines();
 	test_masquerade();
 	test_fingerprint();

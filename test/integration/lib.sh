@@ -87,6 +87,8 @@
 #   syslog_sync              wait until every record logged so far is in
 #                            $T/syslog (sends a marker with logger(1))
 #   syslog_has ERE           syslog_sync, then grep -E the log; status 0/1
+#   syslog_mark              remember how far the log is now
+#   logged ERE               like syslog_has, only lines since syslog_mark
 #   dump_logs                print syslog, spool and mail dir listings,
 #                            processes and sanitizer reports as "# " lines
 #
@@ -393,6 +395,14 @@ syslog_sync() {
 syslog_has() {
 	syslog_sync
 	grep -Eq -- "$1" "$T/syslog"
+}
+syslog_mark() {
+	syslog_sync
+	SYSLOG_MARK=$(wc -l <"$T/syslog")
+}
+logged() {
+	syslog_sync
+	tail -n +"$((${SYSLOG_MARK:-0} + 1))" "$T/syslog" | grep -Eq -- "$1"
 }
 
 dump_logs() {

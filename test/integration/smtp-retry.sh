@@ -50,11 +50,9 @@ smtpd_stop perm
 # ---- a waiting delivery retries at once after dma -q --------------------
 smtpd_start wake --fault-once --fault 'rcpt=451 4.3.0 try later' || exit 1
 smtpd_conf wake
-syslog_sync
-export MARK=$(($(wc -l <"$T/syslog") + 1))
+syslog_mark
 printf '%s' "$MSG" | send_as alice near@example.org
-ok "first attempt deferred" wait_until 20 sh -c \
-    'tail -n +$MARK "$T/syslog" | grep -q "<near@example.org> delivery deferred"'
+ok "first attempt deferred" wait_until 20 logged '<near@example\.org> delivery deferred'
 ok "the submission's process waits to retry (entry still queued)" test -n "$(qfiles)"
 "$DMA" -q
 ok "after dma -q the waiting process retries within 30 s" wait_queue_empty 45

@@ -13,15 +13,8 @@ pinned
 
 # send RCPT: submit a small message as alice; remember where the log was.
 send() {
-	syslog_sync
-	mark=$(wc -l <"$T/syslog")
+	syslog_mark
 	printf '%s' "$MSG" | send_as alice "$1"
-}
-
-# logged ERE: some line logged since the last send matches ERE.
-logged() {
-	syslog_sync
-	tail -n +"$((mark + 1))" "$T/syslog" | grep -Eq -- "$1"
 }
 
 # delivered NAME DESC N: the queue drains and NAME has accepted N messages.

@@ -72,6 +72,9 @@
 #       "From {sender} {ctime}"              -> "From {sender} DATE"
 #           (ctime must look like "Sat Nov 21 05:36:22 2026")
 #       "Date: {rfc822 date}" header         -> "Date: DATE"
+#           (clients write it: the day may have one digit or be padded
+#           with a space, "Fri,  4 Dec 2026"; the weekday and seconds
+#           are optional, as RFC 5322 allows)
 #       "\t{rfc822 date}" (end of Received)  -> "\tDATE"
 #           (rfc822 date like "Sat, 21 Nov 2026 05:35:29 +0000")
 #       "\tid {hex}[.{hex}]" (Received)      -> "\tid QID"
@@ -371,7 +374,7 @@ count_msgs() {
 mask_mbox() {
 	sed -E \
 	    -e 's/^From ([^ ]+) [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}$/From \1 DATE/' \
-	    -e 's/^Date: [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}$/Date: DATE/' \
+	    -e 's/^Date:[ \t]+([A-Z][a-z]{2},[ \t]+)?[0-9]{1,2}[ \t]+[A-Z][a-z]{2}[ \t]+[0-9]{4}[ \t]+[0-9]{2}:[0-9]{2}(:[0-9]{2})?[ \t]+[+-][0-9]{4}$/Date: DATE/' \
 	    -e 's/^\t[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}$/\tDATE/' \
 	    -e 's/^\tid [0-9a-f]+(\.[0-9a-f]+)?$/\tid QID/' \
 	    -e 's/^Message-Id: <[^<> ]+@[^<> ]+>$/Message-Id: <MSGID>/' \

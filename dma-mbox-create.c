@@ -7,14 +7,19 @@
  * Usage: dma-mbox-create USER
  *
  * dma's delivery process (egid mail) runs this when MAIL_PATH/USER does
- * not exist.  It creates that one file, empty, 0660 USER:DMA_GROUP_NAME
- * (made under a temporary name in MAIL_PATH and renamed into place), and
- * nothing else: it never changes an existing file, never follows a
- * symlink, never opens a FIFO or device, reads no configuration and
- * takes no options.  It does not link with the rest of dma.
+ * not exist.  It creates that one file, empty, 0620 USER:DMA_GROUP_NAME
+ * (the user reads and writes it; dma, with group DMA_GROUP_NAME, can
+ * only append to it), and nothing else: it never changes an existing
+ * file, never follows a symlink, never opens a FIFO or device, reads no
+ * configuration and takes no options.  It does not link with the rest
+ * of dma.  The file gets its owner and mode before it gets its name: an
+ * unnamed O_TMPFILE linked into place, or where that is not possible a
+ * temporary name renamed into place.
  *
  * Exit status (sysexits): 0 created or already a proper mbox;
- * 64 usage; 65 bad user name; 67 no such user; 77 caller not root or
+ * 64 usage; 65 bad user name (also one ending in ".lock", which would
+ * be the lock file of another mailbox); 67 no such user; 75 the user
+ * database could not be read (try again later); 77 caller not root or
  * group DMA_GROUP_NAME, or cannot drop groups; 78 no group
  * DMA_GROUP_NAME; 73 MAIL_PATH cannot be opened (it must be a real
  * directory, not a symlink) or the mbox cannot be created, or something
@@ -42,6 +47,7 @@
 #endif
 
 #define NAME_MAX_LEN	64
+#define MBOX_MODE	0620
 
 /* fail - log "{msg}[ `{arg}'][: {strerror}]" at LOG_ERR and exit */
 static void __attribute__((__noreturn__))
@@ -94,13 +100,18 @@ caller_ok(gid_t gid)
 	return (0);
 }
 
-/* name_ok - [A-Za-z0-9._+$-], not starting with '-' or '.', short */
+/*
+ * name_ok - [A-Za-z0-9._+$-], not starting with '-' or '.', not ending
+ * in ".lock", short
+ */
 static int
 name_ok(const char *s)
 {
 	size_t i, n = strlen(s);
 
 	if (n == 0 || n >= NAME_MAX_LEN || s[0] == '-' || s[0] == '.')
+		return (0);
+	if (n >= 5 && strcmp(s + n - 5, ".lock") == 0)
 		return (0);
 	for (i = 0; i < n; i++) {
 		char c = s[i];
@@ -133,6 +144,60 @@ place(int dirfd, const char *tmp, const char *name)
 	return (0);
 }
 
+/* existing - exit: 0 if st is a proper mbox of uid, else refuse it */
+static void __attribute__((__noreturn__))
+existing(const struct stat *st, uid_t uid, const char *user)
+{
+	if (S_ISREG(st->st_mode) && st->st_nlink == 1 && st->st_uid == uid)
+		exit(EX_OK);
+	syslog(LOG_ERR, "refusing existing mbox `%s': not a regular file "
+	    "with one link owned by the user", user);
+	exit(EX_CANTCREAT);
+}
+
+/*
+ * unnamed - create the mbox as an unnamed file (O_TMPFILE), give it its
+ * owner and mode, and link it in as user; linkat never replaces a name,
+ * and a crash leaves nothing behind.  Returns the descriptor, or -1 when
+ * this system cannot do it (then the caller uses a temporary name).
+ * Exits on any other failure.
+ */
+static int
+unnamed(int dirfd, uid_t uid, gid_t gid, const char *user)
+{
+#ifdef O_TMPFILE
+	char fdpath[64];
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return (-1);
+	if (fchown(fd, uid, gid) != 0 || fchmod(fd, MBOX_MODE) != 0 ||
+	    fsync(fd) != 0)
+		fail(EX_CANTCREAT, "cannot set owner of mbox", user);
+	if (snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd) < 0)
+		fail(EX_SOFTWARE, "cannot name descriptor for", user);
+	if (linkat(AT_FDCWD, fdpath, dirfd, user, AT_SYMLINK_FOLLOW) == 0)
+		return (fd);
+	if (errno == EEXIST) {
+		/* Another helper made it meanwhile: fine if proper. */
+		if (fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			existing(&st, uid, user);
+		fail(EX_CANTCREAT, "cannot create mbox", user);
+	}
+	if (errno != ENOENT)		/* ENOENT: no /proc mounted */
+		fail(EX_CANTCREAT, "cannot create mbox", user);
+	close(fd);
+#else
+	(void)dirfd;
+	(void)uid;
+	(void)gid;
+	(void)user;
+#endif
+	return (-1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -154,8 +219,14 @@ main(int argc, char **argv)
 	if (!name_ok(user))
 		fail(EX_DATAERR, "invalid user name (not logged)", NULL);
 	errno = 0;
-	if ((pw = getpwnam(user)) == NULL)
-		fail(EX_NOUSER, "cannot find user", user);
+	if ((pw = getpwnam(user)) == NULL) {
+		/* getpwnam(3): these mean "no such user"; anything else is a
+		 * failing lookup (NSS, LDAP timeout): retry, never bounce. */
+		if (errno == 0 || errno == ENOENT || errno == ESRCH ||
+		    errno == EBADF || errno == EPERM)
+			fail(EX_NOUSER, "cannot find user", user);
+		fail(EX_TEMPFAIL, "cannot look up user", user);
+	}
 	uid = pw->pw_uid;
 	errno = 0;
 	if ((gr = getgrnam(DMA_GROUP_NAME)) == NULL)
@@ -181,43 +252,45 @@ main(int argc, char **argv)
 	 * An existing entry is never changed: a proper mbox is fine, anything
 	 * else (symlink, hard link, FIFO, other owner) is refused.
 	 */
-	if (fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == uid)
-			exit(EX_OK);
-		syslog(LOG_ERR, "refusing existing mbox `%s': not a regular file "
-		    "with one link owned by the user", user);
-		exit(EX_CANTCREAT);
-	}
+	if (fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		existing(&st, uid, user);
 
 	/*
-	 * The new mbox gets its owner and mode under a temporary name and is
-	 * then renamed into place without replacing anything, so a delivery
-	 * never sees a half-made (root-owned) mbox.  O_EXCL|O_NOFOLLOW: only
-	 * a file created here is ever changed.
+	 * The new mbox gets its owner and mode before it gets its name, so a
+	 * delivery never sees a half-made (root-owned) mbox.  Only a file
+	 * created here is ever changed (O_TMPFILE, or O_EXCL|O_NOFOLLOW).
 	 */
-	if (snprintf(tmp, sizeof(tmp), ".dma-mbox-create.%ld", (long)getpid()) < 0)
-		fail(EX_SOFTWARE, "cannot name temporary file for", user);
-	(void)unlinkat(dirfd, tmp, 0);	/* left by a dead helper of this pid */
-	fd = openat(dirfd, tmp, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fail(EX_CANTCREAT, "cannot create mbox", user);
-	if (fchown(fd, uid, gid) != 0 || fchmod(fd, 0660) != 0 || fsync(fd) != 0) {
-		syslog(LOG_ERR, "cannot set owner of mbox `%s': %s", user,
-		    strerror(errno));
-		(void)unlinkat(dirfd, tmp, 0);
-		exit(EX_CANTCREAT);
-	}
-	if (place(dirfd, tmp, user) != 0) {
-		int saved = errno;
+	fd = unnamed(dirfd, uid, gid, user);
+	if (fd < 0) {
+		/* No O_TMPFILE or no /proc: a temporary name, renamed into
+		 * place without replacing (dma removes such names left by a
+		 * killed helper). */
+		if (snprintf(tmp, sizeof(tmp), ".dma-mbox-create.%ld",
+		    (long)getpid()) < 0)
+			fail(EX_SOFTWARE, "cannot name temporary file for", user);
+		(void)unlinkat(dirfd, tmp, 0);	/* a dead helper's of this pid */
+		fd = openat(dirfd, tmp, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+		if (fd < 0)
+			fail(EX_CANTCREAT, "cannot create mbox", user);
+		if (fchown(fd, uid, gid) != 0 || fchmod(fd, MBOX_MODE) != 0 ||
+		    fsync(fd) != 0) {
+			syslog(LOG_ERR, "cannot set owner of mbox `%s': %s", user,
+			    strerror(errno));
+			(void)unlinkat(dirfd, tmp, 0);
+			exit(EX_CANTCREAT);
+		}
+		if (place(dirfd, tmp, user) != 0) {
+			int saved = errno;
 
-		(void)unlinkat(dirfd, tmp, 0);
-		errno = saved;
-		/* Another helper made it meanwhile: fine if it is proper. */
-		if (errno == EEXIST && fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == uid)
-			exit(EX_OK);
-		fail(EX_CANTCREAT, "cannot create mbox", user);
+			(void)unlinkat(dirfd, tmp, 0);
+			errno = saved;
+			/* Another helper made it meanwhile: fine if proper. */
+			if (errno == EEXIST &&
+			    fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				existing(&st, uid, user);
+			fail(EX_CANTCREAT, "cannot create mbox", user);
+		}
 	}
 	/* What now bears the name must be the file made here. */
 	if (fstat(fd, &fst) != 0 || fstatat(dirfd, user, &st, AT_SYMLINK_NOFOLLOW) != 0 ||

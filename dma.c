@@ -97,6 +97,9 @@ sanitize_start(void)
 			signal(sig, SIG_DFL);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* A write past RLIMIT_FSIZE must fail with EFBIG, so that the
+	 * mailbox and spool rollbacks run, instead of killing us. */
+	signal(SIGXFSZ, SIG_IGN);
 	umask(077);
 
 	/* Values the envelope needs are read before the environment goes. */

@@ -26,6 +26,7 @@
 
 #include <netdb.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -398,15 +399,71 @@ int	 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why,
  * creating a missing mbox through DMA_MBOX_CREATE.  DLV_OK once fsync'ed;
  * DLV_PERMFAIL for an unknown/invalid local user or a corrupted queue
  * file; DLV_TEMPFAIL otherwise (a symlink, hard link or foreign-owned
- * mbox is refused, never written).  On failure the mbox is cut back.
+ * mbox is refused, never written).  On failure the mbox is cut back;
+ * an append that a crash interrupted is cut back by the next delivery to
+ * that mailbox, and an entry whose append completed is not appended
+ * again (journal.c).
  */
 enum dlv local_deliver(struct qitem *it, struct dsn *why);
 /*
  * Write the From_ line (sender "" or NULL: MAILER-DAEMON), the rewound
- * msg with mboxrd >From quoting and a final empty line to fd.  Returns
- * 0, -1 on I/O error (errno) or -2 if msg does not end with a newline.
+ * msg with mboxrd >From quoting and a final empty line to fd; with fd
+ * -1 nothing is written.  *len (if len is not NULL) gets the number of
+ * bytes of the message in mbox form.  Returns 0, -1 on I/O error
+ * (errno) or -2 if msg does not end with a newline.
  */
-int	 local_write_mbox(int fd, FILE *msg, const char *sender, time_t when);
+int	 local_write_mbox(int fd, FILE *msg, const char *sender, time_t when,
+	    off_t *len);
+
+/* ---- journal.c: the append journal of local delivery -------------- */
+#define JOURNAL_SLOTS	16		/* records per mailbox */
+#define JOURNAL_SLOTSIZE 256		/* bytes per record, '\n' last */
+#define JOURNAL_QID_MAX	64
+
+/* Which queue entry an append delivers (see journal.c). */
+struct jid {
+	char	 qid[JOURNAL_QID_MAX];
+	ino_t	 mino;			/* inode of its M file */
+	struct timespec mtime;		/* and its modification time */
+};
+
+/* One record: an append begun ('A') or undone/unknowable ('V'). */
+struct jslot {
+	uintmax_t seq;			/* 0: empty slot */
+	char	 state;
+	ino_t	 ino;			/* mailbox inode */
+	off_t	 start;			/* size before the append */
+	off_t	 fixlen;		/* newlines written first */
+	off_t	 end;			/* size when complete */
+	struct jid id;
+};
+
+struct journal {
+	int	 fd;
+	int	 cur;			/* slot with the highest seq, or -1 */
+	struct jslot slot[JOURNAL_SLOTS];
+};
+
+/*
+ * Open (creating, 0660, directory fsync'ed) and read the journal of the
+ * mailbox of user.  Call only while holding that mailbox's kernel locks.
+ * 0, or -1 with errno.
+ */
+int	 journal_open(struct journal *j, const char *user);
+void	 journal_close(struct journal *j);
+/* The last append begun, if its record says 'A'; NULL otherwise. */
+struct jslot *journal_current(struct journal *j);
+/* The 'A' record of the entry id, or NULL (never delivered here). */
+const struct jslot *journal_find(const struct journal *j, const struct jid *id);
+/*
+ * Record, durably (fdatasync), that id is about to be appended to the
+ * mailbox inode ino from offset start, making it end bytes long.
+ * 0, or -1 with errno: then nothing may be appended.
+ */
+int	 journal_begin(struct journal *j, const struct jid *id, ino_t ino,
+	    off_t start, off_t fixlen, off_t end);
+/* Mark s void (the append was undone); 0 or -1 with errno. */
+int	 journal_void(struct journal *j, struct jslot *s);
 
 /* ---- bsmtp.c: -bs, SMTP on standard input ------------------------- */
 struct bsmtp_ctx {

@@ -2,24 +2,46 @@
  * local.c - delivery into the mbox files of MAIL_PATH.
  *
  * Owns the mbox ritual: open the mailbox without following links and
- * check it, lock it (flock, fcntl and a dotlock) with a timeout, remember
- * the end, append the From_ line and the >From-quoted message, fsync, and
- * on any error cut the file back to where it was.  Missing mailboxes are
- * created by the setuid root helper dma-mbox-create, which local.c runs
- * with a clean environment and no inherited descriptors.
+ * check it, lock it (flock, fcntl and a dotlock) with a timeout, repair
+ * what an interrupted earlier append left, remember the end, record the
+ * append in the journal (journal.c), append the From_ line and the
+ * >From-quoted message, fsync, and on any error cut the file back to
+ * where it was.  Missing mailboxes are created by the setuid root helper
+ * dma-mbox-create, which local.c runs with a clean environment and no
+ * inherited descriptors.
+ *
+ * Locking.  The kernel locks (flock and fcntl on the mailbox) serialise
+ * dma's deliveries: they die with their holder, so a crash, a SIGKILL or
+ * a reboot never leaves a mailbox locked.  The dotlock {user}.lock is
+ * kept for mail readers that use it; dma takes it only while it already
+ * holds both kernel locks and removes it before releasing them.  Hence a
+ * dotlock that dma finds while holding the kernel locks was either left
+ * by a dma that died (it says "dma {pid} {boot id}", or it belongs to a
+ * user other than the mailbox owner and root, since only dma running as
+ * that user can have made it) and is broken at once, or it is a mail
+ * reader's, which is honoured for LOCAL_DOTLOCK_STALE seconds of mtime
+ * (a future mtime counts as stale).  No user can thus keep another
+ * user's mailbox locked: the owner of a lock dma made can rewrite or
+ * touch it, but not make it look like the mailbox owner's.  Breaking
+ * renames the lock aside and checks that the inode renamed is the one
+ * judged stale; dma removes only the lock inode it created.  Only a
+ * regular file of at most LOCAL_DOTLOCK_MAX bytes not starting with
+ * "From " is ever taken for a lock; mailboxes of users whose names end
+ * in ".lock" are refused, so a lock name never names a mailbox.
  *
  * Side effects: appends to MAIL_PATH/{user}, creates and removes
- * MAIL_PATH/{user}.lock, runs DMA_MBOX_CREATE, syslog.  Runs as the
- * delivering process (uid of the submitter or of "mail", egid mail); the
- * mboxes are 0660 {user}:mail in a 2775 root:mail directory.  The user
- * name comes from a queue file, so it is checked (localname_ok, getpwnam)
- * before it becomes part of a path.
+ * MAIL_PATH/{user}.lock, writes the journal, runs DMA_MBOX_CREATE,
+ * syslog.  Runs as the delivering process (uid of the submitter or of
+ * "mail", egid mail); new mboxes are 0620 {user}:mail in a 2775
+ * root:mail directory.  The user name comes from a queue file, so it is
+ * checked (localname_ok, getpwnam) before it becomes part of a path.
  */
 #include <sys/types.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -37,7 +59,10 @@
 
 #define LOCAL_LOCK_TIMEOUT	100	/* seconds to get all three locks */
 #define LOCAL_HELPER_TIMEOUT	100	/* seconds for dma-mbox-create */
-#define LOCAL_DOTLOCK_STALE	300	/* a dotlock older than this is stale */
+#define LOCAL_DOTLOCK_STALE	300	/* a reader's dotlock older than this */
+#define LOCAL_DOTLOCK_FUTURE	60	/* mtime this far ahead: stale too */
+#define LOCAL_DOTLOCK_MAX	128	/* larger files are never locks */
+#define LOCAL_LEFTOVER_AGE	600	/* age of removable temporaries */
 #define LOCAL_OPEN_TRIES	3	/* mbox replaced while we locked it */
 #define LOCAL_OBUF_SIZE		65536	/* output buffer of local_write_mbox */
 
@@ -45,23 +70,28 @@
 struct mbox {
 	int	 dirfd;			/* MAIL_PATH */
 	int	 fd;			/* the mbox, or -1 */
+	int	 readable;		/* fd is open O_RDWR */
 	const char *name;		/* user name = file name */
 	uid_t	 uid;			/* its owner */
 	char	 path[PATH_MAX];	/* for messages */
 	char	 lockname[USERNAME_MAX + 8];
-	int	 dotlocked;		/* we created lockname */
+	int	 dotlocked;		/* we created lockname ... */
+	ino_t	 lockino;		/* ... as this inode */
 	int	 flocked;
 	int	 fcntl_locked;
 };
 
-/* Buffered writer over a descriptor. */
+/* Buffered writer over a descriptor; with fd -1 it only counts. */
 struct obuf {
 	int	 fd;
+	off_t	 total;			/* bytes put so far */
 	size_t	 len;
 	char	 buf[LOCAL_OBUF_SIZE];
 };
 
-static int dotlock_disabled;		/* mail dir not writable for us */
+static int dotlock_disabled;
+
+static void sweep(int, time_t);		/* mail dir not writable for us */
 
 /* write_all - write len bytes to fd; 0 or -1 with errno */
 static int
@@ -88,7 +118,7 @@ write_all(int fd, const char *p, size_t len)
 static int
 obuf_flush(struct obuf *o)
 {
-	if (o->len > 0 && write_all(o->fd, o->buf, o->len) != 0)
+	if (o->len > 0 && o->fd >= 0 && write_all(o->fd, o->buf, o->len) != 0)
 		return (-1);
 	o->len = 0;
 	return (0);
@@ -98,6 +128,9 @@ obuf_flush(struct obuf *o)
 static int
 obuf_put(struct obuf *o, const char *p, size_t len)
 {
+	o->total += (off_t)len;
+	if (o->fd < 0)
+		return (0);
 	if (len > sizeof(o->buf) - o->len && obuf_flush(o) != 0)
 		return (-1);
 	if (len >= sizeof(o->buf))
@@ -151,18 +184,15 @@ needs_quote(const char *line, size_t len)
 }
 
 /*
- * local_write_mbox - append one mbox message to fd.
+ * write_mbox - put one mbox message into o (see local_write_mbox).
  * msg is rewound and copied line by line (lines of any length, NUL bytes
  * kept); the From_ line, the quoting and the final empty line follow
- * mboxrd.  Returns 0, -1 on an I/O error (errno set, possibly after a
- * partial write) or -2 when the last line of msg lacks its newline (a
- * corrupted queue file; a partial message has then been written).  The
- * caller owns the locking and the truncation on failure.
+ * mboxrd.  0, -1 on an I/O error (errno set, possibly after a partial
+ * write) or -2 when the last line of msg lacks its newline.
  */
-int
-local_write_mbox(int fd, FILE *msg, const char *sender, time_t when)
+static int
+write_mbox(struct obuf *o, FILE *msg, const char *sender, time_t when)
 {
-	struct obuf *o;
 	char head[ENVFIELD_MAX + 64];
 	char *line = NULL;
 	size_t cap = 0;
@@ -173,9 +203,6 @@ local_write_mbox(int fd, FILE *msg, const char *sender, time_t when)
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
-	o = xmalloc(sizeof(*o));
-	o->fd = fd;
-	o->len = 0;
 	rewind(msg);
 	if (obuf_put(o, head, strlen(head)) != 0)
 		goto out;
@@ -206,6 +233,30 @@ out:
 	if (ret == -2)
 		(void)obuf_flush(o);	/* the caller truncates anyway */
 	free(line);
+	return (ret);
+}
+
+/*
+ * local_write_mbox - append one mbox message to fd, or with fd -1 only
+ * count its bytes into *len (len may be NULL).  Returns 0, -1 on an I/O
+ * error (errno set, possibly after a partial write) or -2 when the last
+ * line of msg lacks its newline (a corrupted queue file; a partial
+ * message has then been written).  The caller owns the locking and the
+ * truncation on failure.
+ */
+int
+local_write_mbox(int fd, FILE *msg, const char *sender, time_t when, off_t *len)
+{
+	struct obuf *o;
+	int ret;
+
+	o = xmalloc(sizeof(*o));
+	o->fd = fd;
+	o->total = 0;
+	o->len = 0;
+	ret = write_mbox(o, msg, sender, when);
+	if (len != NULL)
+		*len = o->total;
 	free(o);
 	return (ret);
 }
@@ -317,12 +368,17 @@ out:
 static enum dlv
 mbox_open(struct mbox *mb, struct dsn *why)
 {
-	const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY |
-	    O_NONBLOCK | O_CLOEXEC;
+	const int flags = O_APPEND | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK |
+	    O_CLOEXEC;
 	int tried = 0, st;
 
 	for (;;) {
-		mb->fd = openat(mb->dirfd, mb->name, flags);
+		/* Reading lets us check the mailbox's last bytes; a 0620
+		 * mailbox of another user is only writable, which is enough. */
+		mb->fd = openat(mb->dirfd, mb->name, flags | O_RDWR);
+		mb->readable = mb->fd >= 0;
+		if (mb->fd < 0 && errno == EACCES)
+			mb->fd = openat(mb->dirfd, mb->name, flags | O_WRONLY);
 		if (mb->fd >= 0)
 			return (DLV_OK);
 		if (errno == ELOOP || errno == EMLINK || errno == ENXIO ||
@@ -336,6 +392,7 @@ mbox_open(struct mbox *mb, struct dsn *why)
 		if (tried)
 			break;
 		tried = 1;
+		sweep(mb->dirfd, time(NULL));
 		st = run_helper(mb->name);
 		if (st == EX_NOUSER)
 			return (local_fail(why, DLV_PERMFAIL, LOG_ERR, "5.1.1",
@@ -371,46 +428,254 @@ mbox_check(const struct mbox *mb, int samefile)
 	return (0);
 }
 
-/* dotlock_try - 1 when we hold {name}.lock (or go without), 0 busy, -1 error */
+/* boot_id - this boot's id, "-" where the kernel does not tell */
+static const char *
+boot_id(void)
+{
+	static char id[40];
+	ssize_t n;
+	int fd;
+
+	if (id[0] != '\0')
+		return (id);
+	strlcpy(id, "-", sizeof(id));
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return (id);
+	n = read(fd, id, sizeof(id) - 1);
+	close(fd);
+	if (n <= 0) {
+		strlcpy(id, "-", sizeof(id));
+		return (id);
+	}
+	id[n] = '\0';
+	id[strcspn(id, "\n")] = '\0';
+	return (id);
+}
+
+/* sweep - remove our temporaries left in MAIL_PATH by dead processes */
+static void
+sweep(int dirfd, time_t now)
+{
+	static const char *prefixes[] = { ".dma-mbox-create.", ".dma-stale." };
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	size_t i;
+	int fd;
+
+	fd = dup(dirfd);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			size_t n = strlen(prefixes[i]);
+
+			if (strncmp(de->d_name, prefixes[i], n) != 0 ||
+			    strspn(de->d_name + n, "0123456789") != strlen(de->d_name + n))
+				continue;
+			/* By name, without opening: it may be unreadable to us. */
+			if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode) && st.st_mtime + LOCAL_LEFTOVER_AGE < now &&
+			    unlinkat(dirfd, de->d_name, 0) == 0)
+				log_msg(LOG_NOTICE, "removed leftover %s/%s", MAIL_PATH,
+				    de->d_name);
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * dotlock_create - make {name}.lock holding "dma {pid} {boot id}".
+ * 1 made, 0 it exists, -1 error.  With O_TMPFILE the file is written
+ * before it gets its name, so no crash can leave an empty lock behind.
+ */
+static int
+dotlock_create(struct mbox *mb)
+{
+	char text[80], fdpath[64];
+	struct stat st;
+	int fd, n, linked = 0;
+
+	n = snprintf(text, sizeof(text), "dma %ld %s\n", (long)getpid(), boot_id());
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return (-1);
+#ifdef O_TMPFILE
+	fd = openat(mb->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0660);
+	if (fd >= 0) {
+		if (fchmod(fd, 0660) != 0 || write_all(fd, text, (size_t)n) != 0 ||
+		    fstat(fd, &st) != 0) {
+			close(fd);
+			return (-1);
+		}
+		(void)snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, fdpath, mb->dirfd, mb->lockname,
+		    AT_SYMLINK_FOLLOW) == 0)
+			linked = 1;
+		else if (errno == EEXIST) {
+			close(fd);
+			return (0);
+		}
+		close(fd);
+		if (linked) {
+			mb->lockino = st.st_ino;
+			return (1);
+		}
+		/* No /proc: fall through to the plain way. */
+	}
+#else
+	(void)fdpath;
+	(void)linked;
+#endif
+	fd = openat(mb->dirfd, mb->lockname,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0660);
+	if (fd < 0)
+		return (errno == EEXIST ? 0 : -1);
+	if (fchmod(fd, 0660) != 0 || write_all(fd, text, (size_t)n) != 0 ||
+	    fstat(fd, &st) != 0) {
+		(void)unlinkat(mb->dirfd, mb->lockname, 0);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	mb->lockino = st.st_ino;
+	return (1);
+}
+
+/*
+ * dotlock_stale - judge the existing {name}.lock, whose stat is st, while
+ * we hold the kernel locks (see the top of this file).  1 stale (why
+ * says why), 0 to be honoured, -1 not a lock at all (never removed).
+ */
+static int
+dotlock_stale(const struct mbox *mb, const struct stat *st, time_t now,
+    const char **why)
+{
+	char buf[LOCAL_DOTLOCK_MAX + 1];
+	ssize_t n = -1;
+	int fd;
+
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 ||
+	    st->st_size > LOCAL_DOTLOCK_MAX)
+		return (-1);
+	fd = openat(mb->dirfd, mb->lockname,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (n >= 0) {
+		buf[n] = '\0';
+		if (strncmp(buf, "From ", 5) == 0)
+			return (-1);
+		if (strncmp(buf, "dma ", 4) == 0) {
+			*why = "left by a dma process that is gone";
+			return (1);
+		}
+	}
+	if (st->st_uid != mb->uid && st->st_uid != 0) {
+		*why = "made by dma as another user";
+		return (1);
+	}
+	if (st->st_mtime > now + LOCAL_DOTLOCK_FUTURE) {
+		*why = "its time is in the future";
+		return (1);
+	}
+	if (st->st_mtime + LOCAL_DOTLOCK_STALE < now) {
+		*why = "too old";
+		return (1);
+	}
+	return (0);
+}
+
+/*
+ * dotlock_break - remove the stale lock whose stat is st: rename it
+ * aside, check that what was renamed is that inode (a mail reader may
+ * have replaced it meanwhile), then remove it or put it back.
+ */
+static void
+dotlock_break(struct mbox *mb, const struct stat *st, const char *why)
+{
+	char aside[64];
+	struct stat as;
+
+	(void)snprintf(aside, sizeof(aside), ".dma-stale.%ld", (long)getpid());
+	if (renameat(mb->dirfd, mb->lockname, mb->dirfd, aside) != 0)
+		return;
+	if (fstatat(mb->dirfd, aside, &as, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    as.st_dev == st->st_dev && as.st_ino == st->st_ino) {
+		(void)unlinkat(mb->dirfd, aside, 0);
+		log_msg(LOG_NOTICE, "removed stale lock file %s/%s (%s)", MAIL_PATH,
+		    mb->lockname, why);
+		sweep(mb->dirfd, time(NULL));
+		return;
+	}
+	/* Not the one judged: give it its name back unless taken again. */
+	if (linkat(mb->dirfd, aside, mb->dirfd, mb->lockname, 0) == 0 || errno == EEXIST)
+		(void)unlinkat(mb->dirfd, aside, 0);
+}
+
+/*
+ * dotlock_try - take {name}.lock; call only with the kernel locks held.
+ * 1 when we hold it (or go without), 0 busy, -1 error.
+ */
 static int
 dotlock_try(struct mbox *mb, time_t now)
 {
+	static int refused_logged;
+	const char *why = NULL;
 	struct stat st;
-	int fd;
+	int r;
 
 	if (mb->dotlocked || dotlock_disabled)
 		return (1);
-	fd = openat(mb->dirfd, mb->lockname,
-	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0660);
-	if (fd >= 0) {
-		close(fd);
+	r = dotlock_create(mb);
+	if (r == 1) {
 		mb->dotlocked = 1;
 		return (1);
 	}
-	if (errno == EACCES || errno == EPERM) {
-		/* The MUAs' dotlocks still keep out other dma processes' writes
-		 * through flock/fcntl; go on with the kernel locks alone. */
+	if (r < 0 && (errno == EACCES || errno == EPERM)) {
+		/* Mail readers' dotlocks still keep out other dma processes'
+		 * writes through flock/fcntl; go on with the kernel locks. */
 		dotlock_disabled = 1;
 		log_msg(LOG_DEBUG, "can not create dotlock in %s, using kernel locks only",
 		    MAIL_PATH);
 		return (1);
 	}
-	if (errno != EEXIST)
+	if (r < 0)
 		return (-1);
-	if (fstatat(mb->dirfd, mb->lockname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    st.st_mtime + LOCAL_DOTLOCK_STALE < now) {
-		log_msg(LOG_NOTICE, "removing stale lock file %s/%s", MAIL_PATH,
-		    mb->lockname);
-		(void)unlinkat(mb->dirfd, mb->lockname, 0);
+	if (fstatat(mb->dirfd, mb->lockname, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return (0);	/* gone meanwhile: try again */
+	r = dotlock_stale(mb, &st, now, &why);
+	if (r > 0)
+		dotlock_break(mb, &st, why);
+	else if (r < 0 && !refused_logged) {
+		refused_logged = 1;
+		log_msg(LOG_ERR, "%s/%s is not a lock file; not removing it",
+		    MAIL_PATH, mb->lockname);
 	}
 	return (0);
 }
 
+/* mbox_unlock - release what we hold; the dotlock only if it is ours */
 static void
 mbox_unlock(struct mbox *mb)
 {
 	struct flock fl;
+	struct stat st;
 
+	/* The dotlock goes first, while the kernel locks still keep other
+	 * dma processes from judging it. */
+	if (mb->dotlocked) {
+		if (fstatat(mb->dirfd, mb->lockname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_ino == mb->lockino)
+			(void)unlinkat(mb->dirfd, mb->lockname, 0);
+		mb->dotlocked = 0;
+	}
 	if (mb->fcntl_locked) {
 		memset(&fl, 0, sizeof(fl));
 		fl.l_type = F_UNLCK;
@@ -422,16 +687,13 @@ mbox_unlock(struct mbox *mb)
 		(void)flock(mb->fd, LOCK_UN);
 		mb->flocked = 0;
 	}
-	if (mb->dotlocked) {
-		(void)unlinkat(mb->dirfd, mb->lockname, 0);
-		mb->dotlocked = 0;
-	}
 }
 
 /*
- * lock_once - try to take dotlock, flock and fcntl lock without waiting.
- * 1: all held; 0: something is busy (nothing held); -1: error (errno).
- * Taking all or nothing avoids deadlocks with MUAs that use another order.
+ * lock_once - try to take flock, fcntl lock and dotlock without waiting,
+ * in that order.  1: all held; 0: something is busy (nothing held); -1:
+ * error (errno).  All or nothing avoids deadlocks with mail readers that
+ * take them in another order.
  */
 static int
 lock_once(struct mbox *mb, time_t now)
@@ -439,9 +701,6 @@ lock_once(struct mbox *mb, time_t now)
 	struct flock fl;
 	int r;
 
-	r = dotlock_try(mb, now);
-	if (r <= 0)
-		return (r);
 	if (flock(mb->fd, LOCK_EX | LOCK_NB) != 0) {
 		r = errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
 		goto fail;
@@ -455,7 +714,9 @@ lock_once(struct mbox *mb, time_t now)
 		goto fail;
 	}
 	mb->fcntl_locked = 1;
-	return (1);
+	r = dotlock_try(mb, now);
+	if (r > 0)
+		return (1);
 fail:
 	{
 		int saved = errno;
@@ -469,12 +730,12 @@ fail:
 /*
  * mbox_lock - open, check and lock the mbox within LOCAL_LOCK_TIMEOUT,
  * and re-check afterwards that the directory still names the file we
- * locked (an MUA may have replaced it meanwhile).
+ * locked (a mail reader may have replaced it meanwhile).
  */
 static enum dlv
 mbox_lock(struct mbox *mb, struct dsn *why)
 {
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	time_t deadline = time(NULL) + LOCAL_LOCK_TIMEOUT;
 	enum dlv r;
 	int tries, l, c;
@@ -484,8 +745,11 @@ mbox_lock(struct mbox *mb, struct dsn *why)
 			return (r);
 		if (mbox_check(mb, 0) != 0)
 			break;
-		while ((l = lock_once(mb, time(NULL))) == 0 && time(NULL) < deadline)
+		while ((l = lock_once(mb, time(NULL))) == 0 && time(NULL) < deadline) {
 			nanosleep(&ts, NULL);
+			if (ts.tv_nsec < 200 * 1000 * 1000)
+				ts.tv_nsec += 20 * 1000 * 1000;
+		}
 		if (l < 0)
 			return (local_fail(why, DLV_TEMPFAIL, LOG_NOTICE, "4.2.0",
 			    "can not lock `%s': %s", mb->path, strerror(errno)));
@@ -506,34 +770,158 @@ mbox_lock(struct mbox *mb, struct dsn *why)
 	    mb->path, mb->name));
 }
 
-/* mbox_append - write the message at the end; cut back on failure */
+/*
+ * recover - undo what an interrupted append left, as the journal's
+ * current record tells (see journal.c).  *size is the mailbox size, and
+ * is updated.  0, or -1 with errno on an I/O error.
+ */
+static int
+recover(struct mbox *mb, struct journal *j, ino_t ino, off_t *size)
+{
+	struct jslot *s = journal_current(j);
+	char head[5];
+
+	if (s == NULL || (s->ino == ino && *size >= s->end))
+		return (0);		/* nothing begun, or complete */
+	if (s->ino != ino || *size < s->start) {
+		/* Replaced or shrunk by someone else: the journal can no
+		 * longer tell; the entry is delivered again if still queued. */
+		log_msg(LOG_NOTICE, "mailbox `%s' changed since the interrupted "
+		    "delivery of %s; left as it is", mb->path, s->id.qid);
+		return (journal_void(j, s));
+	}
+	if (mb->readable && *size >= s->start + s->fixlen + 5 &&
+	    (pread(mb->fd, head, 5, s->start + s->fixlen) != 5 ||
+	    memcmp(head, "From ", 5) != 0)) {
+		log_msg(LOG_WARNING, "mailbox `%s' was rewritten since the "
+		    "interrupted delivery of %s; left as it is", mb->path, s->id.qid);
+		return (journal_void(j, s));
+	}
+	if (ftruncate(mb->fd, s->start) != 0 || fsync(mb->fd) != 0)
+		return (-1);
+	log_msg(LOG_NOTICE, "removed %jd bytes of the interrupted delivery of %s "
+	    "from mailbox `%s'", (intmax_t)(*size - s->start), s->id.qid, mb->path);
+	*size = s->start;
+	return (journal_void(j, s));
+}
+
+/*
+ * boundary - what must be written first so that the append starts a new
+ * message: nothing when the mailbox is empty or ends in an empty line
+ * (or cannot be read), else the missing "\n" or "\n\n".
+ */
+static const char *
+boundary(const struct mbox *mb, off_t size)
+{
+	char tail[2];
+
+	if (size == 0 || !mb->readable)
+		return ("");
+	if (size == 1) {
+		if (pread(mb->fd, tail, 1, 0) != 1)
+			return ("");
+		return (tail[0] == '\n' ? "\n" : "\n\n");
+	}
+	if (pread(mb->fd, tail, 2, size - 2) != 2)
+		return ("");
+	if (tail[1] != '\n')
+		return ("\n\n");
+	return (tail[0] != '\n' ? "\n" : "");
+}
+
+/*
+ * mbox_append - write the message at the end, recorded in the journal;
+ * cut back on failure.  An entry the journal shows delivered (the queue
+ * entry outlived a completed append) is not written again.
+ */
 static enum dlv
 mbox_append(struct mbox *mb, struct qitem *it, time_t when, struct dsn *why)
 {
-	off_t end;
+	struct journal j;
+	struct jslot *cur;
+	struct jid id;
+	struct stat st, mst;
+	const char *fix;
+	off_t start, len, end;
+	enum dlv ret = DLV_TEMPFAIL;
 	int r, err;
 
-	end = lseek(mb->fd, 0, SEEK_END);
-	if (end < 0)
+	if (fstat(mb->fd, &st) != 0 || fstat(fileno(it->mfp), &mst) != 0)
 		return (local_fail(why, DLV_TEMPFAIL, LOG_NOTICE, "4.3.0",
-		    "can not seek `%s': %s", mb->path, strerror(errno)));
-	r = local_write_mbox(mb->fd, it->mfp, it->sender, when);
+		    "can not stat `%s': %s", mb->path, strerror(errno)));
+	memset(&id, 0, sizeof(id));
+	strlcpy(id.qid, it->queueid, sizeof(id.qid));
+	id.mino = mst.st_ino;
+	id.mtime = mst.st_mtim;
+	if (journal_open(&j, mb->name) != 0)
+		return (local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not open the delivery journal of `%s': %s", mb->path,
+		    strerror(errno)));
+	start = st.st_size;
+	if (recover(mb, &j, st.st_ino, &start) != 0) {
+		ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not repair `%s': %s", mb->path, strerror(errno));
+		goto out;
+	}
+	if (journal_find(&j, &id) != NULL) {
+		/* Appended and complete; the process died before the queue
+		 * entry went.  Make sure the bytes are on disk first. */
+		if (fsync(mb->fd) != 0) {
+			ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+			    "can not sync `%s': %s", mb->path, strerror(errno));
+			goto out;
+		}
+		log_msg(LOG_NOTICE, "%s was already delivered to `%s'", it->queueid,
+		    mb->path);
+		ret = DLV_OK;
+		goto out;
+	}
+	fix = boundary(mb, start);
+	r = local_write_mbox(-1, it->mfp, it->sender, when, &len);
+	if (r == -2) {
+		ret = local_fail(why, DLV_PERMFAIL, LOG_CRIT, "5.3.0",
+		    "corrupted queue file");
+		goto out;
+	}
+	if (r != 0) {
+		ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not read the queued message: %s", strerror(errno));
+		goto out;
+	}
+	end = start + (off_t)strlen(fix) + len;
+	if (journal_begin(&j, &id, st.st_ino, start, (off_t)strlen(fix), end) != 0) {
+		ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not write the delivery journal of `%s': %s", mb->path,
+		    strerror(errno));
+		goto out;
+	}
+	cur = journal_current(&j);
+	r = write_all(mb->fd, fix, strlen(fix));
+	if (r == 0)
+		r = local_write_mbox(mb->fd, it->mfp, it->sender, when, NULL);
+	if (r == 0 && lseek(mb->fd, 0, SEEK_END) != end) {
+		errno = EIO;		/* someone wrote without locking */
+		r = -1;
+	}
 	if (r == 0 && fsync(mb->fd) != 0)
 		r = -1;
-	if (r == 0)
-		return (DLV_OK);
+	if (r == 0) {
+		ret = DLV_OK;
+		goto out;
+	}
 	err = errno;
-	if (ftruncate(mb->fd, end) != 0 || fsync(mb->fd) != 0)
+	if (ftruncate(mb->fd, start) != 0 || fsync(mb->fd) != 0)
 		log_msg(LOG_WARNING, "error recovering mbox `%s': %s", mb->path,
 		    strerror(errno));
-	if (r == -2)
-		return (local_fail(why, DLV_PERMFAIL, LOG_CRIT, "5.3.0",
-		    "corrupted queue file"));
+	else if (cur != NULL)
+		(void)journal_void(&j, cur);
 	/* Temporary, but logged as "failed" like the corrupted case (§5.4). */
-	dsn_set(why, err == ENOSPC ? "4.3.1" : err == EDQUOT ? "4.2.2" : "4.3.0",
-	    "write error: %s", strerror(err));
+	dsn_set(why, err == ENOSPC ? "4.3.1" : err == EDQUOT || err == EFBIG ?
+	    "4.2.2" : "4.3.0", "write error: %s", strerror(err));
 	log_msg(LOG_ERR, "local delivery failed: %s", why->text);
-	return (DLV_TEMPFAIL);
+out:
+	journal_close(&j);
+	return (ret);
 }
 
 /* lookup_user - uid of a local user; DLV_PERMFAIL only if surely unknown */
@@ -547,6 +935,13 @@ lookup_user(const char *name, uid_t *uid, struct dsn *why)
 	if (!localname_ok(name))
 		return (local_fail(why, DLV_PERMFAIL, LOG_ERR, "5.1.1",
 		    "unknown local user `%s'", safe));
+	/* Such a mailbox would share its name with a lock file or with
+	 * dma's temporaries in MAIL_PATH. */
+	if (name[0] == '.' || (strlen(name) >= 5 &&
+	    strcmp(name + strlen(name) - 5, ".lock") == 0))
+		return (local_fail(why, DLV_PERMFAIL, LOG_ERR, "5.1.3",
+		    "no mailbox for user `%s': the name collides with lock files",
+		    safe));
 	errno = 0;
 	pw = getpwnam(name);
 	if (pw != NULL) {

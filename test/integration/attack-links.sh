@@ -119,7 +119,7 @@ not_ok "planted Q/M symlinks: nothing delivered from them" \
     grep -rq PLANTED-M-BODY "$MAILDIR"
 ok "victim: delivered to alice by the queue run" grep -qx -- "$VICTIM_BODY" "$MAILDIR/alice"
 is "the $NDEFERRED deferred messages to bob are delivered now" "$(count_msgs "$MAILDIR/bob")" "$NDEFERRED"
-is "bob's mbox is his own" "$(stat -c '%U:%G %a %h' "$MAILDIR/bob")" "bob:mail 660 1"
+is "bob's mbox is his own" "$(stat -c '%U:%G %a %h' "$MAILDIR/bob")" "bob:mail 620 1"
 is "no real queue entry is left" "$(qfiles | grep -vx 'Qe1e1.1')" ""
 
 # -- 6. hard link at the flush file to a root-owned file ----------------------

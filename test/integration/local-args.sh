@@ -3,7 +3,7 @@
 
 # spool_clean: the spool holds nothing but possibly the flush file
 spool_clean() {
-	[ -z "$(ls -A "$SPOOL" | grep -v '^flush$')" ]
+	[ -z "$(ls -A "$SPOOL" | grep -Ev '^(flush|J.*)$')" ]
 }
 
 # expect DESC RC STDERR CMD...: exact exit status and stderr, no stdout,

@@ -40,7 +40,7 @@ recover() {
 	ok "$desc: delivered once the mailbox is sane" wait_queue_empty
 	is "$desc: bob has the message" "$(count_msgs /var/mail/bob)" 1
 	is_owner "$desc: new mbox owned by bob" /var/mail/bob bob:mail
-	is_mode "$desc: new mbox mode 660" /var/mail/bob 660
+	is_mode "$desc: new mbox mode 620" /var/mail/bob 620
 	rm -f /var/mail/bob
 	: >"$T/syslog"
 }
@@ -112,7 +112,7 @@ as_mailgroup() {
 capture as_mailgroup bob "$MBOXCREATE" alice
 is "dma-mbox-create with group mail: creates a missing mbox" "$rc" 0
 is_owner "dma-mbox-create: owner alice:mail" /var/mail/alice alice:mail
-is_mode "dma-mbox-create: mode 660" /var/mail/alice 660
+is_mode "dma-mbox-create: mode 620" /var/mail/alice 620
 capture as_mailgroup bob "$MBOXCREATE" alice
 is "dma-mbox-create on an existing proper mbox: exit 0" "$rc" 0
 rm -f /var/mail/alice

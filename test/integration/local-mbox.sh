@@ -29,7 +29,7 @@ EOF
 mask_mbox /var/mail/root >got.root
 is_file "/var/mail/root has the exact message" got.root want.root
 is_owner "/var/mail/root owner" /var/mail/root root:mail
-is_mode "/var/mail/root mode" /var/mail/root 660
+is_mode "/var/mail/root mode" /var/mail/root 620
 ok "syslog: delivery of root logged" syslog_has 'mail\.info dma\[[^]]*\](\[[0-9]+\])?: <root> delivery successful'
 
 # -- 2. a user to another user; body-only input ---------------------------
@@ -52,7 +52,7 @@ EOF
 mask_mbox /var/mail/bob >got.bob
 is_file "body-only message gets Date, Message-Id, From and a blank line" got.bob want.bob1
 is_owner "mbox created for bob: owner bob, group mail" /var/mail/bob bob:mail
-is_mode "mbox created for bob: mode 660" /var/mail/bob 660
+is_mode "mbox created for bob: mode 620" /var/mail/bob 620
 like "Message-Id is on the right host" "$(grep '^Message-Id:' /var/mail/bob)" \
     "^Message-Id: <[^<>@ ]+@$HOST>\$"
 is "no stray files in /var/mail" "$(ls -A /var/mail | sort | tr '\n' ' ')" "bob root "
@@ -102,7 +102,7 @@ mask_mbox /var/mail/bob >got.bob
 is_file "second message appended: leading From_ line dropped, >From quoting, blank line after each" \
     got.bob want.bob2
 is "mbox holds two messages" "$(count_msgs /var/mail/bob)" 2
-is_mode "mbox mode unchanged by the second delivery" /var/mail/bob 660
+is_mode "mbox mode unchanged by the second delivery" /var/mail/bob 620
 
 # -- 4. CRLF input: normalised, Bcc removed, lone dot ends the message ----
 : >/var/mail/bob

@@ -2,9 +2,10 @@
 # owners, modes), queue listings (-bp, mailq), DEFER / -bq, queue runs
 # (dma -q, dma -q -D), no temporary files left behind.
 
-# spool_leftovers: spool entries other than Q*, M* and the flush file
+# spool_leftovers: spool entries other than Q*, M*, the mailbox journals
+# J* and the flush file
 spool_leftovers() {
-	ls -A "$SPOOL" | grep -Ev '^(Q|M|flush$)' | tr '\n' ' '
+	ls -A "$SPOOL" | grep -Ev '^(Q|M|J|flush$)' | tr '\n' ' '
 }
 
 # -- 1. empty queue -----------------------------------------------------------
@@ -92,7 +93,7 @@ like "dma -q: the body arrived" "$(cat /var/mail/bob)" '^queued$'
 ok "flush file touched by dma -q" test -f "$SPOOL/flush"
 capture run_dma -bp
 is "after the run: empty listing" "$out" "Mail queue is empty"
-is "after the run: no files left but flush" "$(ls -A "$SPOOL" | tr '\n' ' ')" "flush "
+is "after the run: no files left but flush and journals" "$(ls -A "$SPOOL" | grep -v '^J' | tr '\n' ' ')" "flush "
 
 # -- 4. -bq without DEFER, then dma -q -D in the foreground -----------------
 : | dma_conf

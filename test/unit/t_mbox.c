@@ -83,7 +83,7 @@ deliver(const char *msg, size_t msglen, const char *sender, time_t when,
 			close(fd);
 		return (NULL);
 	}
-	*ret = local_write_mbox(fd, fp, sender, when);
+	*ret = local_write_mbox(fd, fp, sender, when, NULL);
 	out = slurp(fd, outlen);
 	close(fd);
 	fclose(fp);
@@ -201,8 +201,8 @@ test_two_messages(void)
 	size_t len;
 	char *out;
 
-	is_int(local_write_mbox(fd, f1, "a@b", T0), 0, "two messages: first");
-	is_int(local_write_mbox(fd, f2, "c@d", T0 + 1), 0, "two messages: second");
+	is_int(local_write_mbox(fd, f1, "a@b", T0, NULL), 0, "two messages: first");
+	is_int(local_write_mbox(fd, f2, "c@d", T0 + 1, NULL), 0, "two messages: second");
 	out = slurp(fd, &len);
 	is_str(out, want, "two messages: blank line after each, none before");
 	free(out);
@@ -304,13 +304,13 @@ test_ioerror(void)
 	int fd = open("/dev/null", O_RDONLY);
 
 	errno = 0;
-	is_int(local_write_mbox(fd, fp, "a@b", T0), -1, "read-only fd: returns -1");
+	is_int(local_write_mbox(fd, fp, "a@b", T0, NULL), -1, "read-only fd: returns -1");
 	ok(errno == EBADF, "read-only fd: errno EBADF");
 	close(fd);
 	fd = open("/dev/full", O_WRONLY);
 	if (fd >= 0) {
 		errno = 0;
-		is_int(local_write_mbox(fd, fp, "a@b", T0), -1, "/dev/full: returns -1");
+		is_int(local_write_mbox(fd, fp, "a@b", T0, NULL), -1, "/dev/full: returns -1");
 		ok(errno == ENOSPC, "/dev/full: errno ENOSPC");
 		close(fd);
 	}

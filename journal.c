@@ -1,0 +1,247 @@
+/*
+ * journal.c - the append journal of local delivery: what was being
+ * appended to which mailbox, so that an append cut short by a crash, a
+ * signal or a power loss can be found and undone, and an append that
+ * completed is not repeated.
+ *
+ * One file per mailbox, {spooldir}/J{user}, of JOURNAL_SLOTS fixed-size
+ * text records (one line each, padded with spaces):
+ *
+ *	seq state ino start fixlen end qid mino mtime.nsec
+ *
+ *   seq	increases by one per append; the record with the highest
+ *		seq is the current one (the last append begun)
+ *   state	'A' an append was begun, 'V' void (undone or unknowable)
+ *   ino	inode of the mailbox appended to
+ *   start	its size before the append
+ *   fixlen	newlines written first to end a damaged last message
+ *   end	its size once the append is complete
+ *   qid, mino, mtime	the queue entry: its id and the inode and
+ *		modification time of its message file (a queue id alone
+ *		can come back when an inode number is reused)
+ *
+ * The record of an append is written and fdatasync'ed before the first
+ * byte reaches the mailbox, so after any crash the mailbox can be
+ * compared with it: shorter than `end' means cut short (local.c cuts it
+ * back to `start'), at least `end' means complete.  Records older than
+ * the current one were checked that way by the append that followed
+ * them, so an 'A' record means a complete append.
+ *
+ * Side effects: creates and writes J files in the spool directory (which
+ * only group mail can enter: no user can forge a record).  Only local.c
+ * calls this, and only while it holds the kernel locks of the mailbox,
+ * which serialise every access to that mailbox's journal.  spool.c never
+ * touches J files; they are never removed (4 KiB per local user).
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dma.h"
+
+/* jdir - the spool directory, where J files live */
+static const char *
+jdir(void)
+{
+	return (config.spooldir != NULL ? config.spooldir : SPOOL_PATH);
+}
+
+/* parse_slot - one record; 0 ok, -1 empty or malformed (ignored) */
+static int
+parse_slot(const char *p, struct jslot *s)
+{
+	char line[JOURNAL_SLOTSIZE + 1], qid[JOURNAL_QID_MAX], state;
+	uintmax_t seq, ino, mino;
+	intmax_t start, fixlen, end, msec;
+	long mnsec;
+	int n = 0;
+
+	memcpy(line, p, JOURNAL_SLOTSIZE);
+	line[JOURNAL_SLOTSIZE] = '\0';
+	if (line[JOURNAL_SLOTSIZE - 1] != '\n')
+		return (-1);
+	if (sscanf(line, "%ju %c %ju %jd %jd %jd %63s %ju %jd.%ld %n",
+	    &seq, &state, &ino, &start, &fixlen, &end, qid, &mino, &msec,
+	    &mnsec, &n) != 10 || n != JOURNAL_SLOTSIZE)
+		return (-1);
+	if ((state != 'A' && state != 'V') || start < 0 || fixlen < 0 ||
+	    fixlen > 2 || end < start + fixlen || mnsec < 0 || mnsec > 999999999)
+		return (-1);
+	s->seq = seq;
+	s->state = state;
+	s->ino = (ino_t)ino;
+	s->start = (off_t)start;
+	s->fixlen = (off_t)fixlen;
+	s->end = (off_t)end;
+	s->id.mino = (ino_t)mino;
+	s->id.mtime.tv_sec = (time_t)msec;
+	s->id.mtime.tv_nsec = mnsec;
+	strlcpy(s->id.qid, qid, sizeof(s->id.qid));
+	return (0);
+}
+
+/* write_slot - format slot i and write it in place */
+static int
+write_slot(struct journal *j, int i)
+{
+	const struct jslot *s = &j->slot[i];
+	char line[JOURNAL_SLOTSIZE + 1];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%ju %c %ju %jd %jd %jd %s %ju %jd.%09ld",
+	    (uintmax_t)s->seq, s->state, (uintmax_t)s->ino, (intmax_t)s->start,
+	    (intmax_t)s->fixlen, (intmax_t)s->end, s->id.qid,
+	    (uintmax_t)s->id.mino, (intmax_t)s->id.mtime.tv_sec,
+	    (long)s->id.mtime.tv_nsec);
+	if (n < 0 || n >= JOURNAL_SLOTSIZE) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	memset(line + n, ' ', (size_t)(JOURNAL_SLOTSIZE - 1 - n));
+	line[JOURNAL_SLOTSIZE - 1] = '\n';
+	if (pwrite(j->fd, line, JOURNAL_SLOTSIZE, (off_t)i * JOURNAL_SLOTSIZE) !=
+	    JOURNAL_SLOTSIZE) {
+		if (errno == 0)
+			errno = EIO;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+journal_open(struct journal *j, const char *user)
+{
+	char path[PATH_MAX], buf[JOURNAL_SLOTS * JOURNAL_SLOTSIZE];
+	struct stat st;
+	ssize_t n;
+	int i, dfd, saved;
+
+	memset(j, 0, sizeof(*j));
+	j->cur = -1;
+	if (xsnprintf(path, sizeof(path), "%s/J%s", jdir(), user) != 0) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	j->fd = open(path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (j->fd < 0 && errno == ENOENT) {
+		j->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_NOCTTY | O_CLOEXEC, 0660);
+		if (j->fd < 0)
+			return (-1);
+		/* Group mail must be able to write it whoever delivers next;
+		 * its name must survive a power loss with the first record. */
+		if (fchmod(j->fd, 0660) != 0)
+			goto fail;
+		dfd = open(jdir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			goto fail;
+		i = fsync(dfd);
+		saved = errno;
+		close(dfd);
+		errno = saved;
+		if (i != 0)
+			goto fail;
+	}
+	if (j->fd < 0)
+		return (-1);
+	if (fstat(j->fd, &st) != 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		errno = EPERM;
+		goto fail;
+	}
+	n = pread(j->fd, buf, sizeof(buf), 0);
+	if (n < 0)
+		goto fail;
+	for (i = 0; i < JOURNAL_SLOTS; i++) {
+		struct jslot *s = &j->slot[i];
+
+		if ((i + 1) * JOURNAL_SLOTSIZE > n ||
+		    parse_slot(buf + i * JOURNAL_SLOTSIZE, s) != 0) {
+			memset(s, 0, sizeof(*s));
+			continue;
+		}
+		if (j->cur < 0 || s->seq > j->slot[j->cur].seq)
+			j->cur = i;
+	}
+	return (0);
+fail:
+	saved = errno;
+	close(j->fd);
+	j->fd = -1;
+	errno = saved;
+	return (-1);
+}
+
+void
+journal_close(struct journal *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+}
+
+struct jslot *
+journal_current(struct journal *j)
+{
+	if (j->cur < 0 || j->slot[j->cur].state != 'A')
+		return (NULL);
+	return (&j->slot[j->cur]);
+}
+
+int
+journal_void(struct journal *j, struct jslot *s)
+{
+	s->state = 'V';
+	return (write_slot(j, (int)(s - j->slot)));
+}
+
+const struct jslot *
+journal_find(const struct journal *j, const struct jid *id)
+{
+	int i;
+
+	for (i = 0; i < JOURNAL_SLOTS; i++) {
+		const struct jslot *s = &j->slot[i];
+
+		if (s->state == 'A' && s->id.mino == id->mino &&
+		    s->id.mtime.tv_sec == id->mtime.tv_sec &&
+		    s->id.mtime.tv_nsec == id->mtime.tv_nsec &&
+		    strcmp(s->id.qid, id->qid) == 0)
+			return (s);
+	}
+	return (NULL);
+}
+
+int
+journal_begin(struct journal *j, const struct jid *id, ino_t ino, off_t start,
+    off_t fixlen, off_t end)
+{
+	struct jslot *s;
+	uintmax_t seq = 1;
+	int i;
+
+	if (j->cur >= 0)
+		seq = j->slot[j->cur].seq + 1;
+	i = j->cur < 0 ? 0 : (j->cur + 1) % JOURNAL_SLOTS;
+	s = &j->slot[i];
+	memset(s, 0, sizeof(*s));
+	s->seq = seq;
+	s->state = 'A';
+	s->ino = ino;
+	s->start = start;
+	s->fixlen = fixlen;
+	s->end = end;
+	s->id = *id;
+	if (write_slot(j, i) != 0 || fdatasync(j->fd) != 0)
+		return (-1);
+	j->cur = i;
+	return (0);
+}

@@ -421,7 +421,8 @@ attempt(struct qitem *it, int retry)
 	r = it->local ? local_deliver(it, &why) : smtp_deliver(it, &why);
 	if (r == DLV_OK) {
 		log_msg(LOG_INFO, "<%s> delivery successful", it->addr);
-		spool_remove(it);
+		if (spool_remove(it) == 0 && it->local)
+			local_done(it);
 		return (EX_OK);
 	}
 	if (r == DLV_TEMPFAIL && entry_age(it) > MAX_TIMEOUT) {

@@ -405,6 +405,8 @@ int	 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why,
  * again (journal.c).
  */
 enum dlv local_deliver(struct qitem *it, struct dsn *why);
+/* Tell the journal that the entry it, delivered, left the queue. */
+void	 local_done(const struct qitem *it);
 /*
  * Write the From_ line (sender "" or NULL: MAILER-DAEMON), the rewound
  * msg with mboxrd >From quoting and a final empty line to fd; with fd
@@ -416,7 +418,8 @@ int	 local_write_mbox(int fd, FILE *msg, const char *sender, time_t when,
 	    off_t *len);
 
 /* ---- journal.c: the append journal of local delivery -------------- */
-#define JOURNAL_SLOTS	16		/* records per mailbox */
+#define JOURNAL_SLOTS	32		/* records per mailbox */
+#define JOURNAL_KEEP	(MAX_TIMEOUT + 24 * 60 * 60) /* of undone records */
 #define JOURNAL_SLOTSIZE 256		/* bytes per record, '\n' last */
 #define JOURNAL_QID_MAX	64
 
@@ -427,10 +430,11 @@ struct jid {
 	struct timespec mtime;		/* and its modification time */
 };
 
-/* One record: an append begun ('A') or undone/unknowable ('V'). */
+/* One record: an append begun ('A'), done ('D') or undone ('V'). */
 struct jslot {
 	uintmax_t seq;			/* 0: empty slot */
 	char	 state;
+	time_t	 when;			/* begun at */
 	ino_t	 ino;			/* mailbox inode */
 	off_t	 start;			/* size before the append */
 	off_t	 fixlen;		/* newlines written first */
@@ -464,6 +468,11 @@ int	 journal_begin(struct journal *j, const struct jid *id, ino_t ino,
 	    off_t start, off_t fixlen, off_t end);
 /* Mark s void (the append was undone); 0 or -1 with errno. */
 int	 journal_void(struct journal *j, struct jslot *s);
+/*
+ * Mark the record of id done: its queue entry is gone.  Needs no mailbox
+ * lock (it writes only that record).  0, or -1 with errno.
+ */
+int	 journal_done(const char *user, const struct jid *id);
 
 /* ---- bsmtp.c: -bs, SMTP on standard input ------------------------- */
 struct bsmtp_ctx {

@@ -7,11 +7,13 @@
  * One file per mailbox, {spooldir}/J{user}, of JOURNAL_SLOTS fixed-size
  * text records (one line each, padded with spaces):
  *
- *	seq state ino start fixlen end qid mino mtime.nsec
+ *	state seq when ino start fixlen end qid mino mtime.nsec
  *
  *   seq	increases by one per append; the record with the highest
  *		seq is the current one (the last append begun)
- *   state	'A' an append was begun, 'V' void (undone or unknowable)
+ *   state	'A' an append was begun, 'D' done: complete and its queue
+ *		entry removed, 'V' void (undone or unknowable)
+ *   when	time the append began
  *   ino	inode of the mailbox appended to
  *   start	its size before the append
  *   fixlen	newlines written first to end a damaged last message
@@ -25,12 +27,18 @@
  * compared with it: shorter than `end' means cut short (local.c cuts it
  * back to `start'), at least `end' means complete.  Records older than
  * the current one were checked that way by the append that followed
- * them, so an 'A' record means a complete append.
+ * them, so an 'A' record other than the current one means a complete
+ * append whose queue entry may still exist (its process died before
+ * removing it, or before saying so with journal_done): such a record is
+ * kept, however many appends follow, until journal_done or until it is
+ * older than JOURNAL_KEEP, so that the entry is not appended twice.
  *
  * Side effects: creates and writes J files in the spool directory (which
  * only group mail can enter: no user can forge a record).  Only local.c
  * calls this, and only while it holds the kernel locks of the mailbox,
- * which serialise every access to that mailbox's journal.  spool.c never
+ * which serialise every access to that mailbox's journal, except
+ * journal_done, which writes one byte of the record of an append of its
+ * own process.  spool.c never
  * touches J files; they are never removed (4 KiB per local user).
  */
 #include <sys/types.h>
@@ -42,6 +50,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dma.h"
@@ -59,7 +69,7 @@ parse_slot(const char *p, struct jslot *s)
 {
 	char line[JOURNAL_SLOTSIZE + 1], qid[JOURNAL_QID_MAX], state;
 	uintmax_t seq, ino, mino;
-	intmax_t start, fixlen, end, msec;
+	intmax_t when, start, fixlen, end, msec;
 	long mnsec;
 	int n = 0;
 
@@ -67,15 +77,16 @@ parse_slot(const char *p, struct jslot *s)
 	line[JOURNAL_SLOTSIZE] = '\0';
 	if (line[JOURNAL_SLOTSIZE - 1] != '\n')
 		return (-1);
-	if (sscanf(line, "%ju %c %ju %jd %jd %jd %63s %ju %jd.%ld %n",
-	    &seq, &state, &ino, &start, &fixlen, &end, qid, &mino, &msec,
-	    &mnsec, &n) != 10 || n != JOURNAL_SLOTSIZE)
+	if (sscanf(line, "%c %ju %jd %ju %jd %jd %jd %63s %ju %jd.%ld %n",
+	    &state, &seq, &when, &ino, &start, &fixlen, &end, qid, &mino, &msec,
+	    &mnsec, &n) != 11 || n != JOURNAL_SLOTSIZE)
 		return (-1);
-	if ((state != 'A' && state != 'V') || start < 0 || fixlen < 0 ||
+	if ((state != 'A' && state != 'D' && state != 'V') || start < 0 || fixlen < 0 ||
 	    fixlen > 2 || end < start + fixlen || mnsec < 0 || mnsec > 999999999)
 		return (-1);
 	s->seq = seq;
 	s->state = state;
+	s->when = (time_t)when;
 	s->ino = (ino_t)ino;
 	s->start = (off_t)start;
 	s->fixlen = (off_t)fixlen;
@@ -95,8 +106,9 @@ write_slot(struct journal *j, int i)
 	char line[JOURNAL_SLOTSIZE + 1];
 	int n;
 
-	n = snprintf(line, sizeof(line), "%ju %c %ju %jd %jd %jd %s %ju %jd.%09ld",
-	    (uintmax_t)s->seq, s->state, (uintmax_t)s->ino, (intmax_t)s->start,
+	n = snprintf(line, sizeof(line), "%c %ju %jd %ju %jd %jd %jd %s %ju %jd.%09ld",
+	    s->state, (uintmax_t)s->seq, (intmax_t)s->when, (uintmax_t)s->ino,
+	    (intmax_t)s->start,
 	    (intmax_t)s->fixlen, (intmax_t)s->end, s->id.qid,
 	    (uintmax_t)s->id.mino, (intmax_t)s->id.mtime.tv_sec,
 	    (long)s->id.mtime.tv_nsec);
@@ -203,21 +215,48 @@ journal_void(struct journal *j, struct jslot *s)
 	return (write_slot(j, (int)(s - j->slot)));
 }
 
+/* same_id - a and b name the same queue entry */
+static int
+same_id(const struct jid *a, const struct jid *b)
+{
+	return (a->mino == b->mino && a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec && strcmp(a->qid, b->qid) == 0);
+}
+
 const struct jslot *
 journal_find(const struct journal *j, const struct jid *id)
 {
 	int i;
 
 	for (i = 0; i < JOURNAL_SLOTS; i++) {
-		const struct jslot *s = &j->slot[i];
-
-		if (s->state == 'A' && s->id.mino == id->mino &&
-		    s->id.mtime.tv_sec == id->mtime.tv_sec &&
-		    s->id.mtime.tv_nsec == id->mtime.tv_nsec &&
-		    strcmp(s->id.qid, id->qid) == 0)
-			return (s);
+		if (j->slot[i].state == 'A' && same_id(&j->slot[i].id, id))
+			return (&j->slot[i]);
 	}
 	return (NULL);
+}
+
+/*
+ * free_slot - where the next record goes: an empty, void or done slot,
+ * else the oldest record older than JOURNAL_KEEP, else (more entries cut
+ * off by crashes than slots) the oldest.
+ */
+static int
+free_slot(const struct journal *j, time_t now)
+{
+	int i, oldest = 0;
+
+	for (i = 0; i < JOURNAL_SLOTS; i++) {
+		const struct jslot *s = &j->slot[i];
+
+		if (s->seq == 0 || s->state != 'A')
+			return (i);
+		if (s->seq < j->slot[oldest].seq)
+			oldest = i;
+	}
+	if (j->slot[oldest].when + JOURNAL_KEEP >= now)
+		log_msg(LOG_WARNING, "delivery journal full: forgetting that %s "
+		    "was delivered", j->slot[oldest].id.qid);
+	return (oldest);
 }
 
 int
@@ -226,15 +265,17 @@ journal_begin(struct journal *j, const struct jid *id, ino_t ino, off_t start,
 {
 	struct jslot *s;
 	uintmax_t seq = 1;
+	time_t now = time(NULL);
 	int i;
 
 	if (j->cur >= 0)
 		seq = j->slot[j->cur].seq + 1;
-	i = j->cur < 0 ? 0 : (j->cur + 1) % JOURNAL_SLOTS;
+	i = free_slot(j, now);
 	s = &j->slot[i];
 	memset(s, 0, sizeof(*s));
 	s->seq = seq;
 	s->state = 'A';
+	s->when = now;
 	s->ino = ino;
 	s->start = start;
 	s->fixlen = fixlen;
@@ -244,4 +285,35 @@ journal_begin(struct journal *j, const struct jid *id, ino_t ino, off_t start,
 		return (-1);
 	j->cur = i;
 	return (0);
+}
+
+/*
+ * journal_done - without the mailbox lock, so it changes only the state
+ * byte (the first of the record) of the record it finds, read again just
+ * before: another delivery reuses a record only once it is not 'A'.
+ */
+int
+journal_done(const char *user, const struct jid *id)
+{
+	char buf[JOURNAL_SLOTSIZE];
+	struct journal j;
+	struct jslot s;
+	off_t off;
+	int i, r = 0;
+
+	if (journal_open(&j, user) != 0)
+		return (-1);
+	for (i = 0; i < JOURNAL_SLOTS; i++) {
+		if (j.slot[i].state != 'A' || !same_id(&j.slot[i].id, id))
+			continue;
+		off = (off_t)i * JOURNAL_SLOTSIZE;
+		if (pread(j.fd, buf, sizeof(buf), off) == (ssize_t)sizeof(buf) &&
+		    parse_slot(buf, &s) == 0 && s.state == 'A' &&
+		    s.seq == j.slot[i].seq && same_id(&s.id, id) &&
+		    pwrite(j.fd, "D", 1, off) != 1)
+			r = -1;
+		break;
+	}
+	journal_close(&j);
+	return (r);
 }

@@ -829,6 +829,16 @@ boundary(const struct mbox *mb, off_t size)
 	return (tail[0] != '\n' ? "\n" : "");
 }
 
+/* entry_id - the journal's name of the entry it, whose M file is mst */
+static void
+entry_id(const struct qitem *it, const struct stat *mst, struct jid *id)
+{
+	memset(id, 0, sizeof(*id));
+	strlcpy(id->qid, it->queueid, sizeof(id->qid));
+	id->mino = mst->st_ino;
+	id->mtime = mst->st_mtim;
+}
+
 /*
  * mbox_append - write the message at the end, recorded in the journal;
  * cut back on failure.  An entry the journal shows delivered (the queue
@@ -849,10 +859,7 @@ mbox_append(struct mbox *mb, struct qitem *it, time_t when, struct dsn *why)
 	if (fstat(mb->fd, &st) != 0 || fstat(fileno(it->mfp), &mst) != 0)
 		return (local_fail(why, DLV_TEMPFAIL, LOG_NOTICE, "4.3.0",
 		    "can not stat `%s': %s", mb->path, strerror(errno)));
-	memset(&id, 0, sizeof(id));
-	strlcpy(id.qid, it->queueid, sizeof(id.qid));
-	id.mino = mst.st_ino;
-	id.mtime = mst.st_mtim;
+	entry_id(it, &mst, &id);
 	if (journal_open(&j, mb->name) != 0)
 		return (local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
 		    "can not open the delivery journal of `%s': %s", mb->path,
@@ -997,4 +1004,23 @@ local_deliver(struct qitem *it, struct dsn *why)
 	if (r == DLV_OK)
 		dsn_set(why, "2.0.0", "delivered to mailbox `%s'", mb.path);
 	return (r);
+}
+
+/*
+ * local_done - after the entry it, delivered by local_deliver, left the
+ * queue: its journal record is no longer needed to keep it from being
+ * appended twice.  Failures only cost a journal slot for JOURNAL_KEEP.
+ */
+void
+local_done(const struct qitem *it)
+{
+	struct stat mst;
+	struct jid id;
+
+	if (it->mfp == NULL || fstat(fileno(it->mfp), &mst) != 0)
+		return;
+	entry_id(it, &mst, &id);
+	if (journal_done(it->addr, &id) != 0)
+		log_msg(LOG_NOTICE, "can not update the delivery journal of `%s': %s",
+		    it->addr, strerror(errno));
 }

@@ -172,6 +172,20 @@ is "remove: only conffiles and the queue are left" "$(leftovers "$T/files")" \
     "$(printf '/etc/cron.d/dma\n/etc/dma/auth.conf\n/etc/dma/dma.conf')"
 like "remove: dma.conf as changed" "$(cat /etc/dma/dma.conf)" '^DEFER$'
 ok "remove: the queued message kept" test -n "$(qfiles)"
+
+# Reinstalled: the kept configuration and queue are used; an owner and mode
+# the administrator set with dpkg-statoverride win over the postinst's.
+dpkg-statoverride --add root mail 4750 /usr/lib/dma/dma-mbox-create
+capture $APT install "$DEB"
+is "reinstall after remove" "$rc:$(pkg_status dma)" "0:ii $VERSION"
+is_mode "reinstall: dpkg-statoverride's mode kept" /usr/lib/dma/dma-mbox-create 4750
+dpkg-statoverride --remove /usr/lib/dma/dma-mbox-create
+like "reinstall: dma.conf as changed" "$(cat /etc/dma/dma.conf)" '^DEFER$'
+capture /usr/sbin/dma -q
+ok "reinstall: dma -q empties the kept queue" wait_queue_empty
+like "reinstall: the kept message delivered" "$(cat /var/mail/bob)" '^held$'
+printf 'Subject: queued\n\nheld again\n' | run_as alice /usr/sbin/sendmail bob
+ok "a message stays queued (DEFER)" test -n "$(qfiles)"
 capture dpkg --purge dma
 is "dpkg --purge dma" "$rc" 0
 like "purge says it discards the queued message" "$err" \

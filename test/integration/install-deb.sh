@@ -91,6 +91,7 @@ printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod 0755 /usr/sbin/policy-rc.d
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mkdir -m 1777 /run/lock
+echo mail.example.test >/etc/mailname
 # man-db's trigger would rebuild its index after every operation.
 rm -f /var/lib/man-db/auto-update
 
@@ -142,9 +143,14 @@ check_installed "fresh install"
 is_mode  "fresh install: dma.conf 0640" /etc/dma/dma.conf 640
 is_owner "fresh install: dma.conf root:mail" /etc/dma/dma.conf root:mail
 
+like "fresh install: dma.conf uses /etc/mailname" "$(cat /etc/dma/dma.conf)" \
+    '^MAILNAME /etc/mailname$'
+
 printf 'Subject: fresh\n\nfresh install\n' | run_as alice /usr/sbin/sendmail bob
 ok "fresh install: local mail delivered, no configuration" wait_queue_empty
 like "fresh install: in bob's mailbox" "$(cat /var/mail/bob)" '^Subject: fresh$'
+like "fresh install: sender's domain from /etc/mailname" "$(cat /var/mail/bob)" \
+    '^From alice@mail\.example\.test '
 
 # -- bsd-mailx next to it: no other MTA comes along -------------------------------
 capture apt-get -s -o Debug::NoLocking=1 install bsd-mailx

@@ -92,6 +92,11 @@ chmod 0755 /usr/sbin/policy-rc.d
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mkdir -m 1777 /run/lock
 echo mail.example.test >/etc/mailname
+# A dma package the host has (0.13, or this one) is purged here first.
+case $(pkg_status dma) in
+"" | un*) ;;
+*) $APT purge dma >"$T/purge0.log" 2>&1 ;;
+esac
 # man-db's trigger would rebuild its index after every operation.
 rm -f /var/lib/man-db/auto-update
 

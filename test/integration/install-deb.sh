@@ -247,3 +247,20 @@ is "dpkg --purge dma after the upgrade" "$rc:$(printf '%s\n' "$err" | grep -v ma
 is "purge: nothing of the package left" "$(leftovers "$T/files")" ""
 ok "purge: /etc/dma and the spool are gone" test ! -e /etc/dma -a ! -e /var/spool/dma
 is "purge: no debconf answers of dma left" "$(debconf-show dma 2>/dev/null)" ""
+
+# -- over a configuration `make install` left: kept, no conffile prompt ---------
+mkdir -p /etc/dma
+printf 'DEFER\n' >/etc/dma/dma.conf
+printf 'bob|relay.example.org:secret\n' >/etc/dma/auth.conf
+chown root:mail /etc/dma/dma.conf /etc/dma/auth.conf
+chmod 0640 /etc/dma/dma.conf /etc/dma/auth.conf
+capture $APT install "$DEB"
+is "apt-get install over make install's configuration" "$rc:$(pkg_status dma)" \
+    "0:ii $VERSION"
+is "make install's dma.conf kept" "$(cat /etc/dma/dma.conf)" DEFER
+is "make install's auth.conf kept" "$(cat /etc/dma/auth.conf)" \
+    'bob|relay.example.org:secret'
+is "nothing put aside is left" "$(ls /etc/dma)" "$(printf 'auth.conf\ndma.conf')"
+capture dpkg --purge dma
+is "dpkg --purge dma" "$rc" 0
+ok "purge: /etc/dma is gone" test ! -e /etc/dma

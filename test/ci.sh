@@ -9,11 +9,22 @@ apt-get update -qq || exit 1
 apt-get install -y -qq \
     build-essential bison flex libssl-dev mandoc dnsmasq-base \
     python3-aiosmtpd openssl ca-certificates bsd-mailx s-nail mutt git-email \
-    php-cli iproute2 util-linux passwd procps git </dev/null >/dev/null || exit 1
+    php-cli iproute2 util-linux passwd procps git \
+    debhelper dpkg-dev fakeroot </dev/null >/dev/null || exit 1
 if [ "$(id -u)" != 0 ]; then
 	echo "test/ci.sh: the integration tests need root" >&2
 	exit 1
 fi
+# Debian 12's dma 0.13 and bsd-mailx for test/integration/install-deb.sh,
+# which has no network: fetched, not installed.
+debs=${DMA_TEST_DEBS:-/var/cache/dma-test/debs}
+v013=$(apt-cache madison dma |
+    awk -F'|' '{ gsub(/ /, "", $2) } $2 ~ /^0\.13/ { print $2; exit }')
+mkdir -p "$debs" && (cd "$debs" && rm -f ./*.deb &&
+    apt-get download -qq "dma=$v013" bsd-mailx </dev/null >/dev/null 2>&1) || {
+	echo "test/ci.sh: apt-get download dma=$v013 bsd-mailx into $debs failed" >&2
+	exit 1
+}
 
 log=$(mktemp -d /tmp/dma-ci.XXXXXX)
 status=0

@@ -509,8 +509,13 @@ queue_message(struct session *s, FILE *tmp)
 	if ((r = spool_commit(&t, s->sender, &s->rcpts, &nq, why,
 	    sizeof(why))) != 0) {
 		/* SPOOL_ESYNC: queued and logged, left to the queue runs. */
-		if (r == SPOOL_ESYNC)
+		if (r == SPOOL_ESYNC) {
 			spool_free(&nq);
+			reply(s, "451 4.3.0 Queued as %s, but not synced to "
+			    "disk", msgid);
+			ident_restore();
+			return;
+		}
 		spool_abort(&t);
 		log_msg(LOG_ERR, "bsmtp: %s", why);
 		reply(s, "451 4.3.0 Can not queue message");

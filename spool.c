@@ -262,7 +262,8 @@ create_random_tmp(char *path, size_t len)
 	int fd, tries, i;
 
 	for (tries = 0; tries < 100; tries++) {
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(rnd)) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -175,6 +175,21 @@ before=$(count_msgs /var/mail/bob)
 "$DMA" -q -D
 ok "a queue run delivers it" wait_queue_empty 30
 is "once" "$(count_msgs /var/mail/bob)" $((before + 1))
+# The same with -bs: the last fsync of the session is the one after the
+# commit point; the client gets a 451 that says the message is queued.
+BS='HELO x\r\nMAIL FROM:<alice@testhost>\r\nRCPT TO:<bob>\r\nDATA\r\nSubject: bs\r\n\r\nbody\r\n.\r\nQUIT\r\n'
+printf "$BS" >"$T/bs.in"
+strace -f -qq -u alice -o "$T/bs.st" -e trace=fsync "$DMA" -bs <"$T/bs.in" >/dev/null
+nf=$(grep -c '^[0-9]* *fsync(' "$T/bs.st")
+"$DMA" -q -D
+ok "reference -bs session delivered" wait_queue_empty 30
+capture strace -f -qq -u alice -o /dev/null -e inject=fsync:error=EIO:when="$nf" \
+    "$DMA" -bs <"$T/bs.in"
+like "-bs, fsync after the commit fails: 451, queued" "$out" \
+    '^451 4\.3\.0 Queued as [0-9a-f]+, but not synced to disk'
+is "-bs: the entry stays queued" "$(qfiles | grep -c .)" 1
+"$DMA" -q -D
+ok "-bs: a queue run delivers it" wait_queue_empty 30
 # Before the commit point a failing fsync still rolls everything back.
 capture strace -f -qq -u alice -o /dev/null -e inject=fsync:error=EIO:when=3 \
     "$DMA" bob <"$T/msg"

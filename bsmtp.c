@@ -474,6 +474,7 @@ queue_message(struct session *s, FILE *tmp)
 	char why[1024], safe[BSMTP_SAFE_MAX], msgid[sizeof(t.msgid)];
 	const char *user;
 	enum mail_err err;
+	int r;
 
 	if (spool_create(&t, why, sizeof(why)) != 0) {
 		log_msg(LOG_ERR, "bsmtp: %s", why);
@@ -505,7 +506,16 @@ queue_message(struct session *s, FILE *tmp)
 	log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<%s>",
 	    user, (unsigned long)s->ctx->uid,
 	    log_safe(safe, sizeof(safe), s->sender));
-	if (spool_commit(&t, s->sender, &s->rcpts, &nq, why, sizeof(why)) != 0) {
+	if ((r = spool_commit(&t, s->sender, &s->rcpts, &nq, why,
+	    sizeof(why))) != 0) {
+		/* SPOOL_ESYNC: queued and logged, left to the queue runs. */
+		if (r == SPOOL_ESYNC) {
+			spool_free(&nq);
+			reply(s, "451 4.3.0 Queued as %s, but not synced to "
+			    "disk", msgid);
+			ident_restore();
+			return;
+		}
 		spool_abort(&t);
 		log_msg(LOG_ERR, "bsmtp: %s", why);
 		reply(s, "451 4.3.0 Can not queue message");

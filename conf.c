@@ -402,7 +402,7 @@ parse_auth_line(char *line)
 enum conf_err
 conf_load_auth(const char *path, struct authuser **list, char *why, size_t whylen)
 {
-	char line[CONF_LINE_MAX];
+	char line[CONF_LINE_MAX], iobuf[BUFSIZ];
 	struct authuser *a, **tailp = list;
 	enum conf_err ret = CONF_OK;
 	enum rdline r;
@@ -416,6 +416,8 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 		set_why(why, whylen, "can not open auth file `%s': %s", path, strerror(errno));
 		return (CONF_EOPEN);
 	}
+	/* Our own stdio buffer, so that the copy of the file it holds is wiped. */
+	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	while ((r = read_line(fp, line, sizeof(line))) != RD_EOF) {
 		lineno++;
 		if (r == RD_ERR) {
@@ -441,6 +443,7 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 	}
 	explicit_bzero(line, sizeof(line));
 	fclose(fp);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	if (ret != CONF_OK) {
 		conf_free_auth(*list);
 		*list = NULL;

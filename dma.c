@@ -15,6 +15,7 @@
  * Side effects: fork/exit with sysexits codes, signals.
  */
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -377,11 +378,17 @@ bounce(struct qitem *it, const char *reason, struct queue *out)
 		return (-1);
 	}
 	log_msg(LOG_ERR, "delivery failed, bouncing as %s", t.msgid);
+	why[0] = '\0';
 	if (mail_bounce_write(t.fp, it, t.msgid, reason, it->mfp,
 	    (config.features & FULLBOUNCE) != 0) != 0)
 		xsnprintf(why, sizeof(why), "can not write bounce: %s", strerror(errno));
-	else if (spool_commit(&t, "", &l, out, why, sizeof(why)) == 0)
-		why[0] = '\0';
+	if (why[0] == '\0') {
+		/* Logged like every message that is queued. */
+		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
+		    username(), (unsigned long)invoker_uid);
+		if (spool_commit(&t, "", &l, out, why, sizeof(why)) != -1)
+			why[0] = '\0';	/* queued (SPOOL_ESYNC is logged) */
+	}
 	if (why[0] != '\0') {
 		log_msg(LOG_CRIT, "error creating bounce: %s", why);
 		spool_abort(&t);
@@ -403,6 +410,30 @@ entry_lost(const struct qitem *it)
 }
 
 /*
+ * load_auth - read AUTHPATH for one remote delivery attempt.
+ *
+ * 2026-12: only here, not at start-up: listing the queue, intake and
+ * local delivery never hold the relay passwords.  A missing or broken
+ * file defers the entry (the error names the file and line, never its
+ * text); the administrator can fix it before the message bounces.
+ */
+static enum dlv
+load_auth(struct dsn *why)
+{
+	char buf[512];
+
+	authusers = NULL;
+	if (config.authpath == NULL)
+		return (DLV_OK);
+	if (conf_load_auth(config.authpath, &authusers, buf, sizeof(buf)) ==
+	    CONF_OK)
+		return (DLV_OK);
+	log_msg(LOG_ERR, "remote delivery deferred: %s", buf);
+	dsn_set(why, "4.3.5", "%s", buf);
+	return (DLV_TEMPFAIL);
+}
+
+/*
  * attempt - one delivery attempt of a locked entry, in a child process.
  * Returns EX_OK when the entry is finished (delivered, bounced or
  * discarded) and EX_TEMPFAIL when it stays queued.  A bounce is queued and
@@ -418,7 +449,13 @@ attempt(struct qitem *it, int retry)
 	log_setident("%s", it->queueid);
 	dsn_set(&why, "", "unknown bounce reason");
 	log_msg(LOG_INFO, "<%s> trying delivery", it->addr);
-	r = it->local ? local_deliver(it, &why) : smtp_deliver(it, &why);
+	if (it->local)
+		r = local_deliver(it, &why);
+	else if ((r = load_auth(&why)) == DLV_OK) {
+		r = smtp_deliver(it, &why);
+		conf_free_auth(authusers);	/* wipes the passwords */
+		authusers = NULL;
+	}
 	if (r == DLV_OK) {
 		log_msg(LOG_INFO, "<%s> delivery successful", it->addr);
 		if (spool_remove(it) == 0 && it->local)
@@ -728,7 +765,13 @@ do_submit(const struct opts *o, int argc, char **argv)
 	}
 	log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<%s>",
 	    username(), (unsigned long)invoker_uid, sender);
-	if (spool_commit(&t, sender, &l, &q, why, sizeof(why)) != 0) {
+	switch (spool_commit(&t, sender, &l, &q, why, sizeof(why))) {
+	case 0:
+		break;
+	case SPOOL_ESYNC:
+		/* Queued (a run may deliver it), but not known durable. */
+		diex(EX_TEMPFAIL, "%s", why);
+	default:
 		spool_abort(&t);
 		diex(EX_CANTCREAT, "%s", why);
 	}
@@ -777,6 +820,12 @@ main(int argc, char **argv)
 	char *base;
 	int opind;
 
+	/*
+	 * 2026-12: no core dump or same-uid ptrace of a process that may
+	 * hold the message or, in delivery, the relay passwords, whatever
+	 * fs.suid_dumpable says.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	sanitize_start();
 	base = strrchr(argv[0] != NULL ? argv[0] : "dma", '/');
 	progname = xstrdup(base != NULL ? base + 1 : (argv[0] != NULL ? argv[0] : "dma"));
@@ -830,16 +879,7 @@ main(int argc, char **argv)
 	default:
 		diex(EX_CONFIG, "%s", why);
 	}
-	if (config.authpath != NULL) {
-		switch (conf_load_auth(config.authpath, &authusers, why, sizeof(why))) {
-		case CONF_OK:
-			break;
-		case CONF_EOPEN:
-			diex(EX_NOINPUT, "%s", why);
-		default:
-			diex(EX_CONFIG, "%s", why);
-		}
-	}
+	/* auth.conf is read by a remote delivery only (load_auth). */
 
 	switch (o.mode) {
 	case MODE_LISTQ:

@@ -350,7 +350,11 @@ int	 spool_create(struct spool_tmp *t, char *why, size_t whylen);
  * envelope" / "invalid recipient in envelope"), else nothing is written.
  * On failure the whole submission is aborted (spool_abort, temp file
  * included) and -1 returned; on success t is closed and emptied, so a
- * later spool_abort(t) is a no-op.  out (may be NULL) is overwritten with
+ * later spool_abort(t) is a no-op.  SPOOL_ESYNC: committed (entries
+ * queued, out filled, t emptied as on success) but the directory fsync
+ * after the commit point failed, so the entries may not survive a crash;
+ * why says so and has been logged.  The entries are never removed then:
+ * a queue run may already be delivering them.  out (may be NULL) is overwritten with
  * one malloc'ed entry per recipient, qfd = -1 and mfp = NULL: call
  * spool_acquire before delivering one; free with spool_free.
  */
@@ -378,6 +382,7 @@ void	 spool_print(FILE *out, const struct queue *q);
  * the locked Q's mtime.  On any non-zero return the handles are released.
  */
 #define SPOOL_ELOCKED	1
+#define SPOOL_ESYNC	2	/* spool_commit: committed, durability unknown */
 int	 spool_acquire(struct qitem *it, char *why, size_t whylen);
 /* Remove Q then M of a delivered or bounced entry; dir fsync'ed. */
 int	 spool_remove(struct qitem *it);

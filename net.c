@@ -484,7 +484,7 @@ sess_fail(struct sess *s, const char *step, const struct smtp_reply *r)
 	}
 	log_msg(LOG_NOTICE, "remote delivery deferred: %s [%s] failed after %s: %s",
 	    s->mx->host, s->mx->ip, step, safe);
-	dsn_set(s->why, code, "%s [%s] failed after %s:\n%s",
+	dsn_set(s->why, code, "%s [%s] failed after %s: %s",
 	    s->mx->host, s->mx->ip, step, r->text);
 	return (DLV_TEMPFAIL);
 }

@@ -6,8 +6,9 @@
  * module creates, renames or removes anything there.  Side effects:
  * files in the spool directory, flock(2) locks on them, syslog.
  * Runs setgid mail (egid mail gives access to the 2770 spool directory)
- * as the submitting user, or as whoever runs the queue; files are made
- * 0660 with fchmod so the umask cannot hide them from group mail.
+ * as the submitting user, or as whoever runs the queue; files are created
+ * 0660 from the start (the umask is lifted for the open) so that no crash
+ * can leave one group mail cannot open.
  *
  * Spool states of one message {msgid} (hex inode of the temp file) and
  * its per-recipient entries {qid} = {msgid}.{n}:
@@ -22,12 +23,16 @@
  *   no           no      no       delivered or bounced
  *
  * Transitions and their commit points:
- *   spool_create	tmp_XXXXXXXXXX made by mkstemp, locked, then linked
- *			to tmp_{msgid} (the random name is removed at once).
+ *   spool_create	tmp_XXXXXXXXXX (random) created 0660, locked, then
+ *			linked to tmp_{msgid} (the random name is removed at
+ *			once).
  *   spool_commit	for each recipient Q{qid} written and fsync'ed, then
  *			M{qid} linked to the temp file; directory fsync;
  *			unlink(tmp_{msgid}) is the COMMIT POINT; directory
- *			fsync again before success is reported.
+ *			fsync again before success is reported.  If that
+ *			last fsync fails the entries stay queued (a run may
+ *			already deliver them) and the submitter gets a
+ *			temporary failure: SPOOL_ESYNC.
  *   spool_acquire	flock(Q, LOCK_EX|LOCK_NB) and a check that the path
  *			still names the locked inode.
  *   spool_remove	unlink(Q) is the delivery COMMIT POINT, then unlink(M).
@@ -43,15 +48,25 @@
  *     characters, and are read back strictly (spool_parse_qfile).
  *
  * Who removes stale files: queue runs (spool_load with cleanup set).
- *   - tmp_* that is not locked and older than STALE_TMP_AGE: the file
- *     and every Q{msgid}.* / M{msgid}.* of the same inode (roll back).
+ *   - tmp_* whose mtime is more than STALE_TMP_AGE from now (either way)
+ *     and that is not locked, or that this runner cannot open at all (a
+ *     live submission's temp file is always 0660): the file and every
+ *     Q{msgid}.* / M{msgid}.* of the same inode (roll back), by name.
  *   - M{qid} without Q{qid} and without tmp_{msgid}.
  *   - A malformed Q{qid} is not removed but renamed to bad_{qid}, its M
- *     file to bad_{qid}.msg, for the administrator.
+ *     file to bad_{qid}.msg, for the administrator; only under the lock of
+ *     Q{qid}, with the path still naming the locked inode, no tmp_{msgid}
+ *     and the file read again, so a new submission that reused the inode
+ *     number is never set aside half-written.
  *   The submitter itself removes its files on failure (spool_abort).
+ *
+ * Other names: J* files belong to local delivery's append journal and
+ * bad_* files to the administrator; spool.c lists, reads and removes
+ * neither (only Q*, M*, tmp_* and the flush file are its own).
  */
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -212,13 +227,71 @@ read_capped(int fd, char *buf, size_t cap)
 }
 
 /*
+ * create_exact - create path exclusively with exactly the given mode.
+ *
+ * The umask (077 since main) is lifted for the open itself so that the
+ * file never exists with a narrower mode: a crash right after the open
+ * must not leave a file that group mail (another user's queue run) cannot
+ * open.  Symlinks are not followed.
+ */
+static int
+create_exact(const char *path, int flags, mode_t mode)
+{
+	mode_t old;
+	int fd, saved;
+
+	old = umask(0);
+	fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	saved = errno;
+	umask(old);
+	errno = saved;
+	return (fd);
+}
+
+/*
+ * create_random_tmp - tmp_ plus 10 random characters, created 0660 into
+ * path.  Returns the descriptor or -1.
+ */
+static int
+create_random_tmp(char *path, size_t len)
+{
+	static const char set[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[10];
+	char name[16];
+	int fd, tries, i;
+
+	for (tries = 0; tries < 100; tries++) {
+		if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(rnd)) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			for (i = 0; i < (int)sizeof(rnd); i++)
+				rnd[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^
+				    getpid() ^ (tries * 31 + i * 7));
+		}
+		for (i = 0; i < (int)sizeof(rnd); i++)
+			name[i] = set[rnd[i] % (sizeof(set) - 1)];
+		name[sizeof(rnd)] = '\0';
+		if (spool_path(path, len, "tmp_", name) != 0)
+			return (-1);
+		fd = create_exact(path, O_RDWR, 0660);
+		if (fd >= 0 || errno != EEXIST)
+			return (fd);
+	}
+	return (-1);
+}
+
+/*
  * spool_create - start receiving a message.
  *
- * The random mkstemp name is replaced by tmp_{msgid} at once so that a
- * queue run can tell which Q/M files belong to a crashed submission.
- * link+unlink (not rename) is used so that an existing name is never
- * replaced.  The flock is held until the message is committed or aborted;
- * it is what tells a queue run that the submitter is alive.
+ * The random name is replaced by tmp_{msgid} at once so that a queue run
+ * can tell which Q/M files belong to a crashed submission.  link+unlink
+ * (not rename) is used so that an existing name is never replaced.  The
+ * file has its final mode from the start (create_exact).  The flock is
+ * held until the message is committed or aborted; it is what tells a
+ * queue run that the submitter is alive.
  */
 int
 spool_create(struct spool_tmp *t, char *why, size_t whylen)
@@ -228,18 +301,12 @@ spool_create(struct spool_tmp *t, char *why, size_t whylen)
 	int saved;
 
 	memset(t, 0, sizeof(*t));
-	t->fd = -1;
-	if (spool_path(tpl, sizeof(tpl), "tmp_", "XXXXXXXXXX") != 0) {
-		saved = errno;
-		goto fail;
-	}
-	t->fd = mkostemp(tpl, O_CLOEXEC);
+	t->fd = create_random_tmp(tpl, sizeof(tpl));
 	if (t->fd < 0) {
 		saved = errno;
 		goto fail;
 	}
-	if (fchmod(t->fd, 0660) != 0 || flock(t->fd, LOCK_EX) != 0 ||
-	    fstat(t->fd, &st) != 0) {
+	if (flock(t->fd, LOCK_EX) != 0 || fstat(t->fd, &st) != 0) {
 		saved = errno;
 		unlink(tpl);
 		goto fail;
@@ -288,11 +355,10 @@ write_qfile(const char *path, const char *qid, const char *sender,
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
-	fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
-	    0660);
+	fd = create_exact(path, O_WRONLY, 0660);
 	if (fd < 0)
 		return (-1);
-	if (fchmod(fd, 0660) != 0 || write_all(fd, buf, strlen(buf)) != 0 ||
+	if (write_all(fd, buf, strlen(buf)) != 0 ||
 	    fsync(fd) != 0) {
 		saved = errno;
 		close(fd);
@@ -341,8 +407,10 @@ qitem_free(struct qitem *it)
 
 /*
  * commit_files - write Q and link M for every recipient, then pass the
- * commit point.  Returns 0, or -1 with errno set; t->nq counts the
- * complete Q/M pairs made, for spool_abort to remove.
+ * commit point.  Returns 0, -1 with errno set (nothing committed), or
+ * SPOOL_ESYNC with errno set (committed, the last directory fsync
+ * failed); t->nq counts the complete Q/M pairs made, for spool_abort to
+ * remove.
  */
 static int
 commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
@@ -376,11 +444,11 @@ commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
 	if (unlink(t->path) != 0)
 		return (-1);
 	/*
-	 * XXX If this fsync fails the entries may already be visible to a
-	 * queue run; they are rolled back anyway because the unlink above
-	 * is not known to be durable and the submitter will report failure.
+	 * 2026-12: the entries are visible now and a concurrent run may be
+	 * delivering them, so a failing fsync must not roll them back (that
+	 * removed mail in delivery).  The caller is told SPOOL_ESYNC.
 	 */
-	return (dir_sync());
+	return (dir_sync() != 0 ? SPOOL_ESYNC : 0);
 }
 
 /*
@@ -403,6 +471,7 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 	char qid[QID_MAX], safe[256];
 	unsigned i;
 	time_t now;
+	int ret;
 
 	if (out != NULL) {
 		out->head = NULL;
@@ -426,11 +495,17 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 			return (-1);
 		}
 	}
-	if (t->fp == NULL || commit_files(t, sender, l) != 0) {
+	if (t->fp == NULL || (ret = commit_files(t, sender, l)) < 0) {
 		snprintf(why, whylen, "can not create spools: %s",
 		    t->fp == NULL ? strerror(EBADF) : strerror(errno));
 		spool_abort(t);
 		return (-1);
+	}
+	if (ret == SPOOL_ESYNC) {
+		snprintf(why, whylen, "message queued as %s.*, but can not sync "
+		    "spool directory `%s': %s; it may not survive a crash",
+		    t->msgid, spooldir(), strerror(errno));
+		log_msg(LOG_ERR, "%s", why);
 	}
 
 	now = time(NULL);
@@ -452,7 +527,7 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 	fclose(t->fp);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
-	return (0);
+	return (ret);
 }
 
 /* spool_abort - drop a submission: Q/M pairs made so far and the temp file */
@@ -607,14 +682,28 @@ remove_logged(const char *path, const char *what)
 	return (1);
 }
 
+/* stale_time - t is more than the age rule away from now (either way) */
+static int
+stale_time(time_t t, time_t now)
+{
+	return (now - t > STALE_TMP_AGE || t - now > STALE_TMP_AGE);
+}
+
 /*
  * clean_tmp - roll back a crashed submission whose temp file is name.
  *
- * The lock decides: a live submitter holds it.  After locking, the path
- * must still name the locked inode, else the submitter committed (the
- * unlink of tmp_ is the commit point) between our open and our lock.
- * Q/M files go first and the temp file last, so the entries stay hidden
- * until the last one is gone.  Returns 1 if something was removed.
+ * Nothing young is touched: a submitter may be between its open and its
+ * lock.  A file old by its mtime (a future mtime counts as old, so nobody
+ * can make a leftover immortal with touch) is judged by its lock when it
+ * can be opened: a live submitter holds the lock.  After locking, the
+ * path must still name the locked inode, else the submitter committed
+ * (the unlink of tmp_ is the commit point) between our open and our lock.
+ * A temp file this runner cannot open (another owner, mode 0600: left by
+ * an older version or planted) is never a live submission, because
+ * spool_create makes every temp file 0660 from the start: it is removed
+ * by name.  Q/M files go first and the temp file last, so the entries
+ * stay hidden until the last one is gone.  Returns 1 if something was
+ * removed.
  */
 static int
 clean_tmp(const char *name, const struct names *all, time_t now)
@@ -622,19 +711,34 @@ clean_tmp(const char *name, const struct names *all, time_t now)
 	char path[PATH_MAX], msgid[32], other[PATH_MAX];
 	struct stat st, lst, mst;
 	size_t i, mlen;
-	int fd, removed = 0;
+	int fd = -1, removed = 0;
 
-	if (spool_path(path, sizeof(path), "", name) != 0)
+	if (spool_path(path, sizeof(path), "", name) != 0 ||
+	    lstat(path, &st) != 0 || S_ISDIR(st.st_mode) ||
+	    !stale_time(st.st_mtime, now))
 		return (0);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return (0);
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
-	    lstat(path, &lst) != 0 || st.st_dev != lst.st_dev ||
-	    st.st_ino != lst.st_ino || !S_ISREG(st.st_mode) ||
-	    now - st.st_mtime <= STALE_TMP_AGE)
-		goto out;
-	if (xsnprintf(msgid, sizeof(msgid), "%llx",
+	if (S_ISREG(st.st_mode)) {
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno != EACCES && errno != EPERM)
+			return (0);
+	}
+	if (fd >= 0) {
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
+		    lstat(path, &lst) != 0 || st.st_dev != lst.st_dev ||
+		    st.st_ino != lst.st_ino || !stale_time(st.st_mtime, now))
+			goto out;
+	} else {
+		/*
+		 * XXX Without a lock the name is removed by what lstat saw:
+		 * re-checked just before the unlink, it can only be wrong
+		 * if the inode was freed and reused in between, which needs
+		 * another runner to remove this very name first.
+		 */
+		if (lstat(path, &lst) != 0 || st.st_dev != lst.st_dev ||
+		    st.st_ino != lst.st_ino || !stale_time(lst.st_mtime, now))
+			return (0);
+	}
+	if (S_ISREG(st.st_mode) && xsnprintf(msgid, sizeof(msgid), "%llx",
 	    (unsigned long long)st.st_ino) == 0 &&
 	    strcmp(name + 4, msgid) == 0) {
 		mlen = strlen(msgid);
@@ -656,7 +760,8 @@ clean_tmp(const char *name, const struct names *all, time_t now)
 	}
 	removed |= remove_logged(path, "stale temp file");
 out:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return (removed);
 }
 
@@ -683,20 +788,110 @@ clean_orphan_m(const char *name)
 	return (remove_logged(path, "orphaned message file"));
 }
 
-/* set_aside - rename a malformed entry to bad_{qid} / bad_{qid}.msg */
+/*
+ * parse_entry - read the open Q file fd of qid into it (sender, addr,
+ * local, queueid).  Returns 0, 1 if the file is malformed, -1 on a read
+ * error (errno set).
+ */
+static int
+parse_entry(int fd, const char *qid, struct qitem *it)
+{
+	struct qitem tmp;
+	struct stat st;
+	char canon[ENVFIELD_MAX + 1], why[256], *buf;
+	ssize_t len;
+	int local, ret = 1;
+
+	if (fstat(fd, &st) != 0)
+		return (-1);
+	if (!S_ISREG(st.st_mode))
+		return (1);
+	buf = xmalloc(QFILE_MAX + 1);
+	memset(&tmp, 0, sizeof(tmp));
+	len = read_capped(fd, buf, QFILE_MAX);
+	if (len < 0) {
+		ret = -1;
+	} else if (len <= QFILE_MAX &&
+	    spool_parse_qfile(buf, (size_t)len, &tmp, why, sizeof(why)) == 0) {
+		local = rcpt_canonical(tmp.addr, canon, sizeof(canon));
+		if (strcmp(tmp.queueid, qid) == 0 && local >= 0 &&
+		    canon[0] != '\0') {
+			free(it->queueid);
+			free(it->sender);
+			free(it->addr);
+			it->queueid = tmp.queueid;
+			it->sender = tmp.sender;
+			it->addr = xstrdup(canon);
+			it->local = local;
+			it->qtime = st.st_mtime;
+			free(tmp.addr);
+			tmp.queueid = tmp.sender = tmp.addr = NULL;
+			ret = 0;
+		}
+	}
+	free(tmp.queueid);
+	free(tmp.sender);
+	free(tmp.addr);
+	free(buf);
+	return (ret);
+}
+
+/* rename_bad - rename path to bad_{suffix} in the spool, logged */
 static void
-set_aside(const struct qitem *it, const char *qid)
+rename_bad(const char *path, const char *qid, const char *suffix)
 {
 	char bad[PATH_MAX], name[QID_MAX + 16];
 
-	if (xsnprintf(name, sizeof(name), "bad_%s", qid) == 0 &&
+	if (xsnprintf(name, sizeof(name), "bad_%s%s", qid, suffix) == 0 &&
 	    spool_path(bad, sizeof(bad), "", name) == 0 &&
-	    rename(it->qpath, bad) == 0)
-		log_msg(LOG_NOTICE, "moved `%s' to `%s'", it->qpath, bad);
-	if (xsnprintf(name, sizeof(name), "bad_%s.msg", qid) == 0 &&
-	    spool_path(bad, sizeof(bad), "", name) == 0 &&
-	    rename(it->mpath, bad) == 0)
-		log_msg(LOG_NOTICE, "moved `%s' to `%s'", it->mpath, bad);
+	    rename(path, bad) == 0)
+		log_msg(LOG_NOTICE, "moved `%s' to `%s'", path, bad);
+}
+
+/*
+ * set_aside - rename a malformed entry to bad_{qid} / bad_{qid}.msg, but
+ * only once it is proved committed and malformed.
+ *
+ * What load_entry read may not be what is there now: the entry may have
+ * been delivered since and its inode number (hence qid) reused by a new
+ * submission whose Q file is still being written.  So, under the entry's
+ * lock: the path must still name the locked inode, no tmp_{msgid} may
+ * exist (its unlink is the commit point, and a submitter writes its Q
+ * files only before it), and the file read again must still be malformed.
+ * The lock keeps deliverers and other runners away until the rename.
+ */
+static void
+set_aside(const struct qitem *it, const char *qid)
+{
+	struct qitem *chk;
+	struct stat fst, pst;
+	int fd;
+
+	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		/* A symlink is never a submission's Q file: no lock needed. */
+		if (errno != ELOOP || lstat(it->qpath, &pst) != 0 ||
+		    !S_ISLNK(pst.st_mode) || uncommitted(qid))
+			return;
+	} else if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &fst) != 0 ||
+	    fst.st_nlink == 0 || lstat(it->qpath, &pst) != 0 ||
+	    fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino ||
+	    uncommitted(qid)) {
+		close(fd);
+		return;
+	} else {
+		chk = qitem_new(qid, "", "");
+		if (parse_entry(fd, qid, chk) != 1) {
+			qitem_free(chk);
+			close(fd);
+			return;
+		}
+		qitem_free(chk);
+	}
+	rename_bad(it->qpath, qid, "");
+	rename_bad(it->mpath, qid, ".msg");
+	if (fd >= 0)
+		close(fd);
 }
 
 /*
@@ -706,11 +901,9 @@ set_aside(const struct qitem *it, const char *qid)
 static struct qitem *
 load_entry(const char *qid, int cleanup)
 {
-	struct qitem *it, tmp;
+	struct qitem *it;
 	struct stat st;
-	char canon[ENVFIELD_MAX + 1], why[256], *buf = NULL;
-	ssize_t len;
-	int fd = -1, local, malformed = 0;
+	int fd = -1, malformed = 0, r;
 
 	/* An entry whose submission is not committed does not exist yet. */
 	if (uncommitted(qid))
@@ -727,37 +920,15 @@ load_entry(const char *qid, int cleanup)
 			    strerror(errno));
 		goto fail;
 	}
-	if (fstat(fd, &st) != 0) {
+	if ((r = parse_entry(fd, qid, it)) < 0) {
 		log_msg(LOG_INFO, "could not pick up queue file: `%s'/`%s': %s",
 		    it->qpath, it->mpath, strerror(errno));
 		goto fail;
 	}
-	buf = xmalloc(QFILE_MAX + 1);
-	if (!S_ISREG(st.st_mode) || (len = read_capped(fd, buf, QFILE_MAX)) < 0 ||
-	    len > QFILE_MAX) {
+	if (r > 0) {
 		malformed = 1;
 		goto fail;
 	}
-	memset(&tmp, 0, sizeof(tmp));
-	if (spool_parse_qfile(buf, (size_t)len, &tmp, why, sizeof(why)) != 0) {
-		malformed = 1;
-		goto fail;
-	}
-	free(it->queueid);
-	free(it->sender);
-	free(it->addr);
-	it->queueid = tmp.queueid;
-	it->sender = tmp.sender;
-	it->addr = tmp.addr;
-	local = rcpt_canonical(it->addr, canon, sizeof(canon));
-	if (strcmp(it->queueid, qid) != 0 || local < 0 || canon[0] == '\0') {
-		malformed = 1;
-		goto fail;
-	}
-	free(it->addr);
-	it->addr = xstrdup(canon);
-	it->local = local;
-	it->qtime = st.st_mtime;
 	if (lstat(it->mpath, &st) != 0 || !S_ISREG(st.st_mode)) {
 		log_msg(LOG_INFO, "could not pick up queue file: `%s'/`%s': %s",
 		    it->qpath, it->mpath, lstat(it->mpath, &st) != 0 ?
@@ -765,18 +936,16 @@ load_entry(const char *qid, int cleanup)
 		goto fail;
 	}
 	close(fd);
-	free(buf);
 	return (it);
 
 fail:
-	if (malformed) {
-		log_msg(LOG_ERR, "malformed queue file `%s'", it->qpath);
-		if (cleanup)
-			set_aside(it, qid);
-	}
 	if (fd >= 0)
 		close(fd);
-	free(buf);
+	/* Checked again under the lock: it may be a new, partial file. */
+	if (malformed && cleanup && !uncommitted(qid))
+		set_aside(it, qid);
+	if (malformed && !uncommitted(qid))
+		log_msg(LOG_ERR, "malformed queue file `%s'", it->qpath);
 	qitem_free(it);
 	return (NULL);
 }
@@ -1064,19 +1233,17 @@ spool_flush_touch(void)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int fd, created = 1, ret = -1;
+	int fd, ret = -1;
 
 	if (spool_path(path, sizeof(path), "", SPOOL_FLUSHFILE) != 0) {
 		log_msg(LOG_ERR, "could not open flush file: %s",
 		    strerror(errno));
 		return (-1);
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC, 0660);
-	if (fd < 0 && errno == EEXIST) {
-		created = 0;
+	/* 0640 as the original makes it: only the owner needs to write. */
+	fd = create_exact(path, O_WRONLY | O_NONBLOCK, 0640);
+	if (fd < 0 && errno == EEXIST)
 		fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	}
 	if (fd < 0) {
 		log_msg(LOG_ERR, "could not open flush file: %s",
 		    strerror(errno));
@@ -1087,7 +1254,7 @@ spool_flush_touch(void)
 		    path);
 		goto out;
 	}
-	if ((created && fchmod(fd, 0660) != 0) || futimens(fd, NULL) != 0) {
+	if (futimens(fd, NULL) != 0) {
 		log_msg(LOG_ERR, "could not touch flush file: %s",
 		    strerror(errno));
 		goto out;

@@ -9,7 +9,7 @@ apt-get update -qq || exit 1
 apt-get install -y -qq \
     build-essential bison flex libssl-dev mandoc dnsmasq-base \
     python3-aiosmtpd openssl ca-certificates bsd-mailx s-nail mutt git-email \
-    php-cli iproute2 util-linux passwd procps git \
+    php-cli iproute2 util-linux passwd procps git strace \
     debhelper dpkg-dev fakeroot </dev/null >/dev/null || exit 1
 if [ "$(id -u)" != 0 ]; then
 	echo "test/ci.sh: the integration tests need root" >&2

@@ -93,19 +93,23 @@ capture run_as alice "$DMA" -bp
 is "alice: dma -bp with a good auth.conf: exit 0" "$rc" 0
 unlike "alice: dma -bp: no password" "$out$err" "$PASSWORD"
 
-# Broken lines: the error names the file and the line, never its text.
+# Broken lines: auth.conf is read by a remote delivery only, so listing and
+# submitting work; the delivery defers, and its error names the file and
+# the line, never its text.
 for bad in "alice@example.org $PASSWORD" "alice@example.org|$PASSWORD" \
     "alice|:$PASSWORD"; do
 	printf '# comment\n%s\n' "$bad" | auth_conf
 	capture run_as alice "$DMA" -bp
-	is "broken auth.conf line '${bad%%"$PASSWORD"*}...': dma -bp exits 78" "$rc" 78
-	like "broken auth.conf line: the error names the file and line 2" "$err" '/etc/dma/auth\.conf(:| line )2'
-	unlike "broken auth.conf line: the error does not show the password" "$err$out" "$PASSWORD"
+	is "broken auth.conf line '${bad%%"$PASSWORD"*}...': dma -bp does not read it, exits 0" "$rc" 0
+	unlike "broken auth.conf line: -bp does not show the password" "$err$out" "$PASSWORD"
 	capture run_as alice sh -c "echo x | $DMA bob"
-	is "broken auth.conf line: submission exits 78" "$rc" 78
+	is "broken auth.conf line: submission (DEFER) does not read it, exits 0" "$rc" 0
 	unlike "broken auth.conf line: submission does not show the password" "$err$out" "$PASSWORD"
+	syslog_mark
 	capture run_as alice "$DMA" -q -v
 	unlike "broken auth.conf line: dma -q -v does not show the password" "$err$out" "$PASSWORD"
+	ok "broken auth.conf line: the remote delivery is deferred naming the file and line 2" \
+	    logged 'remote delivery deferred: syntax error in authfile /etc/dma/auth\.conf:2$'
 done
 syslog_sync
 not_ok "the log never got the password" grep -qF -- "$PASSWORD" "$T/syslog"

@@ -49,7 +49,7 @@ submit_one carol@example.test
 capture run_dma -q -D
 is "all MX 4xx: still queued" "$(qfiles | grep -c .)" 1
 ok "all MX 4xx: deferred with MX2's reason" syslog_has \
-    '<carol@example\.test> delivery deferred: mx2\.example\.test \[127\.0\.0\.3\] failed after RCPT TO:\\n452 4\.2\.2 mx2 full$'
+    '<carol@example\.test> delivery deferred: mx2\.example\.test \[127\.0\.0\.3\] failed after RCPT TO: 452 4\.2\.2 mx2 full$'
 kill_dma
 rm -f "$SPOOL"/[QM]*
 smtpd_stop ex1

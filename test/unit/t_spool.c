@@ -560,6 +560,54 @@ test_malformed_and_order(void)
 	empty_dir();
 }
 
+/*
+ * Leftovers: stale by name and age only (a future mtime counts as stale),
+ * J files of local delivery untouched, and a malformed Q file set aside
+ * only when it can be locked and no tmp_{msgid} exists.
+ */
+static void
+test_hygiene(void)
+{
+	struct spool_tmp t;
+	char why[256];
+	time_t now = time(NULL);
+	int fd;
+
+	/* the temp file has its final mode at once (no fchmod window) */
+	ok(spool_create(&t, why, sizeof(why)) == 0, "create");
+	is_int(file_mode(t.path), 0660, "temp file 0660 under umask 077");
+	spool_abort(&t);
+
+	write_file(sp("tmp_future"), "x");
+	set_mtime(sp("tmp_future"), now + 3600 * 24 * 365);
+	write_file(sp("tmp_young"), "x");
+	write_file(sp("Jbob"), "journal");
+	set_mtime(sp("Jbob"), now - 3600);
+	if (symlink("/nonexistent", sp("tmp_link")) != 0)
+		perror("symlink");
+	ok(load_n(1) == 0, "load with leftovers");
+	ok(!exists(sp("tmp_future")), "a temp file dated in the future is stale");
+	ok(exists(sp("tmp_young")), "a young temp file is kept");
+	ok(exists(sp("Jbob")), "a J file is left alone");
+	ok(exists(sp("tmp_link")), "a young symlink named tmp_ is kept");
+	empty_dir();
+
+	/* malformed but locked by someone (a runner, a deliverer): kept */
+	write_file(sp("Qcd.1"), "ID: cd.1\nSend");
+	write_file(sp("Mcd.1"), msgtext);
+	fd = open(sp("Qcd.1"), O_RDONLY);
+	ok(fd >= 0 && flock(fd, LOCK_EX) == 0, "hold the lock of a malformed Q");
+	ok(load_n(1) == 0, "load with a locked malformed Q");
+	ok(exists(sp("Qcd.1")) && !exists(sp("bad_cd.1")),
+	    "a locked malformed Q is not set aside");
+	if (fd >= 0)
+		close(fd);
+	ok(load_n(1) == 0, "load after the lock is gone");
+	ok(!exists(sp("Qcd.1")) && exists(sp("bad_cd.1")) &&
+	    exists(sp("bad_cd.1.msg")), "then it is set aside");
+	empty_dir();
+}
+
 static void
 test_locking(void)
 {
@@ -703,7 +751,7 @@ test_flush(void)
 	is_int(spool_flush_time(), 0, "no flush file: time 0");
 	is_int(spool_flush_touch(), 0, "flush touch creates");
 	ok(lstat(sp("flush"), &st) == 0 && S_ISREG(st.st_mode), "regular file");
-	is_int(st.st_mode & 07777, 0660, "flush mode 0660 despite umask 077");
+	is_int(st.st_mode & 07777, 0640, "flush mode 0640 despite umask 077");
 	set_mtime(sp("flush"), old);
 	is_int(spool_flush_time(), old, "flush time is the mtime");
 	is_int(spool_flush_touch(), 0, "touch existing");
@@ -777,6 +825,7 @@ main(void)
 	test_parse();
 	test_uncommitted_and_stale();
 	test_malformed_and_order();
+	test_hygiene();
 	test_locking();
 	test_flush();
 	test_errors();

@@ -180,16 +180,16 @@ kill_dma
 rm -f "$SPOOL"/[QM]*
 tarpit_stop tls
 
-# -- 6. a server answering each step 2 s late, just inside TIMEOUT 3 --------
+# -- 6. a server answering each step 2 s late, well inside TIMEOUT 4 --------
 port=10025
 tarpit_start slow trickle 2 "127.0.0.1:$port" || exit 1
-printf 'SMARTHOST 127.0.0.1\nPORT %s\nTIMEOUT 3\nDEFER\nATTEMPTTIMEOUT 7\n' \
+printf 'SMARTHOST 127.0.0.1\nPORT %s\nTIMEOUT 4\nDEFER\nATTEMPTTIMEOUT 7\n' \
     "$port" | dma_conf
 submit d1@example.org
 syslog_mark
 run_queue
 is "trickle: queue run exit 0" "$rc" 0
-not_ok "trickle: no step waited the whole TIMEOUT" logged 'timeout after 3 seconds'
+not_ok "trickle: no step waited the whole TIMEOUT" logged 'timeout after 4 seconds'
 ok "trickle: a step was cut at the deadline" logged \
     'remote delivery deferred: 127\.0\.0\.1 \[127\.0\.0\.1\] failed after [A-Z ]+: delivery attempt deadline reached waiting for the server.s reply$'
 ok "trickle: deadline logged" logged \
@@ -200,7 +200,7 @@ kill_dma
 rm -f "$SPOOL"/[QM]*
 
 # Without the bound the same server takes the message (about 14 s).
-printf 'SMARTHOST 127.0.0.1\nPORT %s\nTIMEOUT 3\nDEFER\n' "$port" | dma_conf
+printf 'SMARTHOST 127.0.0.1\nPORT %s\nTIMEOUT 4\nDEFER\n' "$port" | dma_conf
 submit d2@example.org
 run_queue
 ok "trickle, default deadline: delivered" wait_queue_empty

@@ -5,7 +5,7 @@
 # all cut at the deadline of the attempt; the address limit stops after
 # that many addresses, whether they refuse connections or time out.  Each
 # ends in a temporary failure with a log line saying which bound was
-# reached, and the entry stays queued.  The servers are tarpit.py on
+# reached, and the entry stays queued.  The servers are fixtures/tarpit.py on
 # loopback addresses, found through dnsmasq MX records.
 
 # mx_records DOMAIN NET N: N MX hosts mxI.DOMAIN = NET.I, preference I.
@@ -26,7 +26,7 @@ tarpit_start() {
 	for a in "$@"; do
 		args="$args --listen $a"
 	done
-	/usr/bin/python3 "$SRC/test/integration/tarpit.py" --dir "$d" \
+	/usr/bin/python3 "$SRC/test/integration/fixtures/tarpit.py" --dir "$d" \
 	    --mode "$mode" --delay "$delay" $args >"$d/stdout" 2>"$d/stderr" </dev/null &
 	echo $! >"$d/pid"
 	while ! grep -q '^READY' "$d/stdout" 2>/dev/null; do

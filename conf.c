@@ -27,6 +27,10 @@
 #define DEF_PORT	SMTP_PORT
 #define DEF_ALIASES	"/etc/aliases"
 #define DEF_SPOOLDIR	SPOOL_PATH
+#define DEF_MAXADDRESSES	5	/* as Postfix's smtp_mx_address_limit */
+#define DEF_ATTEMPTTIMEOUT	900	/* 15 minutes; see dma.8 */
+#define MAX_MAXADDRESSES	64	/* the candidates dns.c returns at most */
+#define MAX_ATTEMPTTIMEOUT	86400
 
 struct config config;
 
@@ -35,6 +39,8 @@ enum keytype {
 	K_FLAG,			/* bit in features, no value allowed */
 	K_PORT,			/* 1..65535 */
 	K_TIMEOUT,		/* seconds, 1..3600 */
+	K_MAXADDR,		/* 1..MAX_MAXADDRESSES */
+	K_ATTEMPT,		/* seconds, 1..MAX_ATTEMPTTIMEOUT */
 	K_MASQ,			/* split into masquerade_user/_host */
 	K_FPR,			/* SHA-256 fingerprint */
 };
@@ -53,6 +59,8 @@ static const struct confkey confkeys[] = {
 	STRKEY("SMARTHOST", smarthost),
 	{ "PORT", K_PORT, 0, 0 },
 	{ "TIMEOUT", K_TIMEOUT, 0, 0 },
+	{ "MAXADDRESSES", K_MAXADDR, 0, 0 },
+	{ "ATTEMPTTIMEOUT", K_ATTEMPT, 0, 0 },
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
@@ -142,6 +150,8 @@ conf_init(struct config *c)
 	c->port = DEF_PORT;
 	c->aliases = xstrdup(DEF_ALIASES);
 	c->spooldir = xstrdup(DEF_SPOOLDIR);
+	c->maxaddresses = DEF_MAXADDRESSES;
+	c->attempttimeout = DEF_ATTEMPTTIMEOUT;
 }
 
 static int
@@ -230,6 +240,24 @@ parse_port(const char *v)
 	return (n == 0 ? -1 : (int)n);
 }
 
+/* parse_uint - decimal 1..max, digits only; -1 otherwise */
+static int
+parse_uint(const char *v, int max)
+{
+	long n = 0;
+
+	if (*v == '\0')
+		return (-1);
+	for (; *v != '\0'; v++) {
+		if (*v < '0' || *v > '9')
+			return (-1);
+		n = n * 10 + (*v - '0');
+		if (n > max)
+			return (-1);
+	}
+	return (n == 0 ? -1 : (int)n);
+}
+
 /*
  * apply_key - store one key/value pair; val is NULL when the line has no
  * value.  Returns 0, or -1 with detail (without the location) in err.
@@ -281,6 +309,22 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 		if (c->timeout < 1 || c->timeout > 3600) {
 			c->timeout = 0;
 			set_why(err, errlen, "TIMEOUT must be a number of seconds from 1 to 3600");
+			return (-1);
+		}
+		break;
+	case K_MAXADDR:
+		if ((c->maxaddresses = parse_uint(val, MAX_MAXADDRESSES)) < 0) {
+			c->maxaddresses = DEF_MAXADDRESSES;
+			set_why(err, errlen, "MAXADDRESSES must be a number from 1 to %d",
+			    MAX_MAXADDRESSES);
+			return (-1);
+		}
+		break;
+	case K_ATTEMPT:
+		if ((c->attempttimeout = parse_uint(val, MAX_ATTEMPTTIMEOUT)) < 0) {
+			c->attempttimeout = DEF_ATTEMPTTIMEOUT;
+			set_why(err, errlen, "ATTEMPTTIMEOUT must be a number of seconds "
+			    "from 1 to %d", MAX_ATTEMPTTIMEOUT);
 			return (-1);
 		}
 		break;

@@ -100,6 +100,8 @@ struct config {
 	int	 have_fingerprint;
 	int	 features;		/* flags above */
 	int	 timeout;		/* TIMEOUT: cap of SMTP timeouts, 0: none */
+	int	 maxaddresses;		/* MAXADDRESSES: addresses per attempt */
+	int	 attempttimeout;	/* ATTEMPTTIMEOUT: seconds per attempt */
 };
 
 extern struct config config;
@@ -498,8 +500,10 @@ extern struct authuser *authusers;	/* auth.conf entries, set by dma.c */
 /*
  * One delivery attempt of the remote entry it: SMARTHOST or the MX hosts
  * of the recipient domain, tried in order until one accepts or refuses
- * permanently.  Returns DLV_OK, or DLV_TEMPFAIL / DLV_PERMFAIL with why
- * set (always).  Reads it->mfp from its start; never exits.
+ * permanently, within MAXADDRESSES addresses and ATTEMPTTIMEOUT seconds
+ * (reaching either is DLV_TEMPFAIL).  Returns DLV_OK, or DLV_TEMPFAIL /
+ * DLV_PERMFAIL with why set (always).  Reads it->mfp from its start;
+ * never exits.
  */
 enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
 
@@ -528,6 +532,8 @@ struct smtp_conn {
 	int	 broken;	/* I/O failed or out of sync: no more commands */
 	int	 desync;	/* broken by a timeout or garbled reply: still open */
 	int	 err;		/* errno of the last write failure */
+	long long deadline;	/* end of the delivery attempt (CLOCK_MONOTONIC
+				   ms): no read or write waits past it; 0: none */
 	const unsigned char *mem; /* memory source */
 	size_t	 memlen, mempos;
 	int	 memsrc;
@@ -569,7 +575,8 @@ void	 smtp_conn_mem(struct smtp_conn *c, const void *buf, size_t len);
 /* Close TLS, the fd and free the collected output. */
 void	 smtp_conn_close(struct smtp_conn *c);
 /*
- * Read one complete reply within timeout seconds.  Lines end in CRLF or
+ * Read one complete reply within timeout seconds (and before c->deadline,
+ * if set; the same holds for every write).  Lines end in CRLF or
  * LF.  Returns SMTP_ROK or a negative enum smtp_rerr (the connection is
  * then marked broken).
  */

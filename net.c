@@ -89,6 +89,27 @@ ms_left(long long deadline)
 	return (left > INT_MAX ? INT_MAX : (int)left);
 }
 
+/*
+ * step_end - the end of a step of timeout seconds started now: the RFC
+ * 5321 (or TIMEOUT) bound of the step, cut to the end of the whole
+ * attempt (attempt_end, 0: none), so that a server answering each step
+ * just before its timeout cannot stretch the attempt.
+ */
+static long long
+step_end(long long attempt_end, int timeout)
+{
+	long long end = now_ms() + (long long)timeout * 1000;
+
+	return (attempt_end > 0 && attempt_end < end ? attempt_end : end);
+}
+
+/* attempt_over - whether the deadline of the attempt (0: none) has passed */
+static int
+attempt_over(long long attempt_end)
+{
+	return (attempt_end > 0 && ms_left(attempt_end) == 0);
+}
+
 /* wait_fd - poll fd for ev until deadline: 0 ready, -1 with errno */
 static int
 wait_fd(int fd, short ev, long long deadline)
@@ -245,8 +266,13 @@ reply_err(struct smtp_conn *c, struct smtp_reply *r, int err, int timeout,
 		    "connection closed by the server");
 		break;
 	case SMTP_RTIMEOUT:
-		snprintf(r->text, sizeof(r->text),
-		    "timeout after %d seconds waiting for the server's reply", timeout);
+		if (attempt_over(c->deadline))
+			snprintf(r->text, sizeof(r->text), "delivery attempt deadline "
+			    "reached waiting for the server's reply");
+		else
+			snprintf(r->text, sizeof(r->text),
+			    "timeout after %d seconds waiting for the server's reply",
+			    timeout);
 		break;
 	case SMTP_RIO:
 		snprintf(r->text, sizeof(r->text), "read error: %s",
@@ -272,7 +298,7 @@ int
 smtp_read_reply(struct smtp_conn *c, int timeout, struct smtp_reply *r)
 {
 	char line[SMTP_LINE_MAX];
-	long long deadline = now_ms() + (long long)timeout * 1000;
+	long long deadline = step_end(c->deadline, timeout);
 	size_t n, tl = 0;
 	int err, code;
 
@@ -315,7 +341,7 @@ static int
 conn_write_all(struct smtp_conn *c, const void *buf, size_t n, int timeout)
 {
 	const char *p = buf;
-	long long deadline = now_ms() + (long long)timeout * 1000;
+	long long deadline = step_end(c->deadline, timeout);
 	ssize_t w;
 
 	if (c->memsrc) {
@@ -383,11 +409,12 @@ smtp_conn_put(struct smtp_conn *c, const void *p, size_t n, int timeout)
 }
 
 /*
- * net_connect - non-blocking connect to one candidate with a timeout.
- * Returns the (still non-blocking) socket, or -1 with err set.
+ * net_connect - non-blocking connect to one candidate, given up at end
+ * (CLOCK_MONOTONIC ms).  Returns the (still non-blocking) socket, or -1
+ * with err set.
  */
 static int
-net_connect(const struct mx_host *mx, int timeout, char *err, size_t errlen)
+net_connect(const struct mx_host *mx, long long end, char *err, size_t errlen)
 {
 	int fd, soerr = 0;
 	socklen_t sl = sizeof(soerr);
@@ -403,7 +430,7 @@ net_connect(const struct mx_host *mx, int timeout, char *err, size_t errlen)
 			close(fd);
 			return (-1);
 		}
-		if (wait_fd(fd, POLLOUT, now_ms() + (long long)timeout * 1000) != 0)
+		if (wait_fd(fd, POLLOUT, end) != 0)
 			soerr = errno;
 		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
 			soerr = errno;
@@ -679,9 +706,23 @@ static enum dlv
 sess_tls(struct sess *s)
 {
 	struct dsn d;
+	int left, timeout = smtp_timeout(SMTP_TMO_CMD);
 
+	/*
+	 * tls_start counts in whole seconds: round what is left of the
+	 * attempt up, so the handshake ends at most a second after it.
+	 */
+	if (s->c.deadline > 0) {
+		if ((left = ms_left(s->c.deadline)) == 0) {
+			s->c.broken = 1;
+			return (sess_defer(s, "4.4.2", "delivery attempt deadline "
+			    "reached before the TLS handshake"));
+		}
+		if ((left + 999) / 1000 < timeout)
+			timeout = (left + 999) / 1000;
+	}
 	memset(&d, 0, sizeof(d));
-	if (tls_start(s->c.fd, s->name, smtp_timeout(SMTP_TMO_CMD), &s->c.tls, &d) != 0) {
+	if (tls_start(s->c.fd, s->name, timeout, &s->c.tls, &d) != 0) {
 		s->c.broken = 1;
 		s->c.tls = NULL;
 		return (sess_defer(s, d.code[0] ? d.code : "4.7.0",
@@ -1014,7 +1055,7 @@ sess_run(struct sess *s)
 
 static enum dlv
 deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
-    struct smtp_msg *m, struct dsn *why)
+    struct smtp_msg *m, struct dsn *why, long long attempt_end)
 {
 	struct sess s;
 	char err[256];
@@ -1023,7 +1064,8 @@ deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
 
 	log_msg(LOG_INFO, "trying remote delivery to %s [%s] pref %d",
 	    mx->host, mx->ip, mx->pref);
-	if ((fd = net_connect(mx, smtp_timeout(SMTP_TMO_CONNECT), err, sizeof(err))) < 0) {
+	if ((fd = net_connect(mx, step_end(attempt_end, smtp_timeout(SMTP_TMO_CONNECT)),
+	    err, sizeof(err))) < 0) {
 		log_msg(LOG_INFO, "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
 		dsn_set(why, "4.4.1", "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
 		return (DLV_TEMPFAIL);
@@ -1031,6 +1073,7 @@ deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
 	memset(&s, 0, sizeof(s));
 	smtp_conn_fd(&s.c, fd);
 	s.c.sock = 1;
+	s.c.deadline = attempt_end;
 	s.mx = mx;
 	s.name = name;
 	s.it = it;
@@ -1043,13 +1086,68 @@ deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
 	return (ret);
 }
 
+/*
+ * bound_hit - the attempt ended at one of its bounds (what, value and
+ * unit: "address limit (5)") after tried of n addresses: log it and say
+ * so in the reason, keeping the last failure and its status code.
+ */
+static void
+bound_hit(struct dsn *why, const char *what, int value, const char *unit,
+    size_t tried, size_t n)
+{
+	char code[sizeof(why->code)], last[REASON_MAX];
+
+	strlcpy(code, why->code, sizeof(code));
+	strlcpy(last, why->text, sizeof(last));
+	log_msg(LOG_NOTICE, "remote delivery deferred: %s (%d%s) reached after "
+	    "trying %zu of %zu addresses", what, value, unit, tried, n);
+	dsn_set(why, code, "%s (%d%s) reached after trying %zu of %zu addresses; "
+	    "last error: %s", what, value, unit, tried, n, last);
+}
+
+/*
+ * deliver_candidates - offer the message to the candidates in order until
+ * one takes it or refuses it for good.  One attempt is bounded: at most
+ * MAXADDRESSES addresses, and ATTEMPTTIMEOUT seconds from the first
+ * connect to the last reply for all of them together (every step's
+ * timeout is cut to what is left); reaching a bound is a temporary
+ * failure, so a hostile or broken domain holds a delivery process for
+ * minutes, not hours.
+ */
+static enum dlv
+deliver_candidates(const struct qitem *it, const struct mx_host *mx, size_t nmx,
+    const char *smarthost, struct smtp_msg *m, struct dsn *why)
+{
+	long long end = 0;
+	size_t tried = 0, cap = nmx;
+	enum dlv ret = DLV_TEMPFAIL;
+
+	if (config.attempttimeout > 0)
+		end = now_ms() + (long long)config.attempttimeout * 1000;
+	if (config.maxaddresses > 0 && (size_t)config.maxaddresses < nmx)
+		cap = (size_t)config.maxaddresses;
+	while (ret == DLV_TEMPFAIL && tried < cap && !attempt_over(end)) {
+		ret = deliver_host(it, &mx[tried], smarthost != NULL ? smarthost :
+		    mx[tried].host, m, why, end);
+		tried++;
+	}
+	if (ret != DLV_TEMPFAIL)
+		return (ret);
+	if (attempt_over(end))
+		bound_hit(why, "delivery attempt deadline", config.attempttimeout,
+		    " s", tried, nmx);
+	else if (tried < nmx)
+		bound_hit(why, "address limit", config.maxaddresses, "", tried, nmx);
+	return (ret);
+}
+
 enum dlv
 smtp_deliver(struct qitem *it, struct dsn *why)
 {
 	struct mx_host *mx = NULL;
 	struct smtp_msg *m;
 	const char *host, *at;
-	size_t nmx = 0, i;
+	size_t nmx = 0;
 	int port, smart = config.smarthost != NULL;
 	enum dlv ret;
 
@@ -1081,10 +1179,8 @@ smtp_deliver(struct qitem *it, struct dsn *why)
 		log_msg(LOG_NOTICE, "remote delivery %s: %s",
 		    ret == DLV_PERMFAIL ? "failed" : "deferred", why->text);
 	} else {
-		ret = DLV_TEMPFAIL;
 		dsn_set(why, "4.4.4", "no mail exchanger found for %s", host);
-		for (i = 0; i < nmx && ret == DLV_TEMPFAIL; i++)
-			ret = deliver_host(it, &mx[i], smart ? host : mx[i].host, m, why);
+		ret = deliver_candidates(it, mx, nmx, smart ? host : NULL, m, why);
 	}
 	free(mx);
 	smtp_msg_free(m);

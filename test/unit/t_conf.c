@@ -207,6 +207,38 @@ test_timeout(void)
 	is_int(c.timeout, 3600, "TIMEOUT 3600 read");
 }
 
+/*
+ * MAXADDRESSES and ATTEMPTTIMEOUT: the bounds of one delivery attempt,
+ * 5 addresses and 900 s unless set; a bad value leaves the default.
+ */
+static void
+test_attempt_bounds(void)
+{
+	static struct config c;
+	char why[256];
+
+	is_int(load("DEFER\n", &c, why, sizeof(why)), CONF_OK, "no attempt bounds");
+	is_int(c.maxaddresses, 5, "MAXADDRESSES unset: 5");
+	is_int(c.attempttimeout, 900, "ATTEMPTTIMEOUT unset: 900");
+	is_int(load("MAXADDRESSES 1\nATTEMPTTIMEOUT 1\n", &c, why, sizeof(why)),
+	    CONF_OK, "lowest values");
+	is_int(c.maxaddresses, 1, "MAXADDRESSES 1 read");
+	is_int(c.attempttimeout, 1, "ATTEMPTTIMEOUT 1 read");
+	is_int(load("  MAXADDRESSES\t64  # all\r\nATTEMPTTIMEOUT 86400\n", &c, why,
+	    sizeof(why)), CONF_OK, "highest values, blanks and comment");
+	is_int(c.maxaddresses, 64, "MAXADDRESSES 64 read");
+	is_int(c.attempttimeout, 86400, "ATTEMPTTIMEOUT 86400 read");
+	is_int(load("MAXADDRESSES 3\nMAXADDRESSES 007\n", &c, why, sizeof(why)),
+	    CONF_OK, "repeated key, leading zeros");
+	is_int(c.maxaddresses, 7, "the last one wins");
+	is_int(load("MAXADDRESSES 100\n", &c, why, sizeof(why)), CONF_ESYNTAX,
+	    "MAXADDRESSES 100 refused");
+	is_int(c.maxaddresses, 5, "refused value leaves the default");
+	is_int(load("ATTEMPTTIMEOUT 0\n", &c, why, sizeof(why)), CONF_ESYNTAX,
+	    "ATTEMPTTIMEOUT 0 refused");
+	is_int(c.attempttimeout, 900, "refused value leaves the default");
+}
+
 /* Configurations that must fail, with the exact message ("%s" = path). */
 static void
 test_errors(void)
@@ -261,6 +293,32 @@ test_errors(void)
 		    "syntax error in %s:1: TIMEOUT must be a number of seconds from 1 to 3600" },
 		{ "TIMEOUT\n", CONF_ESYNTAX,
 		    "syntax error in %s:1: TIMEOUT needs a value" },
+		{ "MAXADDRESSES 0\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: MAXADDRESSES must be a number from 1 to 64" },
+		{ "DEFER\nMAXADDRESSES 65\n", CONF_ESYNTAX,
+		    "syntax error in %s:2: MAXADDRESSES must be a number from 1 to 64" },
+		{ "MAXADDRESSES -3\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: MAXADDRESSES must be a number from 1 to 64" },
+		{ "MAXADDRESSES 3x\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: MAXADDRESSES must be a number from 1 to 64" },
+		{ "MAXADDRESSES 99999999999999999999\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: MAXADDRESSES must be a number from 1 to 64" },
+		{ "MAXADDRESSES\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: MAXADDRESSES needs a value" },
+		{ "ATTEMPTTIMEOUT 0\n", CONF_ESYNTAX, "syntax error in %s:1: "
+		    "ATTEMPTTIMEOUT must be a number of seconds from 1 to 86400" },
+		{ "\n\nATTEMPTTIMEOUT 86401\n", CONF_ESYNTAX, "syntax error in %s:3: "
+		    "ATTEMPTTIMEOUT must be a number of seconds from 1 to 86400" },
+		{ "ATTEMPTTIMEOUT 10m\n", CONF_ESYNTAX, "syntax error in %s:1: "
+		    "ATTEMPTTIMEOUT must be a number of seconds from 1 to 86400" },
+		{ "ATTEMPTTIMEOUT 1 0\n", CONF_ESYNTAX, "syntax error in %s:1: "
+		    "ATTEMPTTIMEOUT must be a number of seconds from 1 to 86400" },
+		{ "ATTEMPTTIMEOUT +60\n", CONF_ESYNTAX, "syntax error in %s:1: "
+		    "ATTEMPTTIMEOUT must be a number of seconds from 1 to 86400" },
+		{ "ATTEMPTTIMEOUT\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: ATTEMPTTIMEOUT needs a value" },
+		{ "attempttimeout 60\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: unknown key `attempttimeout'" },
 		{ "SMARTHOST a\vb\n", CONF_ESYNTAX,
 		    "syntax error in %s:1: control character" },
 		{ "SMARTHOST a\rb\n", CONF_ESYNTAX,
@@ -572,6 +630,7 @@ main(void)
 	test_ok_lines();
 	test_errors();
 	test_timeout();
+	test_attempt_bounds();
 	test_long_lines();
 	test_masquerade();
 	test_fingerprint();

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,62 @@ test_timeout(void)
 	close(p[1]);
 }
 
+/* mono_ms - CLOCK_MONOTONIC in ms, the clock of smtp_conn.deadline */
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/*
+ * test_deadline - the deadline of the delivery attempt cuts every wait
+ * shorter than its own timeout, for reads and writes, and a reply
+ * timed out by it says so.
+ */
+static void
+test_deadline(void)
+{
+	struct smtp_conn c;
+	struct smtp_reply r;
+	int p[2];
+
+	memset(&r, 0, sizeof(r));
+	if (pipe(p) != 0)
+		return;
+	smtp_conn_fd(&c, p[0]);
+	c.deadline = mono_ms() + 200;
+	if (write(p[1], "250-x\r\n", 7) != 7)
+		return;
+	is_int(smtp_read_reply(&c, 30, &r), SMTP_RTIMEOUT,
+	    "reply cut by the attempt deadline");
+	is_str(r.text, "delivery attempt deadline reached waiting for the "
+	    "server's reply", "deadline text");
+	ok(c.broken && c.desync, "connection broken, still open for QUIT");
+	smtp_conn_close(&c);
+	close(p[1]);
+
+	if (pipe(p) != 0)
+		return;
+	smtp_conn_fd(&c, p[0]);
+	c.deadline = mono_ms() - 1;
+	if (write(p[1], "220 late\r\n", 10) != 10)
+		return;
+	is_int(smtp_read_reply(&c, 30, &r), SMTP_RTIMEOUT,
+	    "past deadline: nothing more is read");
+	smtp_conn_close(&c);
+
+	smtp_conn_fd(&c, p[1]);
+	c.deadline = mono_ms() - 1;
+	is_int(smtp_conn_put(&c, "QUIT\r\n", 6, 30), 0, "put only buffers");
+	is_int(smtp_conn_flush(&c, 30), -1, "past deadline: no write");
+	is_int(c.err, ETIMEDOUT, "write error is a timeout");
+	c.wlen = 0;
+	smtp_conn_close(&c);
+}
+
 static void
 test_sequence(void)
 {
@@ -317,6 +374,7 @@ main(void)
 	test_lengths();
 	test_many();
 	test_timeout();
+	test_deadline();
 	test_sequence();
 	test_mem();
 	return (done_testing());

@@ -132,7 +132,7 @@ is "-bi checks the ALIASES file of dma.conf" "$rc:$err" "70:sendmail: aliases li
 rm -f /etc/dma/aliases.local
 smtpd_conf relay
 
-is "-bi submitted nothing: the queue is empty" "$(ls -A "$SPOOL" | grep -v '^flush$')" ""
+is "-bi submitted nothing: the queue is empty" "$(spool_rest)" ""
 is "-bi submitted nothing: no mailbox" "$(ls -A "$MAILDIR")" ""
 is "-bi submitted nothing: the relay got nothing more" "$(smtpd_messages relay)" 2
 smtpd_stop relay

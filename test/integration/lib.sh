@@ -68,6 +68,8 @@
 #   qfiles                   names of the Q files in $SPOOL, sorted, one per
 #                            line (empty output if none)
 #   count_msgs FILE          number of "From " lines in an mbox (0 if none)
+#   spool_rest               the spool's file names, one per line, but for
+#                            the flush file and the mailbox journals J*
 #   mask_mbox FILE           print FILE with varying values masked:
 #       "From {sender} {ctime}"              -> "From {sender} DATE"
 #           (ctime must look like "Sat Nov 21 05:36:22 2026")
@@ -361,6 +363,10 @@ wait_queue_empty() {
 
 qfiles() {
 	ls -1 "$SPOOL" 2>/dev/null | grep '^Q' | sort
+}
+
+spool_rest() {
+	ls -A "$SPOOL" | grep -Ev '^(flush|J.*)$'
 }
 
 count_msgs() {

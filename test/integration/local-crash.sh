@@ -48,7 +48,7 @@ is "-bp does not show an uncommitted message" "$out" "Mail queue is empty"
 is "a queue run does not deliver an uncommitted message" "$(count_msgs /var/mail/bob)" 0
 touch -d '10 minutes ago' "$SPOOL/tmp_$msgid"
 "$DMA" -q -D
-is "the crashed submission is rolled back whole" "$(ls "$SPOOL" | grep -v '^flush$')" ""
+is "the crashed submission is rolled back whole" "$(spool_rest)" ""
 is "still nothing delivered" "$(count_msgs /var/mail/bob)" 0
 
 # ---- M file left behind by a crash in the middle of a removal -----------
@@ -58,7 +58,7 @@ q=$(qfiles)
 rm "$SPOOL/$q"
 : | dma_conf
 "$DMA" -q -D
-is "an M file without its Q file is removed" "$(ls "$SPOOL" | grep -v '^flush$')" ""
+is "an M file without its Q file is removed" "$(spool_rest)" ""
 is "and not delivered" "$(count_msgs /var/mail/bob)" 0
 
 # ---- delivery killed while waiting for the mailbox lock -----------------

@@ -13,11 +13,6 @@ body
 printf '%s' "$MSG" >"$T/msg"
 chmod 0644 "$T/msg"
 
-# spool_rest: the spool listing without the flush file and mailbox journals
-spool_rest() {
-	ls -A "$SPOOL" | grep -Ev '^(flush|J.*)$'
-}
-
 # age_tmp: back-date every temp file past the 60 s age rule
 age_tmp() {
 	local f

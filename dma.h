@@ -5,12 +5,14 @@
  *
  *	dma.c  ->  mail.c rcpt.c spool.c local.c net.c  ->  dns.c crypto.c conf.c
  *	       ->  util.c dfcompat.c
+ *	local.c  ->  mboxlock.c journal.c (its locks and its append journal)
  *
  * Privilege map (see also dma.8, SECURITY):
  *	dma		2755 root:mail	egid mail opens the spool, the group
  *					writable mboxes and reads auth.conf
  *	dma-mbox-create	4754 root:mail	root only to create one missing mbox,
  *					of an existing user, for that user
+ *					(0620: the user rw, group mail w)
  *	SPOOLDIR	2770 root:mail	only group mail reads queued mail
  *	auth.conf	0640 root:mail	secrets, readable by group mail only
  *
@@ -399,6 +401,33 @@ time_t	 spool_flush_time(void);
  * Only queueid, sender and addr are set (malloc'ed), and only on success.
  */
 int	 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why, size_t whylen);
+
+/* ---- mboxlock.c: the locks of one mailbox ------------------------- */
+/* A mailbox being delivered to. */
+struct mbox {
+	int	 dirfd;			/* MAIL_PATH */
+	int	 fd;			/* the mbox, or -1 */
+	int	 readable;		/* fd is open O_RDWR */
+	const char *name;		/* user name = file name */
+	uid_t	 uid;			/* its owner */
+	char	 path[PATH_MAX];	/* for messages */
+	char	 lockname[USERNAME_MAX + 8];
+	int	 dotlocked;		/* we created lockname ... */
+	ino_t	 lockino;		/* ... as this inode */
+	int	 flocked;
+	int	 fcntl_locked;
+};
+
+/*
+ * Take the kernel locks of mb->fd and the dotlock, all or none, without
+ * waiting; a dotlock of a dead or foreign dma is broken (see mboxlock.c).
+ * 1 all held; 0 something is busy (nothing held); -1 error (errno).
+ */
+int	 mboxlock_try(struct mbox *mb, time_t now);
+/* Release what mb holds; the dotlock only if it is the one we made. */
+void	 mboxlock_release(struct mbox *mb);
+/* Remove old temporaries of dead processes from the mail directory. */
+void	 mboxlock_sweep(int dirfd, time_t now);
 
 /* ---- local.c ------------------------------------------------------- */
 /*

@@ -222,24 +222,6 @@ set_masquerade(struct config *c, const char *v)
 		c->masquerade_host = xstrdup(at + 1);
 }
 
-/* parse_port - decimal 1..65535, digits only */
-static int
-parse_port(const char *v)
-{
-	long n = 0;
-
-	if (*v == '\0')
-		return (-1);
-	for (; *v != '\0'; v++) {
-		if (*v < '0' || *v > '9')
-			return (-1);
-		n = n * 10 + (*v - '0');
-		if (n > 65535)
-			return (-1);
-	}
-	return (n == 0 ? -1 : (int)n);
-}
-
 /* parse_uint - decimal 1..max, digits only; -1 otherwise */
 static int
 parse_uint(const char *v, int max)
@@ -256,6 +238,13 @@ parse_uint(const char *v, int max)
 			return (-1);
 	}
 	return (n == 0 ? -1 : (int)n);
+}
+
+/* parse_port - decimal 1..65535, digits only */
+static int
+parse_port(const char *v)
+{
+	return (parse_uint(v, 65535));
 }
 
 /*

@@ -671,9 +671,9 @@ do_submit(const struct opts *o, int argc, char **argv)
 
 	load_aliases(1);
 	sender = make_sender(o->from);
-	if (!envfield_ok(sender))
-		diex(EX_DATAERR, "invalid sender address `%s'",
-		    log_safe(safe, sizeof(safe), sender));
+	if (sender[0] != '\0' && mail_addr_check(sender, 0, why, sizeof(why)) != 0)
+		diex(EX_DATAERR, "invalid sender address `%s': %s",
+		    log_safe(safe, sizeof(safe), sender), why);
 	if (spool_create(&t, why, sizeof(why)) != 0)
 		diex(EX_CANTCREAT, "%s", why);
 	log_setident("%s", t.msgid);
@@ -749,10 +749,14 @@ do_bsmtp(const struct opts *o)
 	ctx.username = username();
 	ctx.uid = invoker_uid;
 	ctx.default_sender = make_sender(o->from);
+	/* The session is untrusted input: bsmtp.c takes group mail only to spool. */
+	ctx.group_mail = group_mail;
 	q.head = NULL;
 	q.n = 0;
 	/* Messages accepted before an I/O error are delivered all the same. */
+	group_mail(0);
 	rc = bsmtp_serve(stdin, stdout, &ctx, &q) != 0 ? EX_IOERR : EX_OK;
+	group_mail(1);
 	if (!(config.features & DEFER) && !o->queue_only)
 		run_entries(&q, o->foreground, 1);
 	exit(rc);

@@ -254,24 +254,30 @@ safe_tag(const char *tag)
 /*
  * make_sender - the envelope sender (spec §3.7): -f/-r, else $EMAIL, else
  * the user; missing parts filled with the user name and hostname(); the
- * MASQUERADE parts replace them.  "<>" gives the null sender.
+ * MASQUERADE parts replace them.  "<>" gives the null sender; of
+ * "<addr>" and "Name <addr>" (a common form of $EMAIL; one '<', one '>'
+ * at the end, no control characters) addr is used.  The caller checks the
+ * result with mail_addr_check().
  */
 static char *
 make_sender(const char *from)
 {
 	char buf[ENVFIELD_MAX + 2];
 	const char *a = from != NULL ? from : saved_email;
-	const char *at, *local, *dom;
+	const char *at, *local, *dom, *lt;
 	size_t l, llen;
 
 	if (a != NULL && strcmp(a, "<>") == 0)
 		return (xstrdup(""));
 	if (a != NULL) {
 		l = strlen(a);
-		if (l >= 2 && a[0] == '<' && a[l - 1] == '>') {
-			strlcpy(buf, a + 1, sizeof(buf));
-			if (l - 2 < sizeof(buf))
-				buf[l - 2] = '\0';
+		lt = strchr(a, '<');
+		/* One '<', one '>' at the end, no control characters. */
+		if (l >= 2 && lt != NULL && lt == strrchr(a, '<') &&
+		    strchr(a, '>') == a + l - 1 && envfield_ok(a)) {
+			strlcpy(buf, lt + 1, sizeof(buf));
+			if ((size_t)(a + l - 1 - (lt + 1)) < sizeof(buf))
+				buf[a + l - 1 - (lt + 1)] = '\0';
 			a = buf;
 		}
 	}

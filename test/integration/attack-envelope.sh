@@ -99,10 +99,11 @@ is "-bs: one entry queued" "$(qfiles | wc -l)" 1
 # -- 4. what the server sees ----------------------------------------------
 run_as alice "$DMA" -f alice@example.org x@example.org <"$T/msg"
 run_as alice "$DMA" '"quoted local"@example.org' <"$T/msg"
-is "three good entries queued" "$(qfiles | wc -l)" 3
+run_as alice env 'EMAIL=Alice Example <alice.e@example.org>' "$DMA" z@example.org <"$T/msg"
+is "four good entries queued" "$(qfiles | wc -l)" 4
 run_dma -q -D
 ok "the good entries were delivered" wait_queue_empty
-is "the server accepted three messages" "$(smtpd_messages cap)" 3
+is "the server accepted four messages" "$(smtpd_messages cap)" 4
 cat "$T"/smtpd-cap/session-*.raw | tr -d '\r' | grep -aiE '^(MAIL|RCPT) ' >"$T/cmds"
 diag "$(cat "$T/cmds")"
 is "every MAIL FROM is a bare path (SIZE and BODY only)" \
@@ -113,6 +114,7 @@ is "every RCPT TO is a bare path" \
 unlike "no injected parameter reached the server" \
     "$(cat "$T"/smtpd-cap/session-*.raw)" 'AUTH=|NOTIFY=|RET=|SMTPUTF8|X=<|ORCPT'
 like "the sender -f gave was sent" "$(cat "$T/cmds")" '^MAIL FROM:<alice@example\.org>'
+like "EMAIL='Name <addr>': addr was sent" "$(cat "$T/cmds")" '^MAIL FROM:<alice\.e@example\.org>'
 
 # -- 5. an invalid address planted in a queue entry is never sent ---------
 # The files keep their inode (rewritten in place), as if an older version

@@ -3,8 +3,9 @@
  *
  * Owns the shape of a stored message: the Received header written first,
  * the header scan (Bcc removal, added Date/Message-Id/From), recipient
- * extraction for -t and the RFC 5322 address-list parser it uses, and the
- * text of a bounce.  Side effects: reads the given input stream and writes
+ * extraction for -t and the RFC 5322 address-list parser it uses, the
+ * syntax check of every envelope address (mail_addr_check), and the text
+ * of a bounce.  Side effects: reads the given input stream and writes
  * only to the stream handed in by the caller (a spool temporary file); it
  * never opens spool files itself.  Runs setgid mail during submission and
  * as the queue runner for bounces; the input is untrusted user data.
@@ -844,12 +845,12 @@ char_why(char *why, size_t whylen, const char *what, unsigned char c)
 static size_t
 dot_atom_len(const unsigned char *p)
 {
-	const unsigned char *s = p, *end = p;
+	const unsigned char *s = p, *end = p, *atom;
 
 	for (;;) {
-		while (is_atext(*p) || *p >= 0x80)
-			p++;
-		if (p == end || (end != s && p == end + 1))
+		for (atom = p; is_atext(*p) || *p >= 0x80; p++)
+			;
+		if (p == atom)
 			return ((size_t)(end - s));
 		end = p;
 		if (*p != '.')

@@ -1043,7 +1043,7 @@ deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
 	return (ret);
 }
 
-/* envelope_refused - 1 (why set, logged) if it's addresses must not be sent */
+/* envelope_refused - 1 (why set, logged) if its addresses must not be sent */
 static int
 envelope_refused(const struct qitem *it, struct dsn *why)
 {

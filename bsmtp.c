@@ -10,7 +10,10 @@
  *
  * Side effects: reads in, writes replies to out, creates one tmpfile(3)
  * per message, creates spool files through spool.c, syslog.  Runs as the
- * invoking user with egid mail.  Everything read is untrusted: command
+ * invoking user; the effective group mail is off while the session and
+ * each message are read and parsed, and on (ctx->group_mail) only while
+ * spool files are created, committed or removed, as for a command-line
+ * submission.  Everything read is untrusted: command
  * lines are capped at SMTP_LINE_MAX, recipients at RCPT_MAX, errors per
  * session at BSMTP_MAX_ERRORS, and nothing the client sent is echoed
  * back or logged without log_safe().
@@ -291,6 +294,14 @@ qualify_sender(const char *addr)
 	return (envelope_sender(local, llen, dom));
 }
 
+/* spool_group - group mail on (1) for spool access, off (0) otherwise */
+static void
+spool_group(const struct session *s, int on)
+{
+	if (s->ctx->group_mail != NULL)
+		s->ctx->group_mail(on);
+}
+
 /* ---- commands ---------------------------------------------------- */
 
 static void
@@ -323,7 +334,7 @@ cmd_helo(struct session *s, const char *arg)
 static void
 cmd_mail(struct session *s, const char *arg)
 {
-	char addr[ADDR_MAX], safe[BSMTP_SAFE_MAX];
+	char addr[ADDR_MAX], safe[BSMTP_SAFE_MAX], why[128];
 	const char *params, *msg;
 	char *sender;
 	int code;
@@ -344,10 +355,12 @@ cmd_mail(struct session *s, const char *arg)
 		return;
 	}
 	sender = qualify_sender(addr);
-	if (sender == NULL || !envfield_ok(sender)) {
+	strlcpy(why, "empty local part or domain", sizeof(why));
+	if (sender == NULL || (sender[0] != '\0' &&
+	    mail_addr_check(sender, 0, why, sizeof(why)) != 0)) {
 		free(sender);
-		reply(s, "501 5.1.7 Bad sender address <%s>",
-		    log_safe(safe, sizeof(safe), addr));
+		reply(s, "501 5.1.7 Bad sender address <%s>: %s",
+		    log_safe(safe, sizeof(safe), addr), why);
 		bad(s);
 		return;
 	}
@@ -476,11 +489,15 @@ queue_message(struct session *s, FILE *tmp)
 	enum mail_err err;
 	int r;
 
+	spool_group(s, 1);
 	if (spool_create(&t, why, sizeof(why)) != 0) {
+		spool_group(s, 0);
 		log_msg(LOG_ERR, "bsmtp: %s", why);
 		reply(s, "451 4.3.0 Can not create spool file");
 		return;
 	}
+	/* The message is parsed without group mail, like a submission. */
+	spool_group(s, 0);
 	strlcpy(msgid, t.msgid, sizeof(msgid));
 	log_setident("%s", msgid);
 	user = s->ctx->username != NULL ? s->ctx->username : username();
@@ -493,8 +510,10 @@ queue_message(struct session *s, FILE *tmp)
 	in.dot_ends = 0;
 	in.extract = 0;
 	err = mail_read(tmp, t.fp, &in, &s->rcpts, why, sizeof(why));
+	spool_group(s, 1);
 	if (err != MAIL_OK) {
 		spool_abort(&t);
+		spool_group(s, 0);
 		log_msg(LOG_ERR, "bsmtp: %s", log_safe(safe, sizeof(safe), why));
 		if (err == MAIL_EFORMAT || err == MAIL_ERCPT)
 			reply(s, "554 5.6.0 %s", safe);
@@ -517,11 +536,13 @@ queue_message(struct session *s, FILE *tmp)
 			return;
 		}
 		spool_abort(&t);
+		spool_group(s, 0);
 		log_msg(LOG_ERR, "bsmtp: %s", why);
 		reply(s, "451 4.3.0 Can not queue message");
 		ident_restore();
 		return;
 	}
+	spool_group(s, 0);
 	append(s->q, &nq);
 	s->queued++;
 	reply(s, "250 2.0.0 Ok: queued as %s", msgid);

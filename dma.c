@@ -258,24 +258,30 @@ safe_tag(const char *tag)
 /*
  * make_sender - the envelope sender (spec §3.7): -f/-r, else $EMAIL, else
  * the user; missing parts filled with the user name and hostname(); the
- * MASQUERADE parts replace them.  "<>" gives the null sender.
+ * MASQUERADE parts replace them.  "<>" gives the null sender; of
+ * "<addr>" and "Name <addr>" (a common form of $EMAIL; one '<', one '>'
+ * at the end, no control characters) addr is used.  The caller checks the
+ * result with mail_addr_check().
  */
 static char *
 make_sender(const char *from)
 {
 	char buf[ENVFIELD_MAX + 2];
 	const char *a = from != NULL ? from : saved_email;
-	const char *at, *local, *dom;
+	const char *at, *local, *dom, *lt;
 	size_t l, llen;
 
 	if (a != NULL && strcmp(a, "<>") == 0)
 		return (xstrdup(""));
 	if (a != NULL) {
 		l = strlen(a);
-		if (l >= 2 && a[0] == '<' && a[l - 1] == '>') {
-			strlcpy(buf, a + 1, sizeof(buf));
-			if (l - 2 < sizeof(buf))
-				buf[l - 2] = '\0';
+		lt = strchr(a, '<');
+		/* One '<', one '>' at the end, no control characters. */
+		if (l >= 2 && lt != NULL && lt == strrchr(a, '<') &&
+		    strchr(a, '>') == a + l - 1 && envfield_ok(a)) {
+			strlcpy(buf, lt + 1, sizeof(buf));
+			if ((size_t)(a + l - 1 - (lt + 1)) < sizeof(buf))
+				buf[a + l - 1 - (lt + 1)] = '\0';
 			a = buf;
 		}
 	}
@@ -712,9 +718,9 @@ do_submit(const struct opts *o, int argc, char **argv)
 
 	load_aliases(1);
 	sender = make_sender(o->from);
-	if (!envfield_ok(sender))
-		diex(EX_DATAERR, "invalid sender address `%s'",
-		    log_safe(safe, sizeof(safe), sender));
+	if (sender[0] != '\0' && mail_addr_check(sender, 0, why, sizeof(why)) != 0)
+		diex(EX_DATAERR, "invalid sender address `%s': %s",
+		    log_safe(safe, sizeof(safe), sender), why);
 	if (spool_create(&t, why, sizeof(why)) != 0)
 		diex(EX_CANTCREAT, "%s", why);
 	log_setident("%s", t.msgid);
@@ -796,10 +802,14 @@ do_bsmtp(const struct opts *o)
 	ctx.username = username();
 	ctx.uid = invoker_uid;
 	ctx.default_sender = make_sender(o->from);
+	/* The session is untrusted input: bsmtp.c takes group mail only to spool. */
+	ctx.group_mail = group_mail;
 	q.head = NULL;
 	q.n = 0;
 	/* Messages accepted before an I/O error are delivered all the same. */
+	group_mail(0);
 	rc = bsmtp_serve(stdin, stdout, &ctx, &q) != 0 ? EX_IOERR : EX_OK;
+	group_mail(1);
 	if (!(config.features & DEFER) && !o->queue_only)
 		run_entries(&q, o->foreground, 1);
 	exit(rc);

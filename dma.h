@@ -312,8 +312,10 @@ enum mail_err {
  * added Date/Message-Id/From to out.  CRLF and bare CR are normalised to
  * LF; with opt->extract, To/Cc/Bcc addresses are added to rcpts.
  * Lines of any length and NUL bytes are stored intact; a first line
- * "From " is dropped; Bcc: is removed; the header section ends at the
- * first line that is neither a header nor a continuation, and the stored
+ * "From " is dropped; Bcc: and Resent-Bcc: (any case, blanks allowed
+ * before the colon) are removed with their continuation lines; the header
+ * section ends at the first line that is neither a header ("name:", with
+ * blanks allowed before the colon) nor a continuation, and the stored
  * message always has Date, Message-Id, From and a blank line.
  * Returns MAIL_OK, or an error with why set: MAIL_EFORMAT ("invalid
  * address in header"), MAIL_ERCPT (why from rcpt_add), MAIL_EREAD
@@ -334,6 +336,20 @@ enum mail_err mail_read(FILE *in, FILE *out, const struct intake *opt,
  */
 int	 mail_parse_addrs(const char *value, char ***addrs, char *why, size_t whylen);
 void	 mail_free_addrs(char **addrs);
+/*
+ * The one syntax check of an envelope address, for the sender and every
+ * recipient before the spool and for both before an SMTP command: an
+ * RFC 5321 Mailbox, local-part "@" domain, where the local part is a
+ * dot-string or a quoted-string (at most 64 bytes) and the domain a name
+ * (at most 255 bytes, labels of at most 63) or an address literal in
+ * [].  No control characters, no space outside quotes and no '<' or '>'
+ * anywhere (not even quoted), under ADDR_MAX bytes.  With MAIL_ADDR_BARE
+ * a local part alone (a local user or alias) is valid too.  The null
+ * sender "" is the caller's case.  Returns 0, or -1 with why naming the
+ * problem, e.g. "domain: `>' not allowed".
+ */
+#define MAIL_ADDR_BARE	0x1
+int	 mail_addr_check(const char *addr, int flags, char *why, size_t whylen);
 /*
  * Write the bounce message for the failed entry it with reason to out.
  * orig is the original M file (any position: it is rewound first); full
@@ -516,6 +532,12 @@ struct bsmtp_ctx {
 	const char *username;		/* invoking user, for Received */
 	uid_t	 uid;
 	const char *default_sender;	/* used for MAIL FROM checks/logging */
+	/*
+	 * Switch the effective group mail on (1) or off (0), or NULL.  The
+	 * session is read with it off; it is on only while a message is
+	 * written to and committed in the spool.
+	 */
+	void	(*group_mail)(int on);
 };
 /*
  * Speak SMTP (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, HELP, VRFY)

@@ -3,8 +3,9 @@
  *
  * Owns the shape of a stored message: the Received header written first,
  * the header scan (Bcc removal, added Date/Message-Id/From), recipient
- * extraction for -t and the RFC 5322 address-list parser it uses, and the
- * text of a bounce.  Side effects: reads the given input stream and writes
+ * extraction for -t and the RFC 5322 address-list parser it uses, the
+ * syntax check of every envelope address (mail_addr_check), and the text
+ * of a bounce.  Side effects: reads the given input stream and writes
  * only to the stream handed in by the caller (a spool temporary file); it
  * never opens spool files itself.  Runs setgid mail during submission and
  * as the queue runner for bounces; the input is untrusted user data.
@@ -111,6 +112,7 @@ enum field {
 	F_TO,
 	F_CC,
 	F_BCC,
+	F_RBCC,			/* Resent-Bcc: removed, never a recipient */
 };
 
 struct hdrscan {
@@ -131,22 +133,31 @@ struct hdrscan {
 
 /*
  * header_name_len - length of the field name if line is "name:" with a
- * name of printable ASCII (33..126) other than ':', else 0.
+ * name of printable ASCII (33..126) other than ':', else 0.  Blanks
+ * between the name and the colon (RFC 5322 4.5.3, obsolete syntax, as in
+ * "Bcc : x") belong to no name but still make a header field; *colon is
+ * set to the index of the colon.
  */
 static size_t
-header_name_len(const char *line, size_t len)
+header_name_len(const char *line, size_t len, size_t *colon)
 {
-	size_t i;
+	size_t i, n;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
-		if (c == ':')
-			return (i);
+		if (c == ':' || c == ' ' || c == '\t')
+			break;
 		if (c < 33 || c > 126)
 			return (0);
 	}
-	return (0);
+	n = i;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (n == 0 || i == len || line[i] != ':')
+		return (0);
+	*colon = i;
+	return (n);
 }
 
 static enum field
@@ -162,6 +173,7 @@ field_kind(const char *name, size_t n)
 		{ "To", F_TO },
 		{ "Cc", F_CC },
 		{ "Bcc", F_BCC },
+		{ "Resent-Bcc", F_RBCC },
 	};
 	size_t i;
 
@@ -176,6 +188,13 @@ static int
 is_rcpt_field(enum field f)
 {
 	return (f == F_TO || f == F_CC || f == F_BCC);
+}
+
+/* is_hidden_field - a field that is removed from the stored message */
+static int
+is_hidden_field(enum field f)
+{
+	return (f == F_BCC || f == F_RBCC);
 }
 
 /*
@@ -219,7 +238,7 @@ field_done(struct hdrscan *hs, char *why, size_t whylen)
 static int
 is_atext(unsigned char c)
 {
-	if (c >= 0x80)
+	if (c == '\0' || c >= 0x80)
 		return (0);
 	return (isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
@@ -302,18 +321,18 @@ header_line(struct hdrscan *hs, const struct linebuf *lb, FILE *out, int *ended,
 {
 	enum mail_err err;
 	enum field f;
-	size_t nl;
+	size_t nl, colon = 0;
 
 	*ended = 0;
 	if ((lb->buf[0] == ' ' || lb->buf[0] == '\t') && hs->field != F_NONE) {
 		/* Continuation line of the current field. */
 		if (hs->opt->extract && is_rcpt_field(hs->field))
 			lb_append(&hs->value, lb->buf, lb->len);
-		if (hs->field != F_BCC)
+		if (!is_hidden_field(hs->field))
 			fwrite(lb->buf, 1, lb->len, out);
 		return (MAIL_OK);
 	}
-	nl = header_name_len(lb->buf, lb->len);
+	nl = header_name_len(lb->buf, lb->len, &colon);
 	if (nl == 0) {
 		/* Blank line, or a line that is no header: the body starts. */
 		*ended = 1;
@@ -335,10 +354,10 @@ header_line(struct hdrscan *hs, const struct linebuf *lb, FILE *out, int *ended,
 		hs->has_from = 1;
 	if (hs->opt->extract && is_rcpt_field(f)) {
 		hs->value.len = 0;
-		lb_append(&hs->value, lb->buf + nl + 1, lb->len - nl - 1);
+		lb_append(&hs->value, lb->buf + colon + 1, lb->len - colon - 1);
 	}
-	/* Bcc is removed always, with or without -t. */
-	if (f != F_BCC)
+	/* Bcc and Resent-Bcc are removed always, with or without -t. */
+	if (!is_hidden_field(f))
 		fwrite(lb->buf, 1, lb->len, out);
 	return (MAIL_OK);
 }
@@ -785,6 +804,159 @@ mail_free_addrs(char **addrs)
 	for (a = addrs; *a != NULL; a++)
 		free(*a);
 	free(addrs);
+}
+
+/* ---- envelope address syntax ------------------------------------ */
+
+/*
+ * The one syntax check of an envelope address (RFC 5321 Mailbox), used
+ * for the sender and every recipient wherever they come from, and once
+ * more before an address is written into an SMTP command.  Stricter than
+ * the RFC in one point: '<' and '>' are refused even inside a quoted
+ * local part, so no address can close the path of MAIL FROM:<...> or
+ * RCPT TO:<...> and be followed by ESMTP parameters.  Bytes >= 0x80 are
+ * accepted as in RFC 6531 (they can not end a path either).
+ */
+#define LOCALPART_MAX	64
+#define DOMAIN_MAX	255
+#define LABEL_MAX	63
+
+/* char_why - "{what}: {the character}" with c shown safely */
+static int
+char_why(char *why, size_t whylen, const char *what, unsigned char c)
+{
+	if (c == '\0')
+		set_why(why, whylen, "%s: unexpected end", what);
+	else if (c < 0x20 || c == 0x7f)
+		set_why(why, whylen, "%s: control character 0x%02x", what, c);
+	else if (c == ' ')
+		set_why(why, whylen, "%s: space not allowed", what);
+	else if (c == '<' || c == '>')
+		set_why(why, whylen, "%s: `%c' not allowed", what, c);
+	else
+		set_why(why, whylen, "%s: unexpected `%c'", what, c);
+	return (-1);
+}
+
+/*
+ * dot_atom_len - length of the dot-atom (atext or UTF-8 bytes) at p, up to
+ * its last complete atom; 0 if p starts with no atom.
+ */
+static size_t
+dot_atom_len(const unsigned char *p)
+{
+	const unsigned char *s = p, *end = p, *atom;
+
+	for (;;) {
+		for (atom = p; is_atext(*p) || *p >= 0x80; p++)
+			;
+		if (p == atom)
+			return ((size_t)(end - s));
+		end = p;
+		if (*p != '.')
+			return ((size_t)(end - s));
+		p++;
+	}
+}
+
+/*
+ * domain_len - length of the domain at p up to its last complete label
+ * (letters, digits, '-' inside, '_', UTF-8 bytes), or of a whole address
+ * literal "[...]" of letters, digits, '.', ':' and '-'; 0 if none.
+ */
+static size_t
+domain_len(const unsigned char *p)
+{
+	const unsigned char *s = p, *end = p, *label;
+
+	if (*p == '[') {
+		for (p++; isalnum(*p) || *p == '.' || *p == ':' || *p == '-'; p++)
+			;
+		if (*p != ']' || p == s + 1)
+			return (0);
+		return ((size_t)(p + 1 - s));
+	}
+	for (;;) {
+		label = p;
+		while (isalnum(*p) || *p == '-' || *p == '_' || *p >= 0x80)
+			p++;
+		if (p == label || *label == '-' || p[-1] == '-')
+			return ((size_t)(end - s));
+		end = p;
+		if (*p != '.')
+			return ((size_t)(end - s));
+		p++;
+	}
+}
+
+/* label_too_long - a label of the domain d is longer than LABEL_MAX */
+static int
+label_too_long(const char *d)
+{
+	size_t n;
+
+	for (;;) {
+		n = strcspn(d, ".");
+		if (n > LABEL_MAX)
+			return (1);
+		if (d[n] == '\0')
+			return (0);
+		d += n + 1;
+	}
+}
+
+int
+mail_addr_check(const char *addr, int flags, char *why, size_t whylen)
+{
+	const unsigned char *s = (const unsigned char *)addr, *p = s;
+	size_t n;
+
+	if (strlen(addr) >= ADDR_MAX) {
+		set_why(why, whylen, "address longer than %d bytes", ADDR_MAX - 1);
+		return (-1);
+	}
+	if (*p == '\0') {
+		set_why(why, whylen, "empty address");
+		return (-1);
+	}
+	if (*p == '"') {
+		/* quoted-string: qtextSMTP, quoted-pairSMTP, UTF-8; no < > */
+		for (p++; *p != '"'; p++) {
+			if (*p == '\\')
+				p++;
+			if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+				return (char_why(why, whylen, "quoted local part", *p));
+		}
+		p++;
+	} else {
+		p += dot_atom_len(p);
+		if (p == s)
+			return (char_why(why, whylen, "local part", *p));
+	}
+	if (p - s > LOCALPART_MAX) {
+		set_why(why, whylen, "local part longer than %d bytes", LOCALPART_MAX);
+		return (-1);
+	}
+	if (*p == '\0') {
+		if (flags & MAIL_ADDR_BARE)
+			return (0);
+		set_why(why, whylen, "no domain");
+		return (-1);
+	}
+	if (*p++ != '@')
+		return (char_why(why, whylen, "local part", p[-1]));
+	n = domain_len(p);
+	if (n == 0 || p[n] != '\0')
+		return (char_why(why, whylen, "domain", p[n]));
+	if (n > DOMAIN_MAX) {
+		set_why(why, whylen, "domain longer than %d bytes", DOMAIN_MAX);
+		return (-1);
+	}
+	if (*p != '[' && label_too_long((const char *)p)) {
+		set_why(why, whylen, "domain label longer than %d bytes", LABEL_MAX);
+		return (-1);
+	}
+	return (0);
 }
 
 /* ---- bounce text -------------------------------------------------- */

@@ -1141,6 +1141,27 @@ deliver_candidates(const struct qitem *it, const struct mx_host *mx, size_t nmx,
 	return (ret);
 }
 
+/* envelope_refused - 1 (why set, logged) if its addresses must not be sent */
+static int
+envelope_refused(const struct qitem *it, struct dsn *why)
+{
+	char err[128], safe[256];
+
+	if (it->sender[0] != '\0' && mail_addr_check(it->sender, 0, err, sizeof(err)) != 0) {
+		log_safe(safe, sizeof(safe), it->sender);
+		log_msg(LOG_ERR, "refusing to send sender <%s> in MAIL FROM: %s", safe, err);
+		dsn_set(why, "5.1.7", "invalid sender address <%s> not sent: %s", safe, err);
+		return (1);
+	}
+	if (mail_addr_check(it->addr, 0, err, sizeof(err)) != 0) {
+		log_safe(safe, sizeof(safe), it->addr);
+		log_msg(LOG_ERR, "refusing to send recipient <%s> in RCPT TO: %s", safe, err);
+		dsn_set(why, "5.1.3", "invalid recipient address <%s> not sent: %s", safe, err);
+		return (1);
+	}
+	return (0);
+}
+
 enum dlv
 smtp_deliver(struct qitem *it, struct dsn *why)
 {
@@ -1164,10 +1185,16 @@ smtp_deliver(struct qitem *it, struct dsn *why)
 		host = at + 1;
 		port = SMTP_PORT;
 	}
-	if (!envfield_ok(it->addr) || !envfield_ok(it->sender)) {
-		dsn_set(why, "5.1.3", "invalid characters in the envelope");
+	/*
+	 * The addresses are written into MAIL FROM:<...> and RCPT TO:<...>:
+	 * one that fails the intake check (an entry queued by an older
+	 * version, or edited) could close the path and add ESMTP parameters,
+	 * so it is never sent.  Permanent: retrying can not change the entry,
+	 * and the bounce (to postmaster when the sender is the bad one)
+	 * reports it at once instead of after five days.
+	 */
+	if (envelope_refused(it, why))
 		return (DLV_PERMFAIL);
-	}
 	if ((m = smtp_msg_load(it->mfp, why->text, sizeof(why->text))) == NULL) {
 		strlcpy(why->code, "4.3.0", sizeof(why->code));
 		log_msg(LOG_NOTICE, "remote delivery deferred: %s", why->text);

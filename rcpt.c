@@ -5,9 +5,8 @@
  * alias table it was given and the passwd database (getpwnam), nothing
  * else.  No files, no output, no exit (except out of memory).  Runs in
  * the submitting process (dma, setgid mail) on addresses that the caller
- * does not control, so every address is checked before it is used:
- * no control characters, no '<' '>' ',' or blanks outside quotes, at most
- * ADDR_MAX bytes.
+ * does not control, so every address, alias targets included, passes
+ * mail_addr_check() (the one envelope syntax check) before it is used.
  *
  * Routing: an address whose domain (after the last '@' outside quotes)
  * is hostname(), systemhostname() or "localhost", compared
@@ -123,48 +122,6 @@ rcpt_canonical(const char *addr, char *out, size_t outlen)
 		return (1);
 	lower_ascii(at + 1);
 	return (0);
-}
-
-/*
- * addr_ok - one address as a recipient: 1..ADDR_MAX bytes, no control
- * characters, no '<' '>' ',' or blanks outside double quotes, balanced
- * quotes, and neither side of the last '@' empty.
- */
-static int
-addr_ok(const char *addr)
-{
-	const unsigned char *s = (const unsigned char *)addr;
-	size_t n = strlen(addr);
-	int inq = 0;
-	char *tmp, *at;
-	int good;
-
-	if (n == 0 || n > ADDR_MAX)
-		return (0);
-	for (; *s != '\0'; s++) {
-		if (*s < 0x20 || *s == 0x7f)
-			return (0);
-		if (inq) {
-			if (*s == '\\' && s[1] != '\0') {
-				s++;
-				if (*s < 0x20 || *s == 0x7f)
-					return (0);
-			} else if (*s == '"') {
-				inq = 0;
-			}
-		} else if (*s == '"') {
-			inq = 1;
-		} else if (*s == '<' || *s == '>' || *s == ',' || *s == ' ') {
-			return (0);
-		}
-	}
-	if (inq)
-		return (0);
-	tmp = xstrdup(addr);
-	at = last_at(tmp);
-	good = at == NULL || (at != tmp && at[1] != '\0');
-	free(tmp);
-	return (good);
 }
 
 /* is_program_or_file - an aliases(5) target dma does not deliver to */
@@ -302,7 +259,7 @@ add_one(struct expand *x, const char *addr, int toplevel)
 	char buf[ADDR_MAX + 1 + 256 + 1], s1[SAFE_MAX], s2[SAFE_MAX];
 	int local;
 
-	if (addr_ok(addr)) {
+	if (mail_addr_check(addr, MAIL_ADDR_BARE, NULL, 0) == 0) {
 		local = rcpt_canonical(addr, buf, sizeof(buf));
 		if (strlen(buf) <= ADDR_MAX && buf[0] != '\0') {
 			if (!local)

@@ -6,10 +6,46 @@
  * memory errors it checks the contract of dma.h: success gives a NULL
  * terminated array of non-empty addresses shorter than ADDR_MAX without
  * line breaks; failure gives *addrs NULL and a reason.  Each address
- * returned parses again as itself alone (the output is canonical).
+ * returned parses again as itself alone (the output is canonical).  The
+ * input is also given to mail_addr_check(), the envelope check: what it
+ * accepts can not close an SMTP path (no '<', '>', control characters or
+ * blanks outside quotes) and fits the RFC 5321 lengths.
  */
 #include "dma.h"
 #include "fuzz.h"
+
+/*
+ * envelope_check - mail_addr_check() on any string: an accepted address
+ * has no control character, no '<' or '>', no blank outside quotes, and
+ * fits the length limits; a refused one has a reason.
+ */
+static void
+envelope_check(const char *addr)
+{
+	const char *p;
+	char why[256];
+	int inq = 0;
+
+	why[0] = '\0';
+	if (mail_addr_check(addr, MAIL_ADDR_BARE, why, sizeof(why)) != 0) {
+		fuzz_why_check(why, sizeof(why));
+		return;
+	}
+	if (strlen(addr) > 64 + 1 + 255)
+		fuzz_fail("accepted `%s' of %zu bytes", addr, strlen(addr));
+	for (p = addr; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f || c == '<' || c == '>')
+			fuzz_fail("accepted `%s' with byte 0x%02x", addr, c);
+		if (inq && c == '\\' && p[1] != '\0')
+			p++;
+		else if (c == '"')
+			inq = !inq;
+		else if (!inq && c == ' ')
+			fuzz_fail("accepted `%s' with a blank outside quotes", addr);
+	}
+}
 
 /* reparse - addr given back as a header value must yield exactly addr */
 static void
@@ -33,6 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 
 	value = fuzz_cstr(data, size);
+	envelope_check(value);
 	why[0] = '\0';
 	if (mail_parse_addrs(value, &addrs, why, sizeof(why)) != 0) {
 		fuzz_why_check(why, sizeof(why));

@@ -12,26 +12,34 @@
  * Checks: errors carry a reason; a stored message starts with our
  * Received header, ends with a newline and has Date, Message-Id and From
  * fields and a blank line; without -t no recipient is added; every
- * recipient added would be accepted into a queue file (envfield_ok).
+ * recipient added would be accepted into a queue file (envfield_ok) and
+ * passes the envelope address check (mail_addr_check), also after
+ * canonicalisation.
  */
 #include <strings.h>
 
 #include "dma.h"
 #include "fuzz.h"
 
-/* has_field - the header section hdr[0..len) has a line "name:..." */
+/*
+ * has_field - the header section hdr[0..len) has a line "name:..." (blanks
+ * before the colon allowed, RFC 5322 obsolete syntax)
+ */
 static int
 has_field(const char *hdr, size_t len, const char *name)
 {
-	size_t nl = strlen(name), i = 0;
+	size_t nl = strlen(name), i = 0, j;
 
 	while (i < len) {
 		const char *eol = memchr(hdr + i, '\n', len - i);
 		size_t end = eol != NULL ? (size_t)(eol - hdr) : len;
 
-		if (end - i > nl && strncasecmp(hdr + i, name, nl) == 0 &&
-		    hdr[i + nl] == ':')
-			return (1);
+		if (end - i > nl && strncasecmp(hdr + i, name, nl) == 0) {
+			for (j = i + nl; j < end && (hdr[j] == ' ' || hdr[j] == '\t'); j++)
+				;
+			if (j < end && hdr[j] == ':')
+				return (1);
+		}
 		i = end + 1;
 	}
 	return (0);
@@ -106,6 +114,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (r = l.head; r != NULL; r = r->next) {
 		if (!envfield_ok(r->addr) || r->addr[0] == '\0')
 			fuzz_fail("recipient a queue file would refuse");
+		if (mail_addr_check(r->addr, MAIL_ADDR_BARE, why, sizeof(why)) != 0)
+			fuzz_fail("recipient `%s' fails the envelope check: %s",
+			    r->addr, why);
 	}
 	rcpt_free(&l);
 	free(buf);

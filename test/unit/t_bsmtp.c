@@ -117,6 +117,20 @@ slurp(const char *path)
 	return (buf);
 }
 
+/* group_log - the group mail switches bsmtp_serve made, as '1'/'0' */
+static char group_log[64];
+
+static void
+group_track(int on)
+{
+	size_t n = strlen(group_log);
+
+	if (n + 1 < sizeof(group_log)) {
+		group_log[n] = on ? '1' : '0';
+		group_log[n + 1] = '\0';
+	}
+}
+
 /*
  * session - run bsmtp_serve on input (len bytes) with aliases; *out gets
  * the replies (malloc'ed), q the queued entries.  Returns its result.
@@ -135,6 +149,8 @@ session(const char *input, size_t len, const struct alias *aliases, char **out,
 	ctx.username = "tuser";
 	ctx.uid = 4242;
 	ctx.default_sender = "tuser@testhost";
+	ctx.group_mail = group_track;
+	group_log[0] = '\0';
 	q->head = NULL;
 	q->n = 0;
 	*out = NULL;
@@ -197,7 +213,7 @@ static const struct dialogue dialogues[] = {
 	  "501 5.1.7 Syntax: MAIL FROM:<address>\r\n"
 	  "501 5.1.7 Syntax: MAIL FROM:<address>\r\n"
 	  "501 5.1.7 Syntax: MAIL FROM:<address>\r\n"
-	  "501 5.1.7 Bad sender address <a@>\r\n"
+	  "501 5.1.7 Bad sender address <a@>: empty local part or domain\r\n"
 	  "501 5.1.7 Syntax: MAIL FROM:<address>\r\n"
 	  "221 2.0.0 Bye\r\n" },
 	{ "MAIL parameters",
@@ -237,6 +253,30 @@ static const struct dialogue dialogues[] = {
 	  "500 5.5.2 Command unrecognized\r\n"
 	  "500 5.5.2 Command unrecognized\r\n"
 	  "500 5.5.2 Command unrecognized\r\n"
+	  "221 2.0.0 Bye\r\n" },
+	{ "injected parameters and strict envelope syntax",
+	  "MAIL FROM:<alice@host> AUTH=<>\r\n"
+	  "MAIL FROM:<x@y> SMTPUTF8 RET=FULL X=<>\r\n"
+	  "MAIL FROM:<\"a>b\"@x.org>\r\n"
+	  "MAIL FROM:<a@b@x.org>\r\n"
+	  "MAIL FROM:<a..b@x.org>\r\n"
+	  "MAIL FROM:<a@x.org>\r\n"
+	  "RCPT TO:<bob@x.org> NOTIFY=NEVER\r\n"
+	  "RCPT TO:<a@b@x.org>\r\n"
+	  "RCPT TO:<a@x.org.>\r\n"
+	  "RCPT TO:bob@x.org>NOTIFY=NEVER\r\n"
+	  "DATA\r\nQUIT\r\n",
+	  "555 5.5.4 Unsupported parameter\r\n"
+	  "555 5.5.4 Unsupported parameter\r\n"
+	  "501 5.1.7 Syntax: MAIL FROM:<address>\r\n"
+	  "501 5.1.7 Bad sender address <a@b@x.org>: domain: unexpected `@'\r\n"
+	  "501 5.1.7 Bad sender address <a..b@x.org>: local part: unexpected `.'\r\n"
+	  "250 2.1.0 Ok\r\n"
+	  "555 5.5.4 Unsupported parameter\r\n"
+	  "553 5.1.3 invalid recipient `a@b@x.org'\r\n"
+	  "553 5.1.3 invalid recipient `a@x.org.'\r\n"
+	  "501 5.1.3 Syntax: RCPT TO:<address>\r\n"
+	  "503 5.5.1 No valid recipients\r\n"
 	  "221 2.0.0 Bye\r\n" },
 	{ "commands after QUIT are not read",
 	  "QUIT\r\nNOOP\r\n", "221 2.0.0 Bye\r\n" },
@@ -326,6 +366,8 @@ test_two_messages(void)
 	r = session(two_msgs, sizeof(two_msgs) - 1, NULL, &out, &q);
 	is_int(r, 0, "pipelined: returns 0");
 	is_int(q.n, 5, "pipelined: 3+1+1 entries queued");
+	/* Group mail on to create, off to parse, on to commit, off again. */
+	is_str(group_log, "101010101010", "pipelined: group mail only for the spool");
 	if (q.n != 5) {
 		printf("# replies: %s\n", out != NULL ? out : "(null)");
 		free(out);

@@ -52,9 +52,19 @@ static const struct mtest {
 	{ "non-header line ends the header section",
 	    B("Subject: s\nhello world\nmore\n"),
 	    B("Subject: s\n" ADDED "\nhello world\nmore\n"), DOT, NULL, NULL, MAIL_OK },
-	{ "space before colon is no header",
-	    B("Subject: s\nTo : a@x.org\n"),
-	    B("Subject: s\n" ADDED "\nTo : a@x.org\n"), DOT, NULL, NULL, MAIL_OK },
+	{ "space before colon is a header (obsolete syntax)",
+	    B("Subject: s\nTo : a@x.org\nX-A\t \t: b\n\nbody\n"),
+	    B("Subject: s\nTo : a@x.org\nX-A\t \t: b\n" ADDED "\nbody\n"), DOT, NULL, NULL,
+	    MAIL_OK },
+	{ "Subject with spaces before the colon keeps the header section",
+	    B("Subject  : x\nX-Later: y\n\nbody\n"),
+	    B("Subject  : x\nX-Later: y\n" ADDED "\nbody\n"), DOT, NULL, NULL, MAIL_OK },
+	{ "two words before a colon are no header",
+	    B("Subject: s\nhello world: x\n"),
+	    B("Subject: s\n" ADDED "\nhello world: x\n"), DOT, NULL, NULL, MAIL_OK },
+	{ "blanks without a colon are no header",
+	    B("Subject: s\nTo  \n"),
+	    B("Subject: s\n" ADDED "\nTo  \n"), DOT, NULL, NULL, MAIL_OK },
 	{ "empty field name is no header",
 	    B(":x\n"),
 	    B(ADDED "\n:x\n"), DOT, NULL, NULL, MAIL_OK },
@@ -140,9 +150,26 @@ static const struct mtest {
 	{ "Bcc with continuation lines removed",
 	    B("To: a@x.org\nBcc: b@y.org,\n c@z.org,\n\td@w.org\nSubject: s\n\nBcc: body\n"),
 	    B("To: a@x.org\nSubject: s\n" ADDED "\nBcc: body\n"), DOT, NULL, NULL, MAIL_OK },
-	{ "BCC upper case removed, Resent-Bcc kept",
+	{ "BCC upper case and Resent-Bcc removed",
 	    B("BCC: b@y.org\nResent-Bcc: r@y.org\nbcc:\n"),
-	    B("Resent-Bcc: r@y.org\n" ADDED "\n"), DOT, NULL, NULL, MAIL_OK },
+	    B(ADDED "\n"), DOT, NULL, NULL, MAIL_OK },
+	{ "Bcc and Resent-Bcc with blanks before the colon removed",
+	    B("Subject: s\nBcc : root\n x@y.org\nRESENT-bcc\t: r@y.org\n\tq@y.org\n"
+	    "resent-Bcc \t :\nX-After: a\n\nbody\n"),
+	    B("Subject: s\nX-After: a\n" ADDED "\nbody\n"), DOT, NULL, NULL, MAIL_OK },
+	{ "Resent-Bcc continuation removed, Resent-To kept",
+	    B("Resent-To: t@y.org\nResent-Bcc: r@y.org,\n s@y.org\nResent-Cc: c@y.org\n\n"),
+	    B("Resent-To: t@y.org\nResent-Cc: c@y.org\n" ADDED "\n"), DOT, NULL, NULL, MAIL_OK },
+	{ "-t Bcc with a blank before the colon is a recipient, then removed",
+	    B("To: a@x.org\nBcc : b@y.org\nSubject: s\n\nb\n"),
+	    B("To: a@x.org\nSubject: s\n" ADDED "\nb\n"), DOT | EXTRACT, NULL,
+	    "a@x.org|b@y.org", MAIL_OK },
+	{ "-t Cc with tabs before the colon",
+	    B("Cc\t\t: c@y.org\n\n"),
+	    B("Cc\t\t: c@y.org\n" ADDED "\n"), DOT | EXTRACT, NULL, "c@y.org", MAIL_OK },
+	{ "-t Resent-Bcc is no recipient",
+	    B("To: a@x.org\nResent-Bcc: r@y.org\n\n"),
+	    B("To: a@x.org\n" ADDED "\n"), DOT | EXTRACT, NULL, "a@x.org", MAIL_OK },
 	{ "Bcc as last header before EOF removed",
 	    B("Subject: s\nBcc: b@y.org\n x@y.org"),
 	    B("Subject: s\n" ADDED "\n"), DOT, NULL, NULL, MAIL_OK },
@@ -491,6 +518,40 @@ test_long_line(void)
 	free(x);
 }
 
+/*
+ * test_rcpt_inject - -t addresses that would close RCPT TO:<...> and add
+ * ESMTP parameters are refused by the envelope check, nothing is added.
+ */
+static void
+test_rcpt_inject(void)
+{
+	static const char *const hdr[] = {
+		"To: \"bob@x> NOTIFY=NEVER\"@y.org\n\n",
+		"To: <\"b> RET=FULL X=<\"@y.org>, a@x.org\n\n",
+		"Cc: Jo <\"x<y\"@y.org>\n\n",
+		"Bcc : bob@[1.2.3.4>\n\n",
+		"To: bob@x.org.\n\n",
+		"To: bob..x@x.org\n\n",
+	};
+	struct intake o;
+	struct rcptlist l;
+	char why[256], *out;
+	size_t i, outlen;
+	enum mail_err err;
+
+	for (i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++) {
+		init_intake(&o, DOT | EXTRACT, NULL);
+		rcpt_init(&l, NULL);
+		why[0] = '\0';
+		err = run(hdr[i], strlen(hdr[i]), &o, &l, &out, &outlen, why, sizeof(why));
+		ok(err == MAIL_ERCPT || err == MAIL_EFORMAT,
+		    "-t injection %zu refused (%d: %s)", i, err, why);
+		is_int((int)l.n, 0, "-t injection %zu: no recipient added", i);
+		free(out);
+		rcpt_free(&l);
+	}
+}
+
 /* test_rcpt_refused - rcpt_add failing makes MAIL_ERCPT with its reason */
 static void
 test_rcpt_refused(void)
@@ -522,6 +583,7 @@ test_rcpt_refused(void)
 	free(out);
 	free(in);
 	rcpt_free(&l);
+	test_rcpt_inject();
 }
 
 /* test_errors - read and write errors */

@@ -149,7 +149,7 @@ static const struct {
 	{ NULL, NOUSER, 0, RCPT_ENOUSER, "", "invalid recipient `" NOUSER "'" },
 	{ NULL, NOUSER "@localhost", 0, RCPT_ENOUSER, "",
 	    "invalid recipient `" NOUSER "@localhost'" },
-	{ NULL, "../etc/passwd", 0, RCPT_ENOUSER, "", "invalid recipient `../etc/passwd'" },
+	{ NULL, "../etc/passwd", 0, RCPT_EINVAL, "", "invalid recipient `../etc/passwd'" },
 	{ NULL, "ROOT", 0, RCPT_ENOUSER, "", "invalid recipient `ROOT'" },
 	{ NULL, "root, " NOUSER, 0, RCPT_ENOUSER, "root",
 	    "invalid recipient `" NOUSER "'" },
@@ -167,6 +167,30 @@ static const struct {
 	{ NULL, "\"open@x.org", 0, RCPT_EINVAL, "", "invalid recipient `\"open@x.org'" },
 	{ NULL, "<>", 0, RCPT_EINVAL, "", "invalid recipient `'" },
 	{ NULL, "\"joe doe\"@X.org", 0, RCPT_OK, "\"joe doe\"@x.org", NULL },
+	/* ESMTP parameters smuggled into RCPT TO:<...> */
+	{ NULL, "bob@x> NOTIFY=NEVER", 0, RCPT_EINVAL, "",
+	    "invalid recipient `bob@x> NOTIFY=NEVER'" },
+	{ NULL, "<bob@x.org> NOTIFY=NEVER", 0, RCPT_EINVAL, "",
+	    "invalid recipient `<bob@x.org> NOTIFY=NEVER'" },
+	{ NULL, "\"bob> ORCPT=x\"@x.org", 0, RCPT_EINVAL, "",
+	    "invalid recipient `\"bob> ORCPT=x\"@x.org'" },
+	{ NULL, "\"a<b\"@x.org", 0, RCPT_EINVAL, "", "invalid recipient `\"a<b\"@x.org'" },
+	/* strict RFC 5321 syntax */
+	{ NULL, "a@b@x.org", 0, RCPT_EINVAL, "", "invalid recipient `a@b@x.org'" },
+	{ NULL, ".a@x.org", 0, RCPT_EINVAL, "", "invalid recipient `.a@x.org'" },
+	{ NULL, "a..b@x.org", 0, RCPT_EINVAL, "", "invalid recipient `a..b@x.org'" },
+	{ NULL, "a@x..org", 0, RCPT_EINVAL, "", "invalid recipient `a@x..org'" },
+	{ NULL, "a@-x.org", 0, RCPT_EINVAL, "", "invalid recipient `a@-x.org'" },
+	{ NULL, "a@x.org.", 0, RCPT_EINVAL, "", "invalid recipient `a@x.org.'" },
+	{ NULL, "a@[192.0.2.1", 0, RCPT_EINVAL, "", "invalid recipient `a@[192.0.2.1'" },
+	{ NULL, "a@[192.0.2.1]", 0, RCPT_OK, "a@[192.0.2.1]", NULL },
+	{ NULL, "a@[IPv6:2001:db8::1]", 0, RCPT_OK, "a@[ipv6:2001:db8::1]", NULL },
+	{ NULL, "O'Neil+tag@x.org", 0, RCPT_OK, "O'Neil+tag@x.org", NULL },
+	/* alias targets pass the same check */
+	{ "evil: a@b@x.org\n", "evil", 0, RCPT_EINVAL, "",
+	    "invalid recipient `evil': invalid alias target `a@b@x.org'" },
+	{ "evil: x@y.org>NOTIFY=NEVER\n", "evil", 0, RCPT_EINVAL, "",
+	    "invalid recipient `evil': invalid alias target `x@y.org>NOTIFY=NEVER'" },
 	/* operand splitting */
 	{ NULL, "", 0, RCPT_OK, "", NULL },
 	{ NULL, " , ,, ", 0, RCPT_OK, "", NULL },
@@ -332,7 +356,8 @@ test_limits(void)
 	rcpt_init(&l, NULL);
 	memset(addr, 'a', ADDR_MAX - 6);
 	strcpy(addr + ADDR_MAX - 6, "@x.org");
-	is_int(rcpt_add(&l, addr, 1, why, sizeof(why)), RCPT_OK, "ADDR_MAX bytes");
+	is_int(rcpt_add(&l, addr, 1, why, sizeof(why)), RCPT_EINVAL,
+	    "ADDR_MAX bytes (a local part over 64)");
 	addr[0] = 'b';
 	memmove(addr + 1, addr, ADDR_MAX + 1);
 	is_int(rcpt_add(&l, addr, 1, why, sizeof(why)), RCPT_EINVAL, "ADDR_MAX + 1 bytes");

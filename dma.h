@@ -444,6 +444,8 @@ int	 mboxlock_try(struct mbox *mb, time_t now);
 void	 mboxlock_release(struct mbox *mb);
 /* Remove old temporaries of dead processes from the mail directory. */
 void	 mboxlock_sweep(int dirfd, time_t now);
+/* The pid of the holder of mb's fcntl lock if it is stopped, else 0. */
+pid_t	 mboxlock_stopped_holder(const struct mbox *mb);
 
 /* ---- local.c ------------------------------------------------------- */
 /*

@@ -401,6 +401,7 @@ mbox_lock(struct mbox *mb, struct dsn *why)
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	time_t deadline = time(NULL) + LOCAL_LOCK_TIMEOUT;
 	enum dlv r;
+	pid_t holder;
 	int tries, l, c;
 
 	for (tries = 0; tries < LOCAL_OPEN_TRIES; tries++) {
@@ -409,6 +410,12 @@ mbox_lock(struct mbox *mb, struct dsn *why)
 		if (mbox_check(mb, 0) != 0)
 			break;
 		while ((l = mboxlock_try(mb, time(NULL))) == 0 && time(NULL) < deadline) {
+			/* A stopped holder (SIGSTOP, a debugger) may never go
+			 * on: do not spend the whole wait on it. */
+			if ((holder = mboxlock_stopped_holder(mb)) > 0)
+				return (local_fail(why, DLV_TEMPFAIL, LOG_NOTICE, "4.2.0",
+				    "can not lock `%s': held by stopped process %ld",
+				    mb->path, (long)holder));
 			nanosleep(&ts, NULL);
 			if (ts.tv_nsec < 200 * 1000 * 1000)
 				ts.tv_nsec += 20 * 1000 * 1000;

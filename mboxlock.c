@@ -345,3 +345,36 @@ fail:
 	}
 	return (r);
 }
+
+/*
+ * mboxlock_stopped_holder - the pid of the process holding the fcntl
+ * lock of mb->fd if it is stopped (state T or t), else 0.  Only what
+ * F_GETLK reports (a holder in our pid namespace) is looked at.
+ */
+pid_t
+mboxlock_stopped_holder(const struct mbox *mb)
+{
+	char path[64], buf[512], *p;
+	struct flock fl;
+	ssize_t n;
+	int fd;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(mb->fd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK || fl.l_pid <= 0)
+		return (0);
+	(void)snprintf(path, sizeof(path), "/proc/%ld/stat", (long)fl.l_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return (0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, so the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return (0);
+	return (p[2] == 'T' || p[2] == 't' ? fl.l_pid : 0);
+}

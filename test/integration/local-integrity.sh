@@ -2,7 +2,8 @@
 # whatever stops a delivery: SIGKILL at every write, fsync, truncate, link
 # and unlink of a delivery; queue runs killed at random moments; a write
 # past the file size limit.  Lock files that no user can use to hold
-# another user's mailbox, and lock files that are honoured.
+# another user's mailbox, lock files that are honoured, and a stopped
+# delivery.
 
 CHECK="/usr/bin/python3 $SRC/test/integration/mboxcheck.py"
 BOOT=$(cat /proc/sys/kernel/random/boot_id)
@@ -192,6 +193,30 @@ ok "racing runs: every message once and whole" mbox_ok
 syslog_sync
 is "racing runs: the stale lock was removed once" \
     "$(tail -n +"$((SYSLOG_MARK + 1))" "$T/syslog" | grep -c 'removed stale lock file')" 1
+
+# ---- a stopped delivery holds the mailbox only for itself -------------------
+# A delivery stopped (SIGSTOP) while it holds bob's mailbox: the other
+# deliveries to bob give up at once instead of waiting out the lock
+# timeout, and other mailboxes are not concerned.
+queue stopped-1 5
+strace -f -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:signal=STOP \
+    "$DMA" -q -D >/dev/null 2>&1 &
+spid=$!
+ok "a delivery is stopped holding bob's mailbox" \
+    wait_until 20 pgrep -r T,t -x dma
+queue stopped-2 5
+printf 'Subject: x\n\nfor alice\n' | send_as bob alice
+syslog_mark
+"$DMA" -q -D
+ok "the next delivery to bob says who holds the lock" \
+    logged 'can not lock ./var/mail/bob.: held by stopped process [0-9]+'
+ok "and leaves its entry queued" grep -rqs '^Recipient: bob' "$SPOOL"
+ok "mail to alice is not held up" wait_until 20 grep -q "^for alice$" /var/mail/alice
+kill_dma
+kill "$spid" 2>/dev/null
+wait "$spid" 2>/dev/null
+"$DMA" -q -D
+ok "once the stopped delivery is gone, both arrive, once and whole" mbox_ok
 
 # ---- names that collide with lock files ----------------------------------
 useradd -M -N -g mail 'carl.lock' 2>/dev/null || useradd -M 'carl.lock'

@@ -481,7 +481,7 @@ queue_message(struct session *s, FILE *tmp)
 		return;
 	}
 	strlcpy(msgid, t.msgid, sizeof(msgid));
-	log_setident("%s", msgid);
+	log_setqid("%s", msgid);
 	user = s->ctx->username != NULL ? s->ctx->username : username();
 	memset(&in, 0, sizeof(in));
 	in.sender = s->sender;

@@ -412,7 +412,7 @@ attempt(struct qitem *it, int retry)
 	struct queue bq;
 	enum dlv r;
 
-	log_setident("%s", it->queueid);
+	log_setqid("%s", it->queueid);
 	dsn_set(&why, "", "unknown bounce reason");
 	log_msg(LOG_INFO, "<%s> trying delivery", it->addr);
 	r = it->local ? local_deliver(it, &why) : smtp_deliver(it, &why);
@@ -676,7 +676,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 		    log_safe(safe, sizeof(safe), sender));
 	if (spool_create(&t, why, sizeof(why)) != 0)
 		diex(EX_CANTCREAT, "%s", why);
-	log_setident("%s", t.msgid);
+	log_setqid("%s", t.msgid);
 	rcpt_init(&l, aliases);
 	for (i = 0; i < argc; i++) {
 		if (rcpt_add_list(&l, argv[i], why, sizeof(why)) != RCPT_OK) {

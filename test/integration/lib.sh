@@ -20,7 +20,10 @@
 #   192.0.2.1 and 2001:db8::1); resolv.conf names 127.0.0.1.  Syslog goes
 #   to $T/syslog, one record per line, formatted
 #   "{facility}.{severity} {ident}: {message}" (see syslogd.py), e.g.
-#   "mail.info dma[a72311.1][86]: <root> delivery successful".
+#   "mail.info dma[86]: a72311.1: <root> delivery successful" (the ident
+#   is "dma" or the -L tag, with the pid; the queue id starts the text).
+#   $T/syslog.raw has the datagrams as received, one per line, with
+#   newlines shown as \n: "<22>Dec  6 11:08:37 dma[86]: a72311.1: ...".
 #
 # ASSERTIONS (each prints "ok N - DESC" or "not ok N - DESC" plus "# "
 # diagnostic lines; the first failure of a script also dumps the logs)

@@ -145,3 +145,14 @@ is "-t: root got one copy (Cc and Bcc)" "$(count_msgs /var/mail/root)" 1
 unlike "-t: Bcc header removed" "$(cat /var/mail/bob)" '^(Bcc:|  root)'
 like "-t: To header kept" "$(cat /var/mail/bob)" '^To: Bob <bob@localhost>, alice$'
 ok "everything delivered, spool clean" spool_clean
+
+# -- the -bp listing is the one dma.8 shows, byte for byte ---------------------
+capture sh -c "echo x | $DMA -bq bob"
+is "-bq: exit 0" "$rc" 0
+capture run_dma -bp
+is "-bp: exit 0" "$rc" 0
+page=$(sed -n '/^\.Sh QUEUE LISTING/,/^\.Ed/p' "$SRC/dma.8.in" | sed -n '/^\.Bd/,/^\.Ed/p' | grep -v '^\.')
+got=$(sed -e 's/^\(ID\t: \).*/\1queue id/' -e 's/^\(From\t: \).*/\1sender/' \
+    -e 's/^\(To\t: \).*/\1recipient/' <<<"$out")
+is "-bp: the listing of dma.8 (QUEUE LISTING), tabs included" "$got" "$page"
+rm -f "$SPOOL"/Q* "$SPOOL"/M*

@@ -14,6 +14,9 @@
 #             links live there; /usr/sbin/sendmail points to $DMA too)
 #   $LIBEXEC  directory of the installed dma-mbox-create ($MBOXCREATE)
 #   $SPOOL    /var/spool/dma        $MAILDIR  /var/mail
+#   $DMA_FAKE_TIME  only under test/faketime.sh: the date every clock in
+#             the namespace was set to, e.g. "2027-03-04 09:30:00" (scripts
+#             must pass on any date; clock.sh checks the fake clock works)
 #   Hostname is "testhost"; users alice (uid 2001) and bob (uid 2002)
 #   exist, with their own groups; /etc/dma, /etc/aliases, the spool and
 #   /var/mail start empty.  Network: loopback only (lo has 127.0.0.1, ::1,

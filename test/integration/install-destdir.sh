@@ -5,8 +5,8 @@
 #
 # The builds happen in a copy of the source tree ($B), never in $SRC: the
 # tree the suite runs from stays as it is.  The make variables of the
-# calling make (MAKEFLAGS, e.g. the sanitizer flags of make check-san) are
-# not passed on.
+# calling make (MAKEFLAGS and the exported SAN, LDFLAGS ... of make
+# check-san) are not passed on: make runs with a clean environment.
 
 B=$T/src
 mkdir "$B"
@@ -14,7 +14,7 @@ tar -C "$SRC" --exclude=./.git --exclude=./fuzz/obj --exclude=./analyze -cf - . 
     tar -C "$B" -xf -
 # mk ARGS...: make in the copy, without the caller's make variables
 mk() {
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$B" "$@"
+	env -i PATH="$PATH" HOME="$HOME" make -s -C "$B" "$@"
 }
 mk clean
 ok "build with the default paths" mk -j2 all

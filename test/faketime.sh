@@ -1,10 +1,12 @@
 #!/bin/sh
 # faketime.sh - the date-sensitive tests on other dates: a one-digit day
-# (2027-03-04) and a leap day (2028-02-29), so a test that only passes on
-# some days of the month (or of the year) fails here every day.
+# (2027-03-04) and a leap day (2028-02-29, in the time zone UTC-03:30), so
+# a test that only passes on some days of the month (or of the year, or in
+# some zones) fails here every day.
 #
-# Usage: sh test/faketime.sh [DATE...]   (root; after `make all unit`)
-#   DATE is "YYYY-MM-DD hh:mm:ss"; without it the two dates above.
+# Usage: sh test/faketime.sh [DATE[|TZ]...]   (root; after `make all unit`)
+#   DATE is "YYYY-MM-DD hh:mm:ss" (local time), TZ a value for $TZ; without
+#   arguments "2027-03-04 09:30:00" and "2028-02-29 12:00:00|XST+3:30".
 #
 # How the clock is faked (Debian package faketime, libfaketime):
 #   - unit tests: `faketime -f "@DATE"` (LD_PRELOAD; the clock starts at
@@ -27,7 +29,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 SCRIPTS="clock clients-git clients-mua local-mbox local-bounce log-shape"
-[ $# -gt 0 ] || set -- "2027-03-04 09:30:00" "2028-02-29 12:00:00"
+[ $# -gt 0 ] || set -- "2027-03-04 09:30:00" "2028-02-29 12:00:00|XST+3:30"
 
 UNITS=""
 for f in test/unit/t_*; do
@@ -59,7 +61,18 @@ if ! command -v faketime >/dev/null 2>&1; then
 	exit 1
 fi
 
-for d in "$@"; do
+tz0=${TZ-}
+tz0set=${TZ+set}
+for arg in "$@"; do
+	d=${arg%%|*}
+	if [ "$arg" != "$d" ]; then
+		export TZ="${arg#*|}"
+		echo "== time zone TZ=$TZ"
+	elif [ -n "$tz0set" ]; then
+		export TZ="$tz0"
+	else
+		unset TZ
+	fi
 	echo "== unit tests on $d"
 	# shellcheck disable=SC2086
 	out=$(faketime -f "@$d" sh test/run-unit.sh $UNITS 2>&1)

@@ -912,7 +912,6 @@ main(int argc, char **argv)
 		if (argc > 0)
 			usage_err("-bs takes no recipients");
 		do_bsmtp(&o);
-	case MODE_VERSION:
 	case MODE_SUBMIT:
 	default:
 		do_submit(&o, argc, argv);

@@ -61,8 +61,17 @@ BUILD_INPUTS =	CC=$(CC) CPPFLAGS=$(ALL_CPPFLAGS) CFLAGS=$(ALL_CFLAGS) \
 		LDFLAGS=$(ALL_LDFLAGS) LIBS=$(LIBS) YACC=$(YACC) LEX=$(LEX) \
 		SBINDIR=$(SBINDIR) LIBEXECDIR=$(LIBEXECDIR) CONFDIR=$(CONFDIR) \
 		SPOOLDIR=$(SPOOLDIR) MAILDIR=$(MAILDIR)
+# make -n and -q only ask: they leave the file alone and take it as out of
+# date when the values differ.
+BUILD_ASKING =	$(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
 ifneq ($(strip $(BUILD_INPUTS)),$(file <.build-flags))
+ifeq ($(BUILD_ASKING),)
 $(file >.build-flags,$(strip $(BUILD_INPUTS)))
+else
+.build-flags: build-flags-differ
+build-flags-differ: ;
+.PHONY: build-flags-differ
+endif
 endif
 .build-flags: ;
 

@@ -95,6 +95,9 @@ ok "nothing to rebuild with the same paths" mk -q all PREFIX=/usr LIBEXECDIR=/us
 not_ok "another LIBEXECDIR: out of date" mk -q all PREFIX=/usr LIBEXECDIR=/opt/two
 not_ok "another CFLAGS: out of date" mk -q all PREFIX=/usr LIBEXECDIR=/usr/lib/dma CFLAGS=-DX=1
 not_ok "WERROR: out of date" mk -q all PREFIX=/usr LIBEXECDIR=/usr/lib/dma WERROR=-Werror
+not_ok "SAN: out of date" mk -q all PREFIX=/usr LIBEXECDIR=/usr/lib/dma SAN=-fsanitize=address
+not_ok "another CONFDIR: out of date" mk -q all PREFIX=/usr LIBEXECDIR=/usr/lib/dma CONFDIR=/opt/etc
+ok "back to the built values: nothing to rebuild" mk -q all PREFIX=/usr LIBEXECDIR=/usr/lib/dma
 two=$T/two
 ok "install with LIBEXECDIR=/opt/two CONFDIR=/opt/two/etc" \
     mk install DESTDIR="$two" PREFIX=/usr LIBEXECDIR=/opt/two CONFDIR=/opt/two/etc

@@ -835,6 +835,8 @@ main(int argc, char **argv)
 	int opind;
 
 	sanitize_start();
+	/* Errors before the -L tag is known are logged as dma too. */
+	log_init("dma");
 	base = strrchr(argv[0] != NULL ? argv[0] : "dma", '/');
 	progname = xstrdup(base != NULL ? base + 1 : (argv[0] != NULL ? argv[0] : "dma"));
 	gr = getgrnam(DMA_GROUP);

@@ -115,3 +115,16 @@ else
 		mv /dev/log.test /dev/log
 	fi
 fi
+
+# -- 5. an error before the options are read is logged as dma too ----------
+# (the user mail is missing: a root caller cannot drop to it).  Last: the
+# passwd change stays for the rest of this script.
+: >"$T/syslog.raw"
+cp /etc/passwd "$T/passwd.saved"
+sed -i '/^mail:/d' /etc/passwd
+capture sh -c "echo x | /usr/sbin/sendmail root"
+is "no user mail: exit 78" "$rc" 78
+is "no user mail: the error" "$err" "sendmail: user 'mail' not found"
+recs=$(dma_records)
+like "no user mail: logged as dma with a pid" "$recs" "^dma [0-9]+\\|user 'mail' not found\$"
+cat "$T/passwd.saved" >/etc/passwd

@@ -39,7 +39,49 @@ GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
 UNIT_SRCS =	$(wildcard test/unit/t_*.c)
 UNIT_BINS =	$(UNIT_SRCS:.c=)
 
-all: dma dma-mbox-create
+all: dma dma-mbox-create dma.8
+
+# A sanitizer build is for the tests only: ASan and UBSan binaries must
+# never be installed setgid or setuid on a system.  The test suite stages
+# its sanitizer build with TEST_STAGE=1 into a private directory.
+ifneq ($(filter install,$(MAKECMDGOALS)),)
+ifneq ($(findstring -fsanitize,$(ALL_CFLAGS) $(ALL_LDFLAGS)),)
+ifneq ($(TEST_STAGE),1)
+$(error refusing to install a sanitizer build (-fsanitize in SAN, CFLAGS or LDFLAGS): build without it, e.g. `make clean all`, then install)
+endif
+endif
+endif
+
+# Build inputs: every value compiled in or handed to the compiler, the
+# linker or the manual page.  .build-flags holds them and is rewritten
+# only when they change; everything built depends on it, so another
+# PREFIX, LIBEXECDIR, CFLAGS, SAN, WERROR ... rebuilds instead of leaving
+# the last build's binaries in place.
+BUILD_INPUTS =	CC=$(CC) CPPFLAGS=$(ALL_CPPFLAGS) CFLAGS=$(ALL_CFLAGS) \
+		LDFLAGS=$(ALL_LDFLAGS) LIBS=$(LIBS) YACC=$(YACC) LEX=$(LEX) \
+		SBINDIR=$(SBINDIR) LIBEXECDIR=$(LIBEXECDIR) CONFDIR=$(CONFDIR) \
+		SPOOLDIR=$(SPOOLDIR) MAILDIR=$(MAILDIR)
+# make -n and -q only ask: they leave the file alone and take it as out of
+# date when the values differ.
+BUILD_ASKING =	$(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
+ifneq ($(strip $(BUILD_INPUTS)),$(file <.build-flags))
+ifeq ($(BUILD_ASKING),)
+$(file >.build-flags,$(strip $(BUILD_INPUTS)))
+else
+.build-flags: build-flags-differ
+build-flags-differ: ;
+.PHONY: build-flags-differ
+endif
+endif
+.build-flags: ;
+
+dma.o $(MODS) dma-mbox-create dma.8 $(UNIT_BINS) test/unit/dnsq: .build-flags
+
+# The manual page with the paths of this build.
+dma.8: dma.8.in
+	sed -e 's|@CONFDIR@|$(CONFDIR)|g' -e 's|@SPOOLDIR@|$(SPOOLDIR)|g' \
+	    -e 's|@MAILDIR@|$(MAILDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
+	    -e 's|@SBINDIR@|$(SBINDIR)|g' dma.8.in >$@.tmp && mv $@.tmp $@
 
 dma: dma.o $(MODS)
 	$(CC) $(ALL_LDFLAGS) -o $@ dma.o $(MODS) $(LIBS)
@@ -87,7 +129,7 @@ check-san:
 	$(MAKE) SAN='$(SAN_FLAGS)' HARDEN='-fPIE' OPTFLAGS='-O1 -g' \
 	    LDFLAGS='$(LDFLAGS) $(CURDIR)/test/san-options.o' check
 
-lint-man:
+lint-man: dma.8
 	mandoc -Tlint -W warning dma.8
 
 install: all
@@ -141,7 +183,8 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(EXAMPLESDIR) 2>/dev/null
 
 clean:
-	rm -f dma dma-mbox-create *.o *.d $(GEN) $(UNIT_BINS) test/unit/*.d test/san-options.o
+	rm -f dma dma-mbox-create dma.8 dma.8.tmp .build-flags *.o *.d $(GEN) $(UNIT_BINS) \
+	    test/unit/*.d test/san-options.o
 
 .PHONY: all unit check check-unit check-san lint-man install install-links install-cron \
 	install-systemd install-mailer-conf uninstall clean

@@ -499,7 +499,7 @@ queue_message(struct session *s, FILE *tmp)
 	/* The message is parsed without group mail, like a submission. */
 	spool_group(s, 0);
 	strlcpy(msgid, t.msgid, sizeof(msgid));
-	log_setident("%s", msgid);
+	log_setqid("%s", msgid);
 	user = s->ctx->username != NULL ? s->ctx->username : username();
 	memset(&in, 0, sizeof(in));
 	in.sender = s->sender;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -26,6 +27,7 @@
 #include <paths.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@ enum mode {
 	MODE_RUNQ,
 	MODE_NEWALIASES,
 	MODE_BSMTP,
+	MODE_VERSION,
 };
 
 struct opts {
@@ -64,11 +67,65 @@ static uid_t invoker_uid;		/* real uid before a root caller became mail */
 
 static void	deliver_queue(struct queue *, int retry);
 
-static __dead void
-usage_err(int c)
+/* usage_line - the one-line synopsis on stderr */
+static void
+usage_line(void)
 {
-	fprintf(stderr, "invalid argument: `-%c'\n", c);
+	if (strcmp(progname, "mailq") == 0)
+		fprintf(stderr, "usage: mailq\n");
+	else
+		fprintf(stderr, "usage: %s [-DiqtUnv] [-A mode] [-b mode] [-f sender] "
+		    "[-F name] [-L tag] [-o option] [-r sender] [--] [recipient ...]\n",
+		    progname);
+}
+
+/*
+ * usage_err - a command-line error: "{prog}: {message}" and the synopsis
+ * on stderr, exit EX_USAGE.  Not logged: the caller made it and sees it.
+ */
+static __dead void usage_err(const char *, ...) __printflike(1, 2);
+
+static __dead void
+usage_err(const char *fmt, ...)
+{
+	char raw[512], safe[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", progname, log_safe(safe, sizeof(safe), raw));
+	usage_line();
 	exit(EX_USAGE);
+}
+
+/* usage_opt - an unknown option, or one without its argument (getopt's words) */
+static __dead void
+usage_opt(int c, int missing)
+{
+	char ch[8];
+
+	if (c > 0x20 && c < 0x7f && isprint(c))
+		snprintf(ch, sizeof(ch), "%c", c);
+	else
+		snprintf(ch, sizeof(ch), "\\x%02x", (unsigned)c & 0xff);
+	if (missing)
+		usage_err("option requires an argument -- '%s'", ch);
+	usage_err("invalid option -- '%s'", ch);
+}
+
+/* print_version - -bV: the version and the paths compiled in */
+static __dead void
+print_version(void)
+{
+	printf("DragonFly Mail Agent %s\n", DMA_VERSION);
+	printf("configuration: %s\n", DMA_CONF_FILE);
+	printf("spool directory: %s\n", SPOOL_PATH);
+	printf("mail directory: %s\n", MAIL_PATH);
+	printf("mbox helper: %s\n", DMA_MBOX_CREATE);
+	if (fflush(stdout) != 0)
+		exit(EX_IOERR);
+	exit(EX_OK);
 }
 
 /*
@@ -174,8 +231,11 @@ parse_b(struct opts *o, const char *arg)
 	case 'i':
 		o->mode = MODE_NEWALIASES;
 		break;
+	case 'V':
+		o->mode = MODE_VERSION;
+		break;
 	default:
-		diex(EX_USAGE, "unsupported mode -b%s", arg);
+		usage_err("unsupported mode -b%s", arg);
 	}
 }
 
@@ -231,9 +291,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'n': case 'U':
 			break;		/* sendmail options without meaning here */
 		case ':':
+			usage_opt(optopt, 1);
 		case '?':
 		default:
-			usage_err(optopt);
+			usage_opt(optopt, 0);
 		}
 	}
 	return (optind);
@@ -452,7 +513,7 @@ attempt(struct qitem *it, int retry)
 	struct queue bq;
 	enum dlv r;
 
-	log_setident("%s", it->queueid);
+	log_setqid("%s", it->queueid);
 	dsn_set(&why, "", "unknown bounce reason");
 	log_msg(LOG_INFO, "<%s> trying delivery", it->addr);
 	if (it->local)
@@ -723,7 +784,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 		    log_safe(safe, sizeof(safe), sender), why);
 	if (spool_create(&t, why, sizeof(why)) != 0)
 		diex(EX_CANTCREAT, "%s", why);
-	log_setident("%s", t.msgid);
+	log_setqid("%s", t.msgid);
 	rcpt_init(&l, aliases);
 	for (i = 0; i < argc; i++) {
 		if (rcpt_add_list(&l, argv[i], why, sizeof(why)) != RCPT_OK) {
@@ -837,6 +898,8 @@ main(int argc, char **argv)
 	 */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	sanitize_start();
+	/* Errors before the -L tag is known are logged as dma too. */
+	log_init("dma");
 	base = strrchr(argv[0] != NULL ? argv[0] : "dma", '/');
 	progname = xstrdup(base != NULL ? base + 1 : (argv[0] != NULL ? argv[0] : "dma"));
 	gr = getgrnam(DMA_GROUP);
@@ -850,7 +913,7 @@ main(int argc, char **argv)
 	o.mode = MODE_SUBMIT;
 	if (strcmp(progname, "mailq") == 0) {
 		if (argc > 1)
-			diex(EX_USAGE, "invalid arguments");
+			usage_err("invalid arguments");
 		o.pflag = 1;
 		opind = argc;
 	} else if (strcmp(progname, "newaliases") == 0) {
@@ -862,10 +925,12 @@ main(int argc, char **argv)
 	argc -= opind;
 	argv += opind;
 
+	if (o.mode == MODE_VERSION)
+		print_version();
 	if (argc > 0 && (o.pflag || o.qflag))
-		diex(EX_USAGE, "sending mail and queue operations are mutually exclusive");
+		usage_err("sending mail and queue operations are mutually exclusive");
 	if (o.pflag && o.qflag)
-		diex(EX_USAGE, "conflicting queue operations");
+		usage_err("conflicting queue operations");
 	if (o.pflag)
 		o.mode = MODE_LISTQ;
 	else if (o.qflag)
@@ -901,7 +966,7 @@ main(int argc, char **argv)
 		exit(EX_OK);
 	case MODE_BSMTP:
 		if (argc > 0)
-			diex(EX_USAGE, "-bs takes no recipients");
+			usage_err("-bs takes no recipients");
 		do_bsmtp(&o);
 	case MODE_SUBMIT:
 	default:

@@ -196,7 +196,7 @@ extern const char *progname;		/* basename(argv[0]) */
 extern char logident_base[64];		/* -L tag or "dma" */
 
 void	 log_init(const char *ident);
-void	 log_setident(const char *fmt, ...) __printflike(1, 2);
+void	 log_setqid(const char *fmt, ...) __printflike(1, 2);
 void	 log_msg(int pri, const char *fmt, ...) __printflike(2, 3);
 void	 log_verbose(const char *fmt, ...) __printflike(1, 2);
 /* errlog/errlogx: stderr "{prog}: msg[: strerror]" and syslog LOG_ERR */

@@ -25,35 +25,48 @@
 int verbose;
 const char *progname = "dma";
 char logident_base[64] = "dma";
-static char logident[128] = "dma";
+static char logqid[48];
 
 static char mailname_buf[256];
 static char sysname_buf[256];
 static int names_done;
 
-/* log_init - open syslog with the given base identity */
+/*
+ * log_init - open syslog as ident (the -L tag or "dma") with LOG_PID, so
+ * records read "dma[1234]: ..." and the program name stays ident; no
+ * queue id prefix until log_setqid().
+ */
 void
 log_init(const char *ident)
 {
 	strlcpy(logident_base, ident, sizeof(logident_base));
-	strlcpy(logident, ident, sizeof(logident));
-	openlog(logident, LOG_PID, LOG_MAIL);
+	logqid[0] = '\0';
+	openlog(logident_base, LOG_PID, LOG_MAIL);
 }
 
-/* log_setident - re-open syslog as "{base}[{...}]" */
+/*
+ * log_setqid - the queue id that starts every following record, as
+ * "{qid}: {message}"; the ident keeps the program name ("" drops it).
+ */
 void
-log_setident(const char *fmt, ...)
+log_setqid(const char *fmt, ...)
 {
-	char tag[48];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(tag, sizeof(tag), fmt, ap);
+	if (vsnprintf(logqid, sizeof(logqid), fmt, ap) < 0)
+		logqid[0] = '\0';
 	va_end(ap);
-	closelog();
-	if (xsnprintf(logident, sizeof(logident), "%s[%s]", logident_base, tag) != 0)
-		strlcpy(logident, logident_base, sizeof(logident));
-	openlog(logident, LOG_PID, LOG_MAIL);
+}
+
+/* log_rec - one syslog record of already safe text, with the queue id */
+static void
+log_rec(int pri, const char *text)
+{
+	if (logqid[0] != '\0')
+		syslog(pri, "%s: %s", logqid, text);
+	else
+		syslog(pri, "%s", text);
 }
 
 /*
@@ -73,7 +86,7 @@ log_msg(int pri, const char *fmt, ...)
 	log_safe(safe, sizeof(safe), raw);
 	if (verbose)
 		fprintf(stderr, "%s: %s\n", progname, safe);
-	syslog(pri, "%s", safe);
+	log_rec(pri, safe);
 }
 
 /* log_verbose - trace line for -v, stderr only */
@@ -95,17 +108,18 @@ static void vlogerr(int, const char *, va_list) __printflike(2, 0);
 static void
 vlogerr(int witherr, const char *fmt, va_list ap)
 {
-	char raw[2048], msg[2048];
+	char raw[2048], msg[2048], both[2200];
 	int saved = errno;
 
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	log_safe(msg, sizeof(msg), raw);
 	if (witherr) {
 		fprintf(stderr, "%s: %s: %s\n", progname, msg, strerror(saved));
-		syslog(LOG_ERR, "%s: %s", msg, strerror(saved));
+		snprintf(both, sizeof(both), "%s: %s", msg, strerror(saved));
+		log_rec(LOG_ERR, both);
 	} else {
 		fprintf(stderr, "%s: %s\n", progname, msg);
-		syslog(LOG_ERR, "%s", msg);
+		log_rec(LOG_ERR, msg);
 	}
 	errno = saved;
 }
@@ -194,7 +208,7 @@ log_safe(char *dst, size_t len, const char *src)
 static __dead void
 nomem(void)
 {
-	syslog(LOG_CRIT, "out of memory");
+	log_rec(LOG_CRIT, "out of memory");
 	fprintf(stderr, "%s: out of memory\n", progname);
 	exit(71);	/* EX_OSERR */
 }

@@ -28,7 +28,8 @@
 # Every process started inside dies with the PID namespace.
 #
 # Environment: KEEP_T=1 keeps $T after the run (its path is printed as a
-# TAP comment).  Exit status: that of the test script (124 style codes from
+# TAP comment).  DMA_FAKE_TIME="YYYY-MM-DD hh:mm:ss" starts every clock
+# inside at that time (libfaketime, see below).  Exit status: that of the test script (124 style codes from
 # a surrounding timeout are the caller's business).
 # Needs root (unshare, mounts).
 
@@ -64,6 +65,49 @@ if [ "${1:-}" = "--inside" ]; then
 	mkdir -m 0755 /dev/pts
 	mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
 	ln -s pts/ptmx /dev/ptmx
+
+	# A fake clock, when DMA_FAKE_TIME is set ("2027-03-04 09:30:00", see
+	# test/faketime.sh): libfaketime named in the overlay's
+	# /etc/ld.so.preload, with the offset to that time in /etc/faketimerc,
+	# so that every program started from here on runs on it, dma and
+	# dma-mbox-create included.  LD_PRELOAD (the faketime command) would
+	# not do: setgid and setuid programs ignore it.  A time namespace
+	# would not either: it offsets the monotonic and boot clocks only,
+	# never CLOCK_REALTIME.
+	# libfaketime keeps state in a semaphore and a shared memory object
+	# named by $FAKETIME_SHARED, made (mode 0600) by the first process
+	# without that variable; a process of another user that inherits the
+	# name cannot open them and exits.  So one keeper process makes them,
+	# they are opened up to everyone, and everything here inherits them.
+	if [ -n "${DMA_FAKE_TIME:-}" ]; then
+		ftlib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
+		if [ -z "$ftlib" ]; then
+			echo "not ok 1 - libfaketime installed (Debian package faketime)"
+			exit 1
+		fi
+		ftoff=$(($(date -d "$DMA_FAKE_TIME" +%s) - $(date +%s)))
+		if [ "$ftoff" -ge 0 ]; then
+			echo "+$ftoff" > /etc/faketimerc
+		else
+			echo "$ftoff" > /etc/faketimerc
+		fi
+		echo "$ftlib" > /etc/ld.so.preload
+		unset FAKETIME_SHARED
+		sleep 2147483647 &
+		ftkeep=$!
+		i=0
+		while [ ! -e "/dev/shm/sem.faketime_sem_$ftkeep" ] ||
+		    [ ! -e "/dev/shm/faketime_shm_$ftkeep" ]; do
+			i=$((i + 1))
+			if [ $i -gt 100 ]; then
+				echo "not ok 1 - libfaketime made its shared state"
+				exit 1
+			fi
+			sleep 0.05
+		done
+		chmod 0666 "/dev/shm/sem.faketime_sem_$ftkeep" "/dev/shm/faketime_shm_$ftkeep"
+		export FAKETIME_SHARED="/faketime_sem_$ftkeep /faketime_shm_$ftkeep"
+	fi
 
 	# The installation under test.
 	# Only into the overlays: "cp -a STAGE/. /" would also copy the

@@ -11,8 +11,9 @@
 #
 # Expects `make all unit` to have been done (make check does it).  The
 # integration part needs root: it stages `make install install-links
-# DESTDIR=...` (inheriting the make variables of the calling make, e.g. the
-# sanitizer flags of `make check-san`) and runs each script with a time
+# DESTDIR=... TEST_STAGE=1` (inheriting the make variables of the calling
+# make, e.g. the sanitizer flags of `make check-san`, which TEST_STAGE=1
+# lets it stage) and runs each script with a time
 # limit of $TEST_TIMEOUT seconds (default 300).
 #
 # Environment: VERBOSE=1 shows the output of passing scripts too;
@@ -96,7 +97,7 @@ if [ -n "$scripts" ]; then
 	tmp=$(mktemp /tmp/dma-out.XXXXXX) || exit 1
 	trap 'rm -rf "$STAGE" "$tmp"' EXIT
 	chmod 0755 "$STAGE"
-	if ! make -s install install-links DESTDIR="$STAGE" >"$tmp" 2>&1; then
+	if ! make -s install install-links DESTDIR="$STAGE" TEST_STAGE=1 >"$tmp" 2>&1; then
 		echo "FAIL make install DESTDIR=$STAGE"
 		awk '{ print "    " $0 }' "$tmp"
 		failed=$((failed + 1))

@@ -148,7 +148,7 @@ drop_new_entries
 syslog_sync
 grep -v libsync "$T/syslog" >"$T/syslog.copy"
 not_ok "-L: no raw control bytes in the log" has_ctl "$T/syslog.copy"
-tags=$(sed -n 's/^[a-z]*\.[a-z]* \(.*\): new mail from user=alice .*/\1/p' "$T/syslog.copy")
+tags=$(sed -n 's/^[a-z]*\.[a-z]* \(.*\)\[[0-9]*\]: [0-9a-f]*: new mail from user=alice .*/\1/p' "$T/syslog.copy")
 diag "syslog tags: $tags"
 like "-L: the tags were logged" "$tags" 'FAKE'
 unlike "-L: no log record has a tag with blanks" "$tags" '[[:space:]]'

@@ -56,9 +56,9 @@ mask_mbox /var/mail/bob >got.bob
 is_file "bob's mbox: the message, dot-unstuffed, sender qualified" got.bob want.bob1
 is_owner "bob's mbox created for bob" /var/mail/bob bob:mail
 ok "syslog: the session is logged" \
-    syslog_has 'mail\.info dma[^:]*: bsmtp session started by user=alice uid=2001'
+    syslog_has 'mail\.info dma\[[0-9]+\]: bsmtp session started by user=alice uid=2001'
 ok "syslog: the submission is logged" \
-    syslog_has 'mail\.info dma\[[0-9a-f]+\][^:]*: new mail from user=alice uid=2001 envelope_from=<alice@testhost>'
+    syslog_has 'mail\.info dma\[[0-9]+\]: [0-9a-f]+: new mail from user=alice uid=2001 envelope_from=<alice@testhost>'
 
 # -- 2. pipelined CRLF session: a refused recipient, two messages --------
 : >/var/mail/bob

@@ -14,13 +14,19 @@
 #             links live there; /usr/sbin/sendmail points to $DMA too)
 #   $LIBEXEC  directory of the installed dma-mbox-create ($MBOXCREATE)
 #   $SPOOL    /var/spool/dma        $MAILDIR  /var/mail
+#   $DMA_FAKE_TIME  only under test/faketime.sh: the date every clock in
+#             the namespace was set to, e.g. "2027-03-04 09:30:00" (scripts
+#             must pass on any date; clock.sh checks the fake clock works)
 #   Hostname is "testhost"; users alice (uid 2001) and bob (uid 2002)
 #   exist, with their own groups; /etc/dma, /etc/aliases, the spool and
 #   /var/mail start empty.  Network: loopback only (lo has 127.0.0.1, ::1,
 #   192.0.2.1 and 2001:db8::1); resolv.conf names 127.0.0.1.  Syslog goes
 #   to $T/syslog, one record per line, formatted
 #   "{facility}.{severity} {ident}: {message}" (see syslogd.py), e.g.
-#   "mail.info dma[a72311.1][86]: <root> delivery successful".
+#   "mail.info dma[86]: a72311.1: <root> delivery successful" (the ident
+#   is "dma" or the -L tag, with the pid; the queue id starts the text).
+#   $T/syslog.raw has the datagrams as received, one per line, with
+#   newlines shown as \n: "<22>Dec  6 11:08:37 dma[86]: a72311.1: ...".
 #
 # ASSERTIONS (each prints "ok N - DESC" or "not ok N - DESC" plus "# "
 # diagnostic lines; the first failure of a script also dumps the logs)

@@ -19,16 +19,48 @@ expect() {
 }
 
 # -- 1. options ----------------------------------------------------------------
-expect "unknown option -Z" 64 "invalid argument: \`-Z'" run_dma -Z bob
-expect "missing argument of -f" 64 "invalid argument: \`-f'" run_dma bob -f
-expect "bare -O needs an argument" 64 "invalid argument: \`-O'" run_dma -O
+# A command-line error names the problem, then the one-line synopsis.
+usage() {
+	printf 'usage: %s [-DiqtUnv] [-A mode] [-b mode] [-f sender] [-F name]' "$1"
+	printf ' [-L tag] [-o option] [-r sender] [--] [recipient ...]'
+}
+U=$(usage dma)
+expect "unknown option -Z" 64 "dma: invalid option -- 'Z'"$'\n'"$U" run_dma -Z bob
+expect "unknown option via sendmail" 64 \
+    "sendmail: invalid option -- 'Z'"$'\n'"$(usage sendmail)" /usr/sbin/sendmail -Z bob
+expect "unknown option, a control byte" 64 \
+    "dma: invalid option -- '\\x01'"$'\n'"$U" run_dma $'-\001' bob
+expect "missing argument of -f" 64 "dma: option requires an argument -- 'f'"$'\n'"$U" \
+    run_dma bob -f
+expect "bare -O needs an argument" 64 "dma: option requires an argument -- 'O'"$'\n'"$U" \
+    run_dma -O
+expect "unknown -b mode" 64 "dma: unsupported mode -bz"$'\n'"$U" run_dma -bz
 expect "-bp with an operand" 64 \
-    "dma: sending mail and queue operations are mutually exclusive" run_dma -bp bob
+    "dma: sending mail and queue operations are mutually exclusive"$'\n'"$U" run_dma -bp bob
 expect "-q with an operand" 64 \
-    "dma: sending mail and queue operations are mutually exclusive" run_dma -q -D bob
-expect "-bp with -q" 64 "dma: conflicting queue operations" run_dma -bp -q
-expect "mailq with an argument" 64 "mailq: invalid arguments" mailq x
-expect "mailq with an option" 64 "mailq: invalid arguments" mailq -v
+    "dma: sending mail and queue operations are mutually exclusive"$'\n'"$U" run_dma -q -D bob
+expect "-bp with -q" 64 "dma: conflicting queue operations"$'\n'"$U" run_dma -bp -q
+expect "-bs with a recipient" 64 "dma: -bs takes no recipients"$'\n'"$U" run_dma -bs bob
+expect "mailq with an argument" 64 "mailq: invalid arguments"$'\n'"usage: mailq" mailq x
+expect "mailq with an option" 64 "mailq: invalid arguments"$'\n'"usage: mailq" mailq -v
+syslog_mark
+run_dma -Z bob 2>/dev/null </dev/null
+not_ok "usage errors are not logged" logged 'invalid option'
+
+# -bV: the version and the compiled-in paths, exit 0, whoever asks
+for who in root alice; do
+	capture run_as $who "$DMA" -bV </dev/null
+	is "-bV as $who: exit 0" "$rc" 0
+	is "-bV as $who: no stderr" "$err" ""
+	is "-bV as $who: version and paths" "$out" "DragonFly Mail Agent $DMA_VERSION
+configuration: /etc/dma/dma.conf
+spool directory: $SPOOL
+mail directory: $MAILDIR
+mbox helper: $MBOXCREATE"
+done
+capture run_dma -bV </dev/null
+ok "-bV: the mbox helper it names exists" test -x "$(sed -n 's/^mbox helper: //p' <<<"$out")"
+ok "-bV: nothing queued" spool_clean
 
 # -- 2. recipients ---------------------------------------------------------
 expect "no recipients" 66 "dma: no recipients from command line" run_dma
@@ -94,7 +126,7 @@ capture sh -c "echo x | $DMA -D -oi -odb -v -n -U -O foo=bar -B 8BITMIME -F 'Bob
 is "ignored sendmail options accepted: exit 0" "$rc" 0
 ok "ignored options: delivered" wait_queue_empty
 is "ignored options: bob got the message" "$(count_msgs /var/mail/bob)" 1
-ok "-L sets the syslog tag" syslog_has '^mail\.[a-z]+ tag\['
+ok "-L sets the syslog tag" syslog_has '^mail\.[a-z]+ tag\[[0-9]+\]: '
 
 capture sh -c "echo x | $DMA -D bob -f sender@example.org"
 is "options after operands are parsed: exit 0" "$rc" 0
@@ -113,3 +145,14 @@ is "-t: root got one copy (Cc and Bcc)" "$(count_msgs /var/mail/root)" 1
 unlike "-t: Bcc header removed" "$(cat /var/mail/bob)" '^(Bcc:|  root)'
 like "-t: To header kept" "$(cat /var/mail/bob)" '^To: Bob <bob@localhost>, alice$'
 ok "everything delivered, spool clean" spool_clean
+
+# -- the -bp listing is the one dma.8 shows, byte for byte ---------------------
+capture sh -c "echo x | $DMA -bq bob"
+is "-bq: exit 0" "$rc" 0
+capture run_dma -bp
+is "-bp: exit 0" "$rc" 0
+page=$(sed -n '/^\.Sh QUEUE LISTING/,/^\.Ed/p' "$SRC/dma.8.in" | sed -n '/^\.Bd/,/^\.Ed/p' | grep -v '^\.')
+got=$(sed -e 's/^\(ID\t: \).*/\1queue id/' -e 's/^\(From\t: \).*/\1sender/' \
+    -e 's/^\(To\t: \).*/\1recipient/' <<<"$out")
+is "-bp: the listing of dma.8 (QUEUE LISTING), tabs included" "$got" "$page"
+rm -f "$SPOOL"/Q* "$SPOOL"/M*

@@ -30,7 +30,7 @@ mask_mbox /var/mail/root >got.root
 is_file "/var/mail/root has the exact message" got.root want.root
 is_owner "/var/mail/root owner" /var/mail/root root:mail
 is_mode "/var/mail/root mode" /var/mail/root 620
-ok "syslog: delivery of root logged" syslog_has 'mail\.info dma\[[^]]*\](\[[0-9]+\])?: <root> delivery successful'
+ok "syslog: delivery of root logged" syslog_has 'mail\.info dma\[[0-9]+\]: [0-9a-f]+\.[0-9a-f]+: <root> delivery successful$'
 
 # -- 2. a user to another user; body-only input ---------------------------
 capture run_as alice sh -c "echo x | $DMA bob"

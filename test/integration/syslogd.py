@@ -9,10 +9,14 @@ received record to LOGFILE:
 
     {facility}.{severity} {tag+message}
 
-e.g. "mail.info dma[1a2b.0]: <bob> delivery successful".  The timestamp
+e.g. "mail.info dma[86]: 1a2b.0: <bob> delivery successful".  The timestamp
 that syslog(3) puts after the priority is removed; embedded newlines are
 written as a literal backslash-n so every record stays on one line.  The
 file is flushed after every record, so tests can grep it at any time.
+
+LOGFILE.raw gets each datagram as it came, priority and timestamp
+included ("<22>Dec  6 11:08:37 dma[86]: ..."), with only trailing NULs and
+newlines removed and embedded newlines written as backslash-n.
 Runs until killed (the test namespace kills it when the test ends).
 """
 
@@ -49,6 +53,12 @@ def format_record(data):
     return prefix + text + "\n"
 
 
+def format_raw(data):
+    data = data.rstrip(b"\0").rstrip(b"\n")
+    text = data.decode("utf-8", "backslashreplace")
+    return text.replace("\n", "\\n") + "\n"
+
+
 def main():
     if len(sys.argv) != 3:
         sys.stderr.write("usage: syslogd.py SOCKET LOGFILE\n")
@@ -69,9 +79,12 @@ def main():
     sock.bind(tmp)
     os.chmod(tmp, 0o666)
     os.rename(tmp, path)
-    with open(logfile, "a", encoding="utf-8") as out:
+    with open(logfile, "a", encoding="utf-8") as out, \
+            open(logfile + ".raw", "a", encoding="utf-8") as raw:
         while True:
             data = sock.recv(65536)
+            raw.write(format_raw(data))
+            raw.flush()
             out.write(format_record(data))
             out.flush()
 

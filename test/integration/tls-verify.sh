@@ -47,7 +47,7 @@ deferred() {
 # tls_lines: number of "TLS: " session lines logged so far.
 tls_lines() {
 	syslog_sync
-	grep -c ' dma\[[^]]*\]\[[0-9]*\]: TLS: ' "$T/syslog"
+	grep -c ' dma\[[0-9]*\]: [0-9a-f.]*: TLS: ' "$T/syslog"
 }
 
 # ---- STARTTLS, CA-signed certificate for the smarthost name -------------

@@ -348,8 +348,10 @@ fail:
 
 /*
  * mboxlock_stopped_holder - the pid of the process holding the fcntl
- * lock of mb->fd if it is stopped (state T or t), else 0.  Only what
- * F_GETLK reports (a holder in our pid namespace) is looked at.
+ * lock of mb->fd if it is stopped by a signal (state T), else 0.  Not a
+ * traced process (state t: a debugger or strace holds it at every
+ * system call).  Only what F_GETLK reports (a holder in our pid
+ * namespace) is looked at.
  */
 pid_t
 mboxlock_stopped_holder(const struct mbox *mb)
@@ -376,5 +378,5 @@ mboxlock_stopped_holder(const struct mbox *mb)
 	/* "pid (comm) S ...": comm may hold anything, so the last ')'. */
 	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
 		return (0);
-	return (p[2] == 'T' || p[2] == 't' ? fl.l_pid : 0);
+	return (p[2] == 'T' ? fl.l_pid : 0);
 }

@@ -202,8 +202,12 @@ queue stopped-1 5
 strace -f -qq -o /dev/null -e trace=fdatasync -e inject=fdatasync:signal=STOP \
     "$DMA" -q -D >/dev/null 2>&1 &
 spid=$!
+wait_until 20 pgrep -r T,t -x dma
+# When its tracer dies, a tracee in group-stop stays stopped (ptrace(2)).
+kill -KILL "$spid"
+wait "$spid" 2>/dev/null
 ok "a delivery is stopped holding bob's mailbox" \
-    wait_until 20 pgrep -r T,t -x dma
+    wait_until 20 pgrep -r T -x dma
 queue stopped-2 5
 printf 'Subject: x\n\nfor alice\n' | send_as bob alice
 syslog_mark
@@ -213,8 +217,6 @@ ok "the next delivery to bob says who holds the lock" \
 ok "and leaves its entry queued" grep -rqs '^Recipient: bob' "$SPOOL"
 ok "mail to alice is not held up" wait_until 20 grep -q "^for alice$" /var/mail/alice
 kill_dma
-kill "$spid" 2>/dev/null
-wait "$spid" 2>/dev/null
 "$DMA" -q -D
 ok "once the stopped delivery is gone, both arrive, once and whole" mbox_ok
 

@@ -206,4 +206,4 @@ syslog_mark
 "$DMA" -q -D
 ok "bounced" wait_queue_empty 30
 ok "the bounce is logged as new mail from the runner with the null sender" \
-    logged '^mail\.info dma\[[0-9a-f.]+\]\[[0-9]+\]: new mail from user=root uid=0 envelope_from=<>$'
+    logged '^mail\.info dma\[[0-9]+\]: [0-9a-f.]+: new mail from user=root uid=0 envelope_from=<>$'

@@ -357,7 +357,7 @@ cmd_mail(struct session *s, const char *arg)
 	sender = qualify_sender(addr);
 	strlcpy(why, "empty local part or domain", sizeof(why));
 	if (sender == NULL || (sender[0] != '\0' &&
-	    mail_addr_check(sender, 0, why, sizeof(why)) != 0)) {
+	    addr_check(sender, 0, why, sizeof(why)) != 0)) {
 		free(sender);
 		reply(s, "501 5.1.7 Bad sender address <%s>: %s",
 		    log_safe(safe, sizeof(safe), addr), why);

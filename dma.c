@@ -322,7 +322,7 @@ safe_tag(const char *tag)
  * MASQUERADE parts replace them.  "<>" gives the null sender; of
  * "<addr>" and "Name <addr>" (a common form of $EMAIL; one '<', one '>'
  * at the end, no control characters) addr is used.  The caller checks the
- * result with mail_addr_check().
+ * result with addr_check().
  */
 static char *
 make_sender(const char *from)
@@ -779,7 +779,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 
 	load_aliases(1);
 	sender = make_sender(o->from);
-	if (sender[0] != '\0' && mail_addr_check(sender, 0, why, sizeof(why)) != 0)
+	if (sender[0] != '\0' && addr_check(sender, 0, why, sizeof(why)) != 0)
 		diex(EX_DATAERR, "invalid sender address `%s': %s",
 		    log_safe(safe, sizeof(safe), sender), why);
 	if (spool_create(&t, why, sizeof(why)) != 0)

@@ -6,6 +6,7 @@
  *	dma.c  ->  mail.c rcpt.c spool.c local.c net.c  ->  dns.c crypto.c conf.c
  *	       ->  util.c dfcompat.c
  *	local.c  ->  mboxlock.c journal.c (its locks and its append journal)
+ *	addr.c (envelope address syntax) is ground floor, like util.c
  *
  * Privilege map (see also dma.8, SECURITY):
  *	dma		2755 root:mail	egid mail opens the spool, the group
@@ -190,6 +191,24 @@ struct intake {
 	int	 extract;	/* -t: take recipients from To/Cc/Bcc */
 };
 
+/* ---- addr.c: envelope address syntax ----------------------------- */
+/*
+ * The one syntax check of an envelope address, for the sender and every
+ * recipient before the spool and for both before an SMTP command: an
+ * RFC 5321 Mailbox, local-part "@" domain, where the local part is a
+ * dot-string or a quoted-string (at most 64 bytes) and the domain a name
+ * (at most 255 bytes, labels of at most 63) or an address literal in
+ * [].  No control characters, no space outside quotes and no '<' or '>'
+ * anywhere (not even quoted), under ADDR_MAX bytes.  With ADDR_BARE
+ * a local part alone (a local user or alias) is valid too.  The null
+ * sender "" is the caller's case.  Returns 0, or -1 with why naming the
+ * problem, e.g. "domain: `>' not allowed".
+ */
+#define ADDR_BARE	0x1
+int	 addr_check(const char *addr, int flags, char *why, size_t whylen);
+/* RFC 5322 atext, ASCII only. */
+int	 addr_atext(unsigned char c);
+
 /* ---- util.c ------------------------------------------------------- */
 extern int verbose;			/* -v: trace to stderr */
 extern const char *progname;		/* basename(argv[0]) */
@@ -336,20 +355,6 @@ enum mail_err mail_read(FILE *in, FILE *out, const struct intake *opt,
  */
 int	 mail_parse_addrs(const char *value, char ***addrs, char *why, size_t whylen);
 void	 mail_free_addrs(char **addrs);
-/*
- * The one syntax check of an envelope address, for the sender and every
- * recipient before the spool and for both before an SMTP command: an
- * RFC 5321 Mailbox, local-part "@" domain, where the local part is a
- * dot-string or a quoted-string (at most 64 bytes) and the domain a name
- * (at most 255 bytes, labels of at most 63) or an address literal in
- * [].  No control characters, no space outside quotes and no '<' or '>'
- * anywhere (not even quoted), under ADDR_MAX bytes.  With MAIL_ADDR_BARE
- * a local part alone (a local user or alias) is valid too.  The null
- * sender "" is the caller's case.  Returns 0, or -1 with why naming the
- * problem, e.g. "domain: `>' not allowed".
- */
-#define MAIL_ADDR_BARE	0x1
-int	 mail_addr_check(const char *addr, int flags, char *why, size_t whylen);
 /*
  * Write the bounce message for the failed entry it with reason to out.
  * orig is the original M file (any position: it is rewound first); full

@@ -1147,13 +1147,13 @@ envelope_refused(const struct qitem *it, struct dsn *why)
 {
 	char err[128], safe[256];
 
-	if (it->sender[0] != '\0' && mail_addr_check(it->sender, 0, err, sizeof(err)) != 0) {
+	if (it->sender[0] != '\0' && addr_check(it->sender, 0, err, sizeof(err)) != 0) {
 		log_safe(safe, sizeof(safe), it->sender);
 		log_msg(LOG_ERR, "refusing to send sender <%s> in MAIL FROM: %s", safe, err);
 		dsn_set(why, "5.1.7", "invalid sender address <%s> not sent: %s", safe, err);
 		return (1);
 	}
-	if (mail_addr_check(it->addr, 0, err, sizeof(err)) != 0) {
+	if (addr_check(it->addr, 0, err, sizeof(err)) != 0) {
 		log_safe(safe, sizeof(safe), it->addr);
 		log_msg(LOG_ERR, "refusing to send recipient <%s> in RCPT TO: %s", safe, err);
 		dsn_set(why, "5.1.3", "invalid recipient address <%s> not sent: %s", safe, err);

@@ -6,7 +6,7 @@
  * else.  No files, no output, no exit (except out of memory).  Runs in
  * the submitting process (dma, setgid mail) on addresses that the caller
  * does not control, so every address, alias targets included, passes
- * mail_addr_check() (the one envelope syntax check) before it is used.
+ * addr_check() (the one envelope syntax check) before it is used.
  *
  * Routing: an address whose domain (after the last '@' outside quotes)
  * is hostname(), systemhostname() or "localhost", compared
@@ -259,7 +259,7 @@ add_one(struct expand *x, const char *addr, int toplevel)
 	char buf[ADDR_MAX + 1 + 256 + 1], s1[SAFE_MAX], s2[SAFE_MAX];
 	int local;
 
-	if (mail_addr_check(addr, MAIL_ADDR_BARE, NULL, 0) == 0) {
+	if (addr_check(addr, ADDR_BARE, NULL, 0) == 0) {
 		local = rcpt_canonical(addr, buf, sizeof(buf));
 		if (strlen(buf) <= ADDR_MAX && buf[0] != '\0') {
 			if (!local)

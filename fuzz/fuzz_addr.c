@@ -7,7 +7,7 @@
  * terminated array of non-empty addresses shorter than ADDR_MAX without
  * line breaks; failure gives *addrs NULL and a reason.  Each address
  * returned parses again as itself alone (the output is canonical).  The
- * input is also given to mail_addr_check(), the envelope check: what it
+ * input is also given to addr_check(), the envelope check: what it
  * accepts can not close an SMTP path (no '<', '>', control characters or
  * blanks outside quotes) and fits the RFC 5321 lengths.
  */
@@ -15,7 +15,7 @@
 #include "fuzz.h"
 
 /*
- * envelope_check - mail_addr_check() on any string: an accepted address
+ * envelope_check - addr_check() on any string: an accepted address
  * has no control character, no '<' or '>', no blank outside quotes, and
  * fits the length limits; a refused one has a reason.
  */
@@ -27,7 +27,7 @@ envelope_check(const char *addr)
 	int inq = 0;
 
 	why[0] = '\0';
-	if (mail_addr_check(addr, MAIL_ADDR_BARE, why, sizeof(why)) != 0) {
+	if (addr_check(addr, ADDR_BARE, why, sizeof(why)) != 0) {
 		fuzz_why_check(why, sizeof(why));
 		return;
 	}

@@ -13,7 +13,7 @@
  * Received header, ends with a newline and has Date, Message-Id and From
  * fields and a blank line; without -t no recipient is added; every
  * recipient added would be accepted into a queue file (envfield_ok) and
- * passes the envelope address check (mail_addr_check), also after
+ * passes the envelope address check (addr_check), also after
  * canonicalisation.
  */
 #include <strings.h>
@@ -114,7 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (r = l.head; r != NULL; r = r->next) {
 		if (!envfield_ok(r->addr) || r->addr[0] == '\0')
 			fuzz_fail("recipient a queue file would refuse");
-		if (mail_addr_check(r->addr, MAIL_ADDR_BARE, why, sizeof(why)) != 0)
+		if (addr_check(r->addr, ADDR_BARE, why, sizeof(why)) != 0)
 			fuzz_fail("recipient `%s' fails the envelope check: %s",
 			    r->addr, why);
 	}

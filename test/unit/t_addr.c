@@ -1,7 +1,7 @@
 /*
  * t_addr.c - mail_parse_addrs(): RFC 5322 address lists from To/Cc/Bcc.
  * Table of header values (after the colon) and the expected addresses,
- * or NULL for a parse error.  Then mail_addr_check(), the envelope
+ * or NULL for a parse error.  Then addr_check(), the envelope
  * address syntax check: a table of addresses and the expected verdict.
  */
 #include <stdlib.h>
@@ -152,7 +152,7 @@ test_long(void)
 
 static const char *vis(const char *);
 
-/* One mail_addr_check() case: want 0 valid, -1 refused (reason must name it). */
+/* One addr_check() case: want 0 valid, -1 refused (reason must name it). */
 static const struct {
 	const char *addr;
 	int	 flags;
@@ -169,9 +169,9 @@ static const struct {
 	{ "a@[192.0.2.1]", 0, 0, NULL },
 	{ "a@[IPv6:2001:db8::1]", 0, 0, NULL },
 	{ "a@under_score.example", 0, 0, NULL },
-	{ "root", MAIL_ADDR_BARE, 0, NULL },
+	{ "root", ADDR_BARE, 0, NULL },
 	{ "root", 0, -1, "no domain" },
-	{ "", MAIL_ADDR_BARE, -1, "empty" },
+	{ "", ADDR_BARE, -1, "empty" },
 	/* the injection strings of the envelope */
 	{ "alice@host> AUTH=<", 0, -1, "`>' not allowed" },
 	{ "x@y> SMTPUTF8 RET=FULL X=<", 0, -1, "`>' not allowed" },
@@ -205,7 +205,7 @@ static const struct {
 	{ "a,b@x.org", 0, -1, "`,'" },
 };
 
-/* test_check - mail_addr_check(): the table, then the length limits */
+/* test_check - addr_check(): the table, then the length limits */
 static void
 test_check(void)
 {
@@ -215,31 +215,31 @@ test_check(void)
 
 	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
 		strlcpy(why, "(unset)", sizeof(why));
-		r = mail_addr_check(checks[i].addr, checks[i].flags, why, sizeof(why));
+		r = addr_check(checks[i].addr, checks[i].flags, why, sizeof(why));
 		is_int(r, checks[i].want, "check [%s]%s", vis(checks[i].addr),
-		    checks[i].flags & MAIL_ADDR_BARE ? " (bare allowed)" : "");
+		    checks[i].flags & ADDR_BARE ? " (bare allowed)" : "");
 		if (checks[i].reason != NULL)
 			ok(strstr(why, checks[i].reason) != NULL,
 			    "  reason names the problem (%s)", why);
 	}
-	ok(mail_addr_check("a@x.org", 0, NULL, 0) == 0 &&
-	    mail_addr_check("a>@x.org", 0, NULL, 0) == -1, "check without a reason buffer");
+	ok(addr_check("a@x.org", 0, NULL, 0) == 0 &&
+	    addr_check("a>@x.org", 0, NULL, 0) == -1, "check without a reason buffer");
 
 	/* local part: 64 bytes, quotes included */
 	memset(addr, 'l', 64);
 	strcpy(addr + 64, "@x.org");
-	is_int(mail_addr_check(addr, 0, why, sizeof(why)), 0, "local part of 64 bytes");
+	is_int(addr_check(addr, 0, why, sizeof(why)), 0, "local part of 64 bytes");
 	memset(addr, 'l', 65);
 	strcpy(addr + 65, "@x.org");
-	is_int(mail_addr_check(addr, 0, why, sizeof(why)), -1, "local part of 65 bytes");
+	is_int(addr_check(addr, 0, why, sizeof(why)), -1, "local part of 65 bytes");
 	ok(strstr(why, "64") != NULL, "  reason: %s", why);
-	is_int(mail_addr_check("\"llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll\"@x",
+	is_int(addr_check("\"llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll\"@x",
 	    0, why, sizeof(why)), 0, "quoted local part of 64 bytes");
-	is_int(mail_addr_check("\"lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll\"@x",
+	is_int(addr_check("\"lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll\"@x",
 	    0, why, sizeof(why)), -1, "quoted local part of 65 bytes");
 	memset(addr, 'l', 65);
 	addr[65] = '\0';
-	is_int(mail_addr_check(addr, MAIL_ADDR_BARE, why, sizeof(why)), -1,
+	is_int(addr_check(addr, ADDR_BARE, why, sizeof(why)), -1,
 	    "bare name of 65 bytes");
 
 	/* domain: 255 bytes, labels of 63 */
@@ -251,23 +251,23 @@ test_check(void)
 	}
 	addr[strlen(addr) - 1] = '\0';		/* 4 * 63 + 3 = 255 */
 	is_int((int)strlen(addr + 2), 255, "  (domain fixture is 255 bytes)");
-	is_int(mail_addr_check(addr, 0, why, sizeof(why)), 0, "domain of 255 bytes");
+	is_int(addr_check(addr, 0, why, sizeof(why)), 0, "domain of 255 bytes");
 	strlcat(addr, "d", sizeof(addr));
-	is_int(mail_addr_check(addr, 0, why, sizeof(why)), -1, "domain of 256 bytes");
+	is_int(addr_check(addr, 0, why, sizeof(why)), -1, "domain of 256 bytes");
 	ok(strstr(why, "255") != NULL, "  reason: %s", why);
 	strcpy(addr, "a@");
 	memset(addr + 2, 'd', 64);
 	strcpy(addr + 66, ".org");
-	is_int(mail_addr_check(addr, 0, why, sizeof(why)), -1, "label of 64 bytes");
+	is_int(addr_check(addr, 0, why, sizeof(why)), -1, "label of 64 bytes");
 	ok(strstr(why, "63") != NULL, "  reason: %s", why);
 	addr[2] = '.';
 	memmove(addr + 2, addr + 3, strlen(addr + 3) + 1);
-	is_int(mail_addr_check(addr, 0, why, sizeof(why)), 0, "label of 63 bytes");
+	is_int(addr_check(addr, 0, why, sizeof(why)), 0, "label of 63 bytes");
 
 	/* the whole: ADDR_MAX */
 	memset(addr, 'a', ADDR_MAX);
 	addr[ADDR_MAX] = '\0';
-	is_int(mail_addr_check(addr, MAIL_ADDR_BARE, why, sizeof(why)), -1,
+	is_int(addr_check(addr, ADDR_BARE, why, sizeof(why)), -1,
 	    "ADDR_MAX bytes refused");
 	ok(strstr(why, "longer") != NULL, "  reason: %s", why);
 }

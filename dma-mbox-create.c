@@ -49,16 +49,22 @@
 #define NAME_MAX_LEN	64
 #define MBOX_MODE	0620
 
+/*
+ * Logging: the identifier is dma's ("dma[pid]"), so that the mail log's
+ * filters and journalctl -t dma see these lines too; the text says who.
+ */
+#define LOGPFX	"dma-mbox-create: "
+
 /* fail - log "{msg}[ `{arg}'][: {strerror}]" at LOG_ERR and exit */
 static void __attribute__((__noreturn__))
 fail(int ex, const char *msg, const char *arg)
 {
 	if (arg == NULL)
-		syslog(LOG_ERR, "%s", msg);
+		syslog(LOG_ERR, LOGPFX "%s", msg);
 	else if (errno != 0)
-		syslog(LOG_ERR, "%s `%s': %s", msg, arg, strerror(errno));
+		syslog(LOG_ERR, LOGPFX "%s `%s': %s", msg, arg, strerror(errno));
 	else
-		syslog(LOG_ERR, "%s `%s'", msg, arg);
+		syslog(LOG_ERR, LOGPFX "%s `%s'", msg, arg);
 	exit(ex);
 }
 
@@ -150,7 +156,7 @@ existing(const struct stat *st, uid_t uid, const char *user)
 {
 	if (S_ISREG(st->st_mode) && st->st_nlink == 1 && st->st_uid == uid)
 		exit(EX_OK);
-	syslog(LOG_ERR, "refusing existing mbox `%s': not a regular file "
+	syslog(LOG_ERR, LOGPFX "refusing existing mbox `%s': not a regular file "
 	    "with one link owned by the user", user);
 	exit(EX_CANTCREAT);
 }
@@ -211,7 +217,7 @@ main(int argc, char **argv)
 	int dirfd, fd;
 
 	sanitise();
-	openlog("dma-mbox-create", LOG_PID, LOG_MAIL);
+	openlog("dma", LOG_PID, LOG_MAIL);
 	errno = 0;
 	if (argc != 2)
 		fail(EX_USAGE, "usage: dma-mbox-create USER", NULL);
@@ -275,7 +281,7 @@ main(int argc, char **argv)
 			fail(EX_CANTCREAT, "cannot create mbox", user);
 		if (fchown(fd, uid, gid) != 0 || fchmod(fd, MBOX_MODE) != 0 ||
 		    fsync(fd) != 0) {
-			syslog(LOG_ERR, "cannot set owner of mbox `%s': %s", user,
+			syslog(LOG_ERR, LOGPFX "cannot set owner of mbox `%s': %s", user,
 			    strerror(errno));
 			(void)unlinkat(dirfd, tmp, 0);
 			exit(EX_CANTCREAT);
@@ -298,6 +304,6 @@ main(int argc, char **argv)
 		fail(EX_CANTCREAT, "mbox replaced while being created", user);
 	if (fsync(dirfd) != 0)
 		fail(EX_CANTCREAT, "cannot sync mbox", user);
-	syslog(LOG_NOTICE, "created mbox for `%s'", user);
+	syslog(LOG_NOTICE, LOGPFX "created mbox for `%s'", user);
 	exit(EX_OK);
 }

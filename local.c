@@ -285,7 +285,8 @@ run_helper(const char *name)
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		dfc_closefrom(3);
 		execve(DMA_MBOX_CREATE, argv, envp);
-		syslog(LOG_ERR, "can not execute %s: %m", DMA_MBOX_CREATE);
+		log_msg(LOG_ERR, "can not execute %s: %s", DMA_MBOX_CREATE,
+		    strerror(errno));
 		_exit(EX_OSERR);
 	}
 	/* Poll instead of alarm(): no signal handler, no longjmp. */

@@ -16,7 +16,7 @@ apt-get update -qq || exit 1
 apt-get install -y -qq \
     build-essential bison flex libssl-dev mandoc dnsmasq-base \
     python3-aiosmtpd openssl ca-certificates bsd-mailx s-nail mutt git-email \
-    php-cli iproute2 util-linux passwd procps git strace faketime \
+    php-cli iproute2 util-linux passwd procps git strace faketime systemd \
     debhelper dpkg-dev fakeroot </dev/null >/dev/null || exit 1
 # Debian 12's dma 0.13 and bsd-mailx for test/integration/install-deb.sh,
 # which has no network: fetched, not installed.

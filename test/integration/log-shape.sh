@@ -111,6 +111,14 @@ else
 		is "journald identifiers: dma, the tag, the marker" "$ids" "dma journal-sync othertag "
 		pids=$(journalctl --no-pager -q -t dma -o export | sed -n 's/^SYSLOG_PID=//p' | grep -c '^[0-9][0-9]*$')
 		is "journald: every dma record has a SYSLOG_PID" "$pids" 4
+		# The setuid helper logs under dma too, saying who it is.
+		useradd -M erin
+		capture sh -c "echo x | $DMA erin"
+		ok "journald: mail to erin delivered" wait_queue_empty
+		logger -t journal-sync "journal-sync-2"
+		wait_until 10 sh -c 'journalctl --no-pager -q -t journal-sync | grep -q journal-sync-2'
+		like "journalctl -t dma: the mailbox helper" \
+		    "$(journalctl --no-pager -q -t dma -o cat)" "^dma-mbox-create: created mbox for .erin.$"
 		rm -f /dev/log
 		mv /dev/log.test /dev/log
 	fi

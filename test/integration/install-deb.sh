@@ -115,8 +115,10 @@ before=$(git_state)
 VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
 mkdir -p "$T/build/dma"
 tar -C "$SRC" --exclude=.git -cf - . | tar -C "$T/build/dma" -xf -
-# Not the calling make's variables (make check-san's sanitizer flags).
-(cd "$T/build/dma" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+# Not the calling make's variables (make check-san's sanitizer flags,
+# passed on in MAKEFLAGS and exported as SAN, LDFLAGS ...): a clean
+# environment, as a packager's shell has.
+(cd "$T/build/dma" && env -i PATH="$PATH" HOME="$HOME" \
     DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -b -us -uc) \
     >"$T/build.log" 2>&1
 DEB=$T/build/dma_${VERSION}_$ARCH.deb

@@ -14,7 +14,8 @@
 # DESTDIR=... TEST_STAGE=1` (inheriting the make variables of the calling
 # make, e.g. the sanitizer flags of `make check-san`, which TEST_STAGE=1
 # lets it stage) and runs each script with a time
-# limit of $TEST_TIMEOUT seconds (default 300).
+# limit of $TEST_TIMEOUT seconds (default 300), or more where a script
+# says "# test-timeout: SECONDS".
 #
 # Environment: VERBOSE=1 shows the output of passing scripts too;
 # KEEP_T=1 keeps each script's temporary directory; TEST_TIMEOUT.
@@ -108,7 +109,12 @@ fi
 for s in $scripts; do
 	n=${s##*/}
 	start=$(date +%s)
-	timeout -k 10 "$TEST_TIMEOUT" sh test/ns-run.sh "$STAGE" "$s" >"$tmp" 2>&1
+	# A script that kills a process at each of its system calls may ask
+	# for more time with a line "# test-timeout: SECONDS" (a sanitizer
+	# build makes every call slower); never less than TEST_TIMEOUT.
+	limit=$(sed -n 's/^# test-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
+	[ -n "$limit" ] && [ "$limit" -gt "$TEST_TIMEOUT" ] || limit=$TEST_TIMEOUT
+	timeout -k 10 "$limit" sh test/ns-run.sh "$STAGE" "$s" >"$tmp" 2>&1
 	st=$?
 	tap_tally "$n" "$st" "$tmp" " [$(($(date +%s) - start))s]"
 done

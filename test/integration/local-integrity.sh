@@ -4,6 +4,8 @@
 # past the file size limit.  Lock files that no user can use to hold
 # another user's mailbox, lock files that are honoured, and a stopped
 # delivery.
+#
+# test-timeout: 600
 
 CHECK="/usr/bin/python3 $SRC/test/integration/mboxcheck.py"
 BOOT=$(cat /proc/sys/kernel/random/boot_id)

@@ -5,6 +5,8 @@
 # never sets aside a Q file of a submission still being written; a
 # failing directory fsync after the commit point keeps the entries; the
 # flush file is 0640; a queued bounce logs its "new mail" line.
+#
+# test-timeout: 900
 
 MSG='Subject: spool test
 

@@ -329,6 +329,66 @@ done
 SINK_PORT=$(sed -n 's/^READY //p' "$OUT/sink.out")
 [ -n "$SINK_PORT" ] || die_bench "the SMTP sink did not start: $(cat "$OUT/sink.err")"
 
+# ---- counts that explain the figures --------------------------------------
+# counts IMPL: one untimed pass of CN messages under strace -f for each of
+# submission, local and remote delivery; C[metric.impl] := per message:
+# fsync+fdatasync calls, processes started (fork/vfork/clone without
+# CLONE_THREAD), TCP connections (connect to AF_INET/AF_INET6).
+CN=20
+declare -A C
+have_strace=0
+command -v strace >/dev/null 2>&1 && have_strace=1
+
+# tally FILE WHAT: per-message count of WHAT (sync|proc|tcp) in the trace
+tally() {
+	local n
+	case $2 in
+	sync) n=$(grep -cE '^[0-9]+ +f(data)?sync\(' "$1") ;;
+	proc) n=$(grep -E '^[0-9]+ +(fork|vfork|clone3?)\(' "$1" | grep -vc 'CLONE_THREAD') ;;
+	tcp) n=$(grep -E '^[0-9]+ +connect\(' "$1" | grep -cE 'AF_INET6?[,}]') ;;
+	esac
+	awk -v n="$n" -v m="$CN" 'BEGIN { printf "%.1f", n / m }'
+}
+
+counts() {
+	local impl=$1 bin trace=$OUT/trace where rcpt cmd
+	bin=$(bin_of "$impl")
+	cmd="'$bin' -q"
+	[ "$impl" = ours ] && cmd="'$bin' -q -D"
+	for where in local remote; do
+		if [ "$have_strace" = 0 ] ||
+		    { [ "$REFKIND" = floor ] && [ "$impl" = ref ] && [ $where = remote ]; }; then
+			C[$where.sync.$impl]=n/a C[$where.proc.$impl]=n/a C[$where.tcp.$impl]=n/a
+			continue
+		fi
+		rcpt=$LOCALRCPT
+		[ $where = remote ] && rcpt=$REMOTERCPT
+		reset_state
+		conf_defer
+		strace -f -qq -o "$trace.sub" -e trace=fsync,fdatasync,fork,vfork,clone,clone3 \
+		    setpriv --reuid=alice --regid=alice --init-groups /bin/bash -c 'i=0
+		    while [ $i -lt "$1" ]; do "$2" "$4" <"$3" || exit 1; i=$((i + 1)); done' \
+		    bash "$CN" "$bin" "$OUT/small.eml" "$rcpt" >/dev/null 2>&1
+		wait_noproc 60
+		if [ $where = local ]; then
+			C[sub.sync.$impl]=$(tally "$trace.sub" sync)
+			# one fork per message is the shell loop's, not the MTA's
+			C[sub.proc.$impl]=$(awk -v p="$(tally "$trace.sub" proc)" \
+			    'BEGIN { printf "%.1f", p - 1 }')
+			conf_local
+		else
+			conf_remote
+		fi
+		strace -f -qq -o "$trace.dlv" \
+		    -e trace=fsync,fdatasync,fork,vfork,clone,clone3,connect \
+		    /bin/sh -c "$cmd" </dev/null >/dev/null 2>&1
+		wait_idle 120
+		C[$where.sync.$impl]=$(tally "$trace.dlv" sync)
+		C[$where.proc.$impl]=$(tally "$trace.dlv" proc)
+		C[$where.tcp.$impl]=$(tally "$trace.dlv" tcp)
+	done
+}
+
 # ---- run ------------------------------------------------------------------
 start=$SECONDS
 echo "dma benchmark: ours = $DMA ($DMA_VERSION), reference = $REFNAME"
@@ -352,6 +412,8 @@ instr ours ir_small "$OUT/small.eml"
 instr ref ir_small "$OUT/small.eml"
 instr ours ir_big "$OUT/big.eml"
 instr ref ir_big "$OUT/big.eml"
+counts ours
+counts ref
 reset_state
 kill "$SINK_PID" 2>/dev/null
 
@@ -397,6 +459,23 @@ while IFS='|' read -r key label better; do
 done <<EOF
 $rows
 EOF
+echo
+echo "counts per message ($CN messages of 2 KB, one untimed pass under strace -f):"
+printf '  %-38s %10s %10s
+' "" ours reference
+while IFS='|' read -r key label; do
+	printf '  %-38s %10s %10s
+' "$label" "${C[$key.ours]:-n/a}" "${C[$key.ref]:-n/a}"
+done <<EOF
+sub.sync|submission: fsync + fdatasync
+sub.proc|submission: processes (past dma's own)
+local.sync|local delivery: fsync + fdatasync
+local.proc|local delivery: processes
+remote.sync|remote delivery: fsync + fdatasync
+remote.proc|remote delivery: processes
+remote.tcp|remote delivery: TCP connections
+EOF
+[ "$have_strace" = 1 ] || echo "strace is missing: no counts."
 echo
 echo "ratio = ours / reference, both measured in this run on this machine."
 echo "msg/s: wall clock from the first submission (or the queue run) until the"

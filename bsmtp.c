@@ -425,6 +425,7 @@ cmd_rcpt(struct session *s, const char *arg)
 	oldtail = s->rcpts.tail;
 	oldn = s->rcpts.n;
 	why[0] = '\0';
+	s->rcpts.refuse_remote = 1;	/* LOCALONLY: 550 for remote ones */
 	err = rcpt_add(&s->rcpts, addr, 1, why, sizeof(why));
 	if (err != RCPT_OK)
 		rcpt_truncate(&s->rcpts, oldtail, oldn);
@@ -441,6 +442,9 @@ cmd_rcpt(struct session *s, const char *arg)
 		break;
 	case RCPT_ELOOP:
 		reply(s, "550 5.4.6 %s", safe);
+		break;
+	case RCPT_EREMOTE:
+		reply(s, "550 5.7.1 %s", safe);
 		break;
 	case RCPT_EINVAL:
 	default:

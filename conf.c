@@ -76,6 +76,7 @@ static const struct confkey confkeys[] = {
 	FLAGKEY("DEFER", DEFER),
 	FLAGKEY("FULLBOUNCE", FULLBOUNCE),
 	FLAGKEY("NULLCLIENT", NULLCLIENT),
+	FLAGKEY("LOCALONLY", LOCALONLY),
 };
 
 /* Outcome of reading one physical line. */
@@ -404,6 +405,11 @@ conf_load(const char *path, struct config *c, char *why, size_t whylen)
 	fclose(fp);
 	if ((c->features & NULLCLIENT) && c->smarthost == NULL) {
 		set_why(why, whylen, "%s: NULLCLIENT requires SMARTHOST", path);
+		return (CONF_ESYNTAX);
+	}
+	if ((c->features & NULLCLIENT) && (c->features & LOCALONLY)) {
+		set_why(why, whylen, "%s: LOCALONLY and NULLCLIENT exclude each other",
+		    path);
 		return (CONF_ESYNTAX);
 	}
 	return (CONF_OK);

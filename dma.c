@@ -400,6 +400,7 @@ bounce_rcpts(struct rcptlist *l, const char *sender)
 	char why[512];
 	size_t i;
 
+	l->refuse_remote = 1;	/* LOCALONLY: postmaster instead */
 	if (rcpt_add(l, sender, 1, why, sizeof(why)) == RCPT_OK)
 		return (0);
 	log_msg(LOG_WARNING, "can not bounce to <%s>: %s", sender, why);
@@ -786,12 +787,18 @@ do_submit(const struct opts *o, int argc, char **argv)
 		diex(EX_CANTCREAT, "%s", why);
 	log_setqid("%s", t.msgid);
 	rcpt_init(&l, aliases);
+	/* LOCALONLY: a remote address named here is refused (exit 67); one
+	 * from -t headers or an alias is queued and bounced, unsent. */
+	l.refuse_remote = 1;
 	for (i = 0; i < argc; i++) {
-		if (rcpt_add_list(&l, argv[i], why, sizeof(why)) != RCPT_OK) {
+		enum rcpt_err e = rcpt_add_list(&l, argv[i], why, sizeof(why));
+
+		if (e != RCPT_OK) {
 			spool_abort(&t);
-			diex(EX_DATAERR, "%s", why);
+			diex(e == RCPT_EREMOTE ? EX_NOUSER : EX_DATAERR, "%s", why);
 		}
 	}
+	l.refuse_remote = 0;
 	if (l.n == 0 && !o->extract) {
 		spool_abort(&t);
 		diex(EX_NOINPUT, "no recipients from command line");

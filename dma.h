@@ -84,6 +84,7 @@
 #define TLS_OPP		0x080
 #define NULLCLIENT	0x100
 #define VERIFYCERT	0x200
+#define LOCALONLY	0x400
 
 /*
  * struct config - dma.conf, read-only after conf_load().
@@ -150,6 +151,8 @@ struct rcptlist {
 	struct rcpt *tail;
 	size_t	 n;
 	const struct alias *aliases;	/* may be NULL (queue runs) */
+	int	 refuse_remote;		/* with LOCALONLY: a remote address
+					 * given directly is RCPT_EREMOTE */
 };
 
 /* A queued per-recipient entry (Q file + M file). */
@@ -297,6 +300,7 @@ enum rcpt_err {
 	RCPT_ENOUSER,		/* unknown local user: EX_DATAERR */
 	RCPT_ELOOP,		/* alias loop: EX_DATAERR */
 	RCPT_ETOOMANY,		/* more than RCPT_MAX: EX_DATAERR */
+	RCPT_EREMOTE,		/* remote, refused by LOCALONLY: EX_NOUSER */
 };
 void	 rcpt_init(struct rcptlist *l, const struct alias *aliases);
 void	 rcpt_free(struct rcptlist *l);

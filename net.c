@@ -1172,6 +1172,14 @@ smtp_deliver(struct qitem *it, struct dsn *why)
 	int port, smart = config.smarthost != NULL;
 	enum dlv ret;
 
+	/* LOCALONLY: nothing leaves this host (an alias or a -t header named
+	 * a remote address, or the entry was queued before the key was set). */
+	if (config.features & LOCALONLY) {
+		dsn_set(why, "5.7.1", "remote delivery to <%s> refused: this host "
+		    "delivers local mail only (LOCALONLY)", it->addr);
+		log_msg(LOG_NOTICE, "remote delivery refused: LOCALONLY");
+		return (DLV_PERMFAIL);
+	}
 	if (smart) {
 		host = config.smarthost;
 		port = config.port;

@@ -262,6 +262,13 @@ add_one(struct expand *x, const char *addr, int toplevel)
 	if (addr_check(addr, ADDR_BARE, NULL, 0) == 0) {
 		local = rcpt_canonical(addr, buf, sizeof(buf));
 		if (strlen(buf) <= ADDR_MAX && buf[0] != '\0') {
+			if (!local && (config.features & LOCALONLY) &&
+			    x->l->refuse_remote && x->depth == 0) {
+				set_why(x->why, x->whylen, "remote recipient `%s' refused: "
+				    "this host delivers local mail only (LOCALONLY)",
+				    log_safe(s1, sizeof(s1), x->top));
+				return (RCPT_EREMOTE);
+			}
 			if (!local)
 				return (append(x, buf, 0));
 			return (add_local(x, buf, toplevel));

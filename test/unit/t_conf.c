@@ -177,6 +177,7 @@ test_ok_lines(void)
 		{ "PORT 65535\n", NULL, 65535, 0 },
 		/* NULLCLIENT anywhere relative to SMARTHOST */
 		{ "NULLCLIENT\nSMARTHOST a\n", "a", 25, NULLCLIENT },
+		{ "LOCALONLY\n", NULL, 25, LOCALONLY },
 	};
 	static struct config c;
 	char why[256];
@@ -325,6 +326,10 @@ test_errors(void)
 		    "syntax error in %s:1: control character" },
 		{ "NULLCLIENT\n", CONF_ESYNTAX, "%s: NULLCLIENT requires SMARTHOST" },
 		{ "NULLCLIENT\nDEFER\n", CONF_ESYNTAX, "%s: NULLCLIENT requires SMARTHOST" },
+		{ "SMARTHOST a\nNULLCLIENT\nLOCALONLY\n", CONF_ESYNTAX,
+		    "%s: LOCALONLY and NULLCLIENT exclude each other" },
+		{ "LOCALONLY x\n", CONF_ESYNTAX,
+		    "syntax error in %s:1: LOCALONLY takes no value" },
 	};
 	static struct config c;
 	char why[512], want[512];

@@ -31,6 +31,12 @@
 #define DEF_ATTEMPTTIMEOUT	900	/* 15 minutes; see dma.8 */
 #define MAX_MAXADDRESSES	64	/* the candidates dns.c returns at most */
 #define MAX_ATTEMPTTIMEOUT	86400
+#define DEF_MAXWORKERS	16	/* delivery processes of one queue run */
+#define MAX_MAXWORKERS	256
+#define DEF_MAXSESSIONS	4	/* of one run to one destination */
+#define MAX_MAXSESSIONS	64
+#define DEF_SESSIONMESSAGES	1000	/* messages on one SMTP connection */
+#define MAX_SESSIONMESSAGES	100000
 
 struct config config;
 
@@ -41,6 +47,9 @@ enum keytype {
 	K_TIMEOUT,		/* seconds, 1..3600 */
 	K_MAXADDR,		/* 1..MAX_MAXADDRESSES */
 	K_ATTEMPT,		/* seconds, 1..MAX_ATTEMPTTIMEOUT */
+	K_WORKERS,		/* 1..MAX_MAXWORKERS */
+	K_SESSIONS,		/* 1..MAX_MAXSESSIONS */
+	K_SESSMSGS,		/* 1..MAX_SESSIONMESSAGES */
 	K_MASQ,			/* split into masquerade_user/_host */
 	K_FPR,			/* SHA-256 fingerprint */
 };
@@ -61,6 +70,9 @@ static const struct confkey confkeys[] = {
 	{ "TIMEOUT", K_TIMEOUT, 0, 0 },
 	{ "MAXADDRESSES", K_MAXADDR, 0, 0 },
 	{ "ATTEMPTTIMEOUT", K_ATTEMPT, 0, 0 },
+	{ "MAXWORKERS", K_WORKERS, 0, 0 },
+	{ "MAXSESSIONS", K_SESSIONS, 0, 0 },
+	{ "SESSIONMESSAGES", K_SESSMSGS, 0, 0 },
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
@@ -153,6 +165,9 @@ conf_init(struct config *c)
 	c->spooldir = xstrdup(DEF_SPOOLDIR);
 	c->maxaddresses = DEF_MAXADDRESSES;
 	c->attempttimeout = DEF_ATTEMPTTIMEOUT;
+	c->maxworkers = DEF_MAXWORKERS;
+	c->maxsessions = DEF_MAXSESSIONS;
+	c->sessionmessages = DEF_SESSIONMESSAGES;
 }
 
 static int
@@ -315,6 +330,30 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 			c->attempttimeout = DEF_ATTEMPTTIMEOUT;
 			set_why(err, errlen, "ATTEMPTTIMEOUT must be a number of seconds "
 			    "from 1 to %d", MAX_ATTEMPTTIMEOUT);
+			return (-1);
+		}
+		break;
+	case K_WORKERS:
+		if ((c->maxworkers = parse_uint(val, MAX_MAXWORKERS)) < 0) {
+			c->maxworkers = DEF_MAXWORKERS;
+			set_why(err, errlen, "MAXWORKERS must be a number from 1 to %d",
+			    MAX_MAXWORKERS);
+			return (-1);
+		}
+		break;
+	case K_SESSIONS:
+		if ((c->maxsessions = parse_uint(val, MAX_MAXSESSIONS)) < 0) {
+			c->maxsessions = DEF_MAXSESSIONS;
+			set_why(err, errlen, "MAXSESSIONS must be a number from 1 to %d",
+			    MAX_MAXSESSIONS);
+			return (-1);
+		}
+		break;
+	case K_SESSMSGS:
+		if ((c->sessionmessages = parse_uint(val, MAX_SESSIONMESSAGES)) < 0) {
+			c->sessionmessages = DEF_SESSIONMESSAGES;
+			set_why(err, errlen, "SESSIONMESSAGES must be a number from 1 "
+			    "to %d", MAX_SESSIONMESSAGES);
 			return (-1);
 		}
 		break;

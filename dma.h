@@ -106,6 +106,9 @@ struct config {
 	int	 timeout;		/* TIMEOUT: cap of SMTP timeouts, 0: none */
 	int	 maxaddresses;		/* MAXADDRESSES: addresses per attempt */
 	int	 attempttimeout;	/* ATTEMPTTIMEOUT: seconds per attempt */
+	int	 maxworkers;		/* MAXWORKERS: delivery processes of a run */
+	int	 maxsessions;		/* MAXSESSIONS: per destination and run */
+	int	 sessionmessages;	/* SESSIONMESSAGES: per SMTP connection */
 };
 
 extern struct config config;
@@ -130,6 +133,9 @@ enum dlv {
 	DLV_OK,			/* delivered; remove queue entry */
 	DLV_TEMPFAIL,		/* keep; retry with backoff */
 	DLV_PERMFAIL,		/* bounce now */
+	DLV_REQUEUE,		/* not attempted (the destination refused one
+				   more session): try again at once, no
+				   attempt counted */
 };
 
 /* Reason of a delivery outcome, for the log and the bounce. */
@@ -192,6 +198,39 @@ struct intake {
 	const char *msgid;	/* queue message id, for Received/Message-Id */
 	int	 dot_ends;	/* a lone "." line ends input (no -i) */
 	int	 extract;	/* -t: take recipients from To/Cc/Bcc */
+};
+
+/* ---- the unit of delivery work (runq.c -> local.c, smtp.c) -------- */
+#define JOB_MAX		100	/* entries of one job: RFC 5321 4.5.3.1.8 */
+
+/*
+ * One job: entries of one message (one M file, one sender) for one
+ * destination, at most JOB_MAX, each locked by spool_acquire with its M
+ * file open.  The deliverer fills res[i] and why[i] for every it[i]
+ * (DLV_OK only once the delivery is durable: the server's reply to the
+ * final "." or the fsync of the mailbox) and hands the job back through
+ * the feed's done(); after that the entries are no longer its to touch.
+ */
+struct dlv_job {
+	struct qitem **it;
+	size_t	 n;
+	enum dlv *res;
+	struct dsn *why;
+};
+
+/*
+ * The work of one destination, as a worker of the queue runner sees it.
+ * next() fills job with the next due message and returns 1, or returns 0
+ * when nothing is left; the entries are locked by next() and
+ * log_setqid() is set to the first one.  done() logs, removes, bounces
+ * and unlocks them.  A deliverer may hold several jobs at once (a batch)
+ * and must call done() for every job it took, exactly once, in any
+ * order; it never removes, bounces or unlocks entries itself.
+ */
+struct dlv_feed {
+	int	(*next)(void *arg, struct dlv_job *job);
+	void	(*done)(void *arg, struct dlv_job *job);
+	void	*arg;
 };
 
 /* ---- addr.c: envelope address syntax ----------------------------- */
@@ -468,6 +507,14 @@ pid_t	 mboxlock_stopped_holder(const struct mbox *mb);
  * again (journal.c).
  */
 enum dlv local_deliver(struct qitem *it, struct dsn *why);
+/*
+ * Deliver the jobs of f, all for the mailbox of user, in batches: per
+ * batch (up to LOCAL_BATCH jobs) one lock of the mailbox, one durable
+ * journal write and one fsync of the mailbox, then done() for each job.
+ * The crash guarantees of local_deliver hold for every message of a
+ * batch.
+ */
+void	 local_deliver_feed(const char *user, struct dlv_feed *f);
 /* Tell the journal that the entry it, delivered, left the queue. */
 void	 local_done(const struct qitem *it);
 /*
@@ -537,6 +584,22 @@ int	 journal_void(struct journal *j, struct jslot *s);
  */
 int	 journal_done(const char *user, const struct jid *id);
 
+/* ---- runq.c: the queue runner ---------------------------------------- */
+struct runq_opts {
+	const struct alias *aliases;	/* for the recipients of bounces */
+	uid_t	 uid;			/* invoking user, for the log */
+	int	 retry;			/* keep retrying deferred entries (with
+					   backoff) until delivered or bounced */
+};
+/*
+ * Deliver the entries of q (unlocked, as spool_load or spool_commit
+ * return them), grouped by destination, by at most MAXWORKERS worker
+ * processes (MAXSESSIONS per remote destination, one per mailbox); this
+ * process holds no entry lock and no descriptor per entry.  Bounces made
+ * on the way are delivered in the same run.
+ */
+void	 runq_run(struct queue *q, const struct runq_opts *o);
+
 /* ---- bsmtp.c: -bs, SMTP on standard input ------------------------- */
 struct bsmtp_ctx {
 	const struct alias *aliases;	/* for RCPT expansion */
@@ -568,6 +631,21 @@ extern struct authuser *authusers;	/* auth.conf entries, set by dma.c */
  * never exits.
  */
 enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
+/*
+ * Deliver the jobs of f to one next hop, the SMARTHOST (domain NULL) or
+ * the MX hosts of domain, over as few sessions as it can: one connection
+ * (one TLS handshake, one AUTH with auth, which may be NULL) carries up
+ * to SESSIONMESSAGES transactions and is opened again when the server
+ * closes it or says 421 between messages; all entries of a job go in one
+ * transaction (PIPELINING when offered) with an outcome per recipient.
+ * When no session can be opened, the job and every later job of the
+ * feed get that failure without another attempt.  With may_yield, a
+ * first session refused for concurrency (421 before any transaction)
+ * gives the job taken DLV_REQUEUE and returns SMTP_YIELD; otherwise 0.
+ */
+#define SMTP_YIELD	1
+int	 smtp_deliver_feed(const char *domain, const struct authuser *auth,
+	    int may_yield, struct dlv_feed *f);
 
 /*
  * Timeouts in seconds, RFC 5321 4.5.3.2 (connect and QUIT: ours).  Every

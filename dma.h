@@ -170,7 +170,10 @@ struct qitem {
 	char	 qpath[PATH_MAX];
 	char	 mpath[PATH_MAX];
 	int	 qfd;		/* locked Q file, or -1 */
-	FILE	*mfp;		/* M file opened read-only, or NULL */
+	FILE	*mfp;		/* M file opened read-only, or NULL; reads
+				   give the message only, from its start */
+	ino_t	 mino;		/* while mfp is open: the M file's inode */
+	struct timespec mmtime;	/* and its modification time */
 	time_t	 qtime;		/* mtime of Q = time queued */
 	struct qitem *next;
 };

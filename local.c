@@ -500,14 +500,14 @@ boundary(const struct mbox *mb, off_t size)
 	return (tail[0] != '\n' ? "\n" : "");
 }
 
-/* entry_id - the journal's name of the entry it, whose M file is mst */
+/* entry_id - the journal's name of the entry it (its M file is open) */
 static void
-entry_id(const struct qitem *it, const struct stat *mst, struct jid *id)
+entry_id(const struct qitem *it, struct jid *id)
 {
 	memset(id, 0, sizeof(*id));
 	strlcpy(id->qid, it->queueid, sizeof(id->qid));
-	id->mino = mst->st_ino;
-	id->mtime = mst->st_mtim;
+	id->mino = it->mino;
+	id->mtime = it->mmtime;
 }
 
 /*
@@ -521,16 +521,16 @@ mbox_append(struct mbox *mb, struct qitem *it, time_t when, struct dsn *why)
 	struct journal j;
 	struct jslot *cur;
 	struct jid id;
-	struct stat st, mst;
+	struct stat st;
 	const char *fix;
 	off_t start, len, end;
 	enum dlv ret = DLV_TEMPFAIL;
 	int r, err;
 
-	if (fstat(mb->fd, &st) != 0 || fstat(fileno(it->mfp), &mst) != 0)
+	if (fstat(mb->fd, &st) != 0)
 		return (local_fail(why, DLV_TEMPFAIL, LOG_NOTICE, "4.3.0",
 		    "can not stat `%s': %s", mb->path, strerror(errno)));
-	entry_id(it, &mst, &id);
+	entry_id(it, &id);
 	if (journal_open(&j, mb->name) != 0)
 		return (local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
 		    "can not open the delivery journal of `%s': %s", mb->path,
@@ -685,12 +685,11 @@ local_deliver(struct qitem *it, struct dsn *why)
 void
 local_done(const struct qitem *it)
 {
-	struct stat mst;
 	struct jid id;
 
-	if (it->mfp == NULL || fstat(fileno(it->mfp), &mst) != 0)
+	if (it->mfp == NULL)
 		return;
-	entry_id(it, &mst, &id);
+	entry_id(it, &id);
 	if (journal_done(it->addr, &id) != 0)
 		log_msg(LOG_NOTICE, "can not update the delivery journal of `%s': %s",
 		    it->addr, strerror(errno));

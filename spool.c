@@ -1138,6 +1138,8 @@ open_message(struct qitem *it, char *why, size_t whylen)
 			close(fd);
 		return (-1);
 	}
+	it->mino = st.st_ino;
+	it->mmtime = st.st_mtim;
 	return (0);
 }
 

@@ -206,10 +206,18 @@ clean-dnsq:
 
 # Speed and memory against the original dma, as ratios (root; not part of
 # check, never fails on slow figures): see test/bench/README.
-bench: all
+bench: all test/bench/sink
 	sh test/bench/bench.sh
 
-.PHONY: bench
+# sink: the benchmark's counting SMTP server.  Not installed.
+test/bench/sink: test/bench/sink.c .build-flags
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -pthread -o $@ test/bench/sink.c -lssl -lcrypto
+
+clean: clean-sink
+clean-sink:
+	rm -f test/bench/sink
+
+.PHONY: bench clean-sink
 
 # libFuzzer targets (fuzz/) and static analysis; not part of check.
 # The fuzz build compiles the module sources again with clang and the

@@ -2,7 +2,7 @@
 # bench.sh - `make bench`: speed and memory of the installed dma as ratios
 # against a reference measured in the same run (see test/bench/README).
 #
-# Usage: sh test/bench/bench.sh          (root; after `make all`)
+# Usage: sh test/bench/bench.sh          (root; after `make all test/bench/sink`)
 #
 #   1. fetches the reference, Debian 12's dma package, with
 #      `apt-get download dma` into a temporary directory and unpacks it
@@ -16,8 +16,8 @@
 #      reference's installation included, happens inside the private
 #      namespaces and overlays of the test suite.
 #
-# Environment: BENCH_N, BENCH_BIG (see inner.sh), BENCH_TIMEOUT (seconds,
-# default 600), KEEP_T=1 (keep the namespace's directory, see ns-run.sh).
+# Environment: BENCH_* (see inner.sh and README), BENCH_TIMEOUT (seconds,
+# default 900), KEEP_T=1 (keep the namespace's directory, see ns-run.sh).
 # Output: plain text, a table of figures and ratios.  Exit status: 0 when
 # the figures were measured, non-zero only when the benchmark could not run
 # (or could not verify one of its own deliveries); slow figures never fail.
@@ -29,9 +29,9 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench: must run as root (namespaces, setuid install)" >&2
 	exit 1
 fi
-for f in dma dma-mbox-create; do
+for f in dma dma-mbox-create test/bench/sink; do
 	if [ ! -x "$f" ]; then
-		echo "bench: $f is not built (make all)" >&2
+		echo "bench: $f is not built (make bench builds it)" >&2
 		exit 1
 	fi
 done
@@ -88,7 +88,7 @@ if ! make -s install install-links DESTDIR="$WORK/stage" >"$WORK/install.log" 2>
 	exit 1
 fi
 
-timeout -k 10 "${BENCH_TIMEOUT:-600}" sh test/ns-run.sh "$WORK/stage" test/bench/inner.sh
+timeout -k 10 "${BENCH_TIMEOUT:-900}" sh test/ns-run.sh "$WORK/stage" test/bench/inner.sh
 st=$?
 if [ "$st" -ne 0 ]; then
 	echo "bench: the benchmark did not complete (exit status $st)" >&2

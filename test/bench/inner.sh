@@ -15,7 +15,7 @@
 #   BENCH_FLOOR_WHY    why there is no reference package (for the output)
 #   BENCH_N            number of small messages per run (default 300)
 #   BENCH_BIG          number of 1 MB messages per run (default 5)
-#   BENCH_ROUNDS       rounds of the throughput runs (default 5; the median
+#   BENCH_ROUNDS       rounds of the throughput runs (default 3; the median
 #                      is reported)
 #   BENCH_FLUSH        queued 4 KiB messages per queue-run workload of the
 #                      delivery engine table (default 1000)
@@ -47,7 +47,7 @@ REFBIN=/usr/lib/dma-ref/dma
 OUT=$T/bench-out
 mkdir -p "$OUT"
 chmod 1777 "$OUT"
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 declare -A R		# R[metric.impl] = figure, "n/a" or "FAILED"
 declare -A RUNS		# RUNS[metric.impl] = the figures of each round
 notes=()

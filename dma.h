@@ -593,6 +593,8 @@ struct runq_opts {
 	uid_t	 uid;			/* invoking user, for the log */
 	int	 retry;			/* keep retrying deferred entries (with
 					   backoff) until delivered or bounced */
+	int	 inproc;		/* a first round of one job may run in
+					   this process (a submission's own) */
 };
 /*
  * Deliver the entries of q (unlocked, as spool_load or spool_commit

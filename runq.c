@@ -137,6 +137,7 @@ struct run {
 	struct sent *e;
 	size_t	 n, cap;
 	time_t	 start;
+	int	 nrounds;
 	int	 nslots;
 	int	 gaveup;	/* fork kept failing */
 };
@@ -433,9 +434,9 @@ load_auth(struct authuser **auth, struct dsn *why)
 	return (DLV_TEMPFAIL);
 }
 
-/* worker_main - deliver jobs of destination d until none is left */
-static __dead void
-worker_main(struct run *run, struct round *rd, int d, int slot, int may_yield)
+/* worker_body - deliver jobs of destination d until none is left */
+static int
+worker_body(struct run *run, struct round *rd, int d, int slot, int may_yield)
 {
 	struct worker w;
 	struct dlv_feed f;
@@ -467,7 +468,7 @@ worker_main(struct run *run, struct round *rd, int d, int slot, int may_yield)
 		ret = smtp_deliver_feed(dst->name, auth, may_yield, &f);
 		conf_free_auth(auth);	/* wipes the passwords */
 	}
-	_exit(ret == SMTP_YIELD ? WORKER_YIELD : EX_OK);
+	return (ret == SMTP_YIELD ? WORKER_YIELD : EX_OK);
 }
 
 /* ---- the parent side ------------------------------------------------ */
@@ -721,7 +722,7 @@ start(struct run *run, struct round *rd, int d)
 	if ((pid = fork()) == -1)
 		return (-1);
 	if (pid == 0)
-		worker_main(run, rd, d, sl, may_yield);
+		_exit(worker_body(run, rd, d, sl, may_yield));
 	rd->slot[sl].pid = pid;
 	dst->running++;
 	return (0);
@@ -778,6 +779,20 @@ round_run(struct run *run, struct round *rd)
 	size_t d;
 	pid_t pid;
 
+	/*
+	 * The delivery of one submitted message to one destination needs
+	 * no second process: the submitter's own (detached) process does
+	 * it.  A queue run always forks, so that a message that kills its
+	 * deliverer is still seen dying and bounced in time.
+	 */
+	if (run->o->inproc && rd->njobs == 1 && run->nrounds == 1) {
+		rd->slot[0].pid = getpid();
+		rd->slot[0].dest = 0;
+		(void)worker_body(run, rd, 0, 0, 0);	/* may_yield 0: no yield */
+		rd->slot[0].pid = 0;
+		rd->slot[0].n = 0;
+		return;
+	}
 	for (;;) {
 		int forkfail = 0;
 
@@ -959,6 +974,7 @@ runq_run(struct queue *q, const struct runq_opts *o)
 		int live = 0;
 
 		if (round_build(&run, &rd, now) == 0) {
+			run.nrounds++;
 			round_run(&run, &rd);
 			round_end(&run, &rd, time(NULL));
 			if (rd.sh->bounced)

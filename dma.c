@@ -650,7 +650,8 @@ main(int argc, char **argv)
 	default:
 		diex(EX_CONFIG, "%s", why);
 	}
-	/* auth.conf is read by a remote delivery only (load_auth). */
+	hostname_init(config.mailname);
+	/* auth.conf is read by a remote delivery only (runq.c load_auth). */
 
 	switch (o.mode) {
 	case MODE_LISTQ:

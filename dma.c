@@ -406,7 +406,7 @@ daemonize(void)
  * (-D, -v) every entry is tried once and the caller waits; later queue
  * runs retry.  A detached submission keeps retrying its own entries.
  * inproc: q is a submission's own, which may be delivered without a
- * worker process when it is a single job.
+ * worker process when it goes to a single destination.
  */
 static void
 run_entries(struct queue *q, int foreground, int retry, int inproc)

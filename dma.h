@@ -597,7 +597,8 @@ struct runq_opts {
 	uid_t	 uid;			/* invoking user, for the log */
 	int	 retry;			/* keep retrying deferred entries (with
 					   backoff) until delivered or bounced */
-	int	 inproc;		/* a first round of one job may run in
+	int	 inproc;		/* a first round of one message to one
+					   destination may run in
 					   this process (a submission's own) */
 };
 /*

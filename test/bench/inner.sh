@@ -25,8 +25,9 @@
 #   BENCH_EROUNDS      rounds of the delivery engine table (default 3)
 #   BENCH_QUICK=1      a smoke run: small defaults for all of the above
 #
-# Exit status: 0 when every figure of ours was measured and verified, 1 if
-# the bench could not run or some delivery could not be verified.
+# Exit status: 0 when every figure of ours (and every figure of the delivery
+# engine table, the reference's too) was measured and verified, 1 if the
+# bench could not run or some delivery could not be verified.
 
 # lib.sh's EXIT trap prints a TAP plan and judges assertions; a benchmark
 # prints figures instead.

@@ -28,6 +28,9 @@
  *   bytes        message bytes received, dot-stuffing and CRLFs included
  * and exits 0.  Exit status 1 on a usage or setup error.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* accept4, ppoll */
+#endif
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/socket.h>

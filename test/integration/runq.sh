@@ -262,10 +262,21 @@ is "stopped run: $N entries queued" "$(qfiles | wc -l)" $N
 run_as alice "$DMA" -q
 ok "alice's run is delivering (a message waits for its final reply)" \
     wait_until 60 sh -c "grep -l '\"eod\"' $T/smtpd-slow/session-*.json"
-pgids=$(for p in $(pgrep -u alice -x dma); do ps -o pgid= -p "$p"; done | sort -u)
-for g in $pgids; do
-	kill -STOP -- "-$g"
-done
+# Its process groups; never this script's own (a run that did not detach
+# into a session of its own is stopped process by process).
+mypgid=$(ps -o pgid= -p $$ | tr -d ' ')
+pgids=$(for p in $(pgrep -u alice -x dma); do ps -o pgid= -p "$p"; done |
+    tr -d ' ' | sort -u | grep -vx "$mypgid")
+stopsig() {
+	local g p
+	for g in $pgids; do
+		kill "-$1" -- "-$g"
+	done
+	for p in $(pgrep -u alice -x dma); do
+		kill "-$1" "$p"
+	done
+}
+stopsig STOP
 ok "alice's run is stopped" wait_until 10 sh -c \
     "for p in \$(pgrep -u alice -x dma); do grep -q '^State:.*[Tt]' /proc/\$p/status || exit 1; done"
 locked=$(locked_qfiles)
@@ -278,9 +289,7 @@ capture "$DMA" -q -D
 is "stopped run: root's run exits 0" "$rc" 0
 is "stopped run: root's run left exactly the entries the stopped run holds" \
     "$(qfiles)" "$locked"
-for g in $pgids; do
-	kill -CONT -- "-$g"
-done
+stopsig CONT
 ok "after SIGCONT the queue drains" wait_queue_empty 120
 is "stopped run: every message delivered exactly once" "$(server_rcpts slow)" "$(want_rcpts $N)"
 smtpd_stop slow

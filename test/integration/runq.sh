@@ -87,7 +87,7 @@ for i in 1 2 3 4 5; do
 	msg "w$i" | "$DMA" bob
 done
 is "MAXWORKERS 1: 15 entries queued" "$(qfiles | wc -l)" 15
-capture strace -f -qq -e trace=process -o "$T/w1.st" "$DMA" -q -D
+capture strace -f -q -e trace=process -o "$T/w1.st" "$DMA" -q -D
 is "MAXWORKERS 1: the run exits 0" "$rc" 0
 ok "MAXWORKERS 1: the queue is empty after the run" test -z "$(qfiles)"
 is "MAXWORKERS 1: the smarthost got its 5 messages" "$(server_rcpts one)" "$(want_rcpts 5)"

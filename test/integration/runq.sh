@@ -159,7 +159,8 @@ refused=0
 for f in "$T"/smtpd-conc/session-*.json; do
 	[ "$(smtpd_json "$f" 'j.get("refused")')" = true ] && refused=$((refused + 1))
 done
-diag "421: $(smtpd_sessions conc) connections, $refused refused"
+diag "421: $(smtpd_sessions conc) connections, $refused refused;" \
+    "$(grep -c 'refused one more session' "$T/syslog") times the runner lowered its limit"
 smtpd_stop conc
 reset_mail
 

@@ -167,8 +167,8 @@ struct qitem {
 	char	*sender;	/* "" for bounces */
 	char	*addr;		/* recipient as stored */
 	int	 local;
-	char	 qpath[PATH_MAX];
-	char	 mpath[PATH_MAX];
+	char	*qpath;	/* spooldir/Q{queueid}, malloc'ed */
+	char	*mpath;		/* spooldir/M{queueid} */
 	int	 qfd;		/* locked Q file, or -1 */
 	FILE	*mfp;		/* M file opened read-only, or NULL; reads
 				   give the message only, from its start */

@@ -468,6 +468,7 @@ static struct qitem *
 qitem_new(const char *qid, const char *sender, const char *addr)
 {
 	struct qitem *it;
+	char qpath[PATH_MAX], mpath[PATH_MAX];
 
 	it = xcalloc(1, sizeof(*it));
 	it->queueid = xstrdup(qid);
@@ -475,11 +476,14 @@ qitem_new(const char *qid, const char *sender, const char *addr)
 	it->addr = xstrdup(addr);
 	it->qfd = -1;
 	it->mfp = NULL;
-	if (spool_path(it->qpath, sizeof(it->qpath), "Q", qid) != 0 ||
-	    spool_path(it->mpath, sizeof(it->mpath), "M", qid) != 0) {
+	/* Paths are allocated to size: a run may hold 10,000s of entries. */
+	if (spool_path(qpath, sizeof(qpath), "Q", qid) != 0 ||
+	    spool_path(mpath, sizeof(mpath), "M", qid) != 0) {
 		/* qid is short and spooldir fitted tmp_{msgid}: cannot happen */
-		it->qpath[0] = it->mpath[0] = '\0';
+		qpath[0] = mpath[0] = '\0';
 	}
+	it->qpath = xstrdup(qpath);
+	it->mpath = xstrdup(mpath);
 	return (it);
 }
 
@@ -490,6 +494,8 @@ qitem_free(struct qitem *it)
 	free(it->queueid);
 	free(it->sender);
 	free(it->addr);
+	free(it->qpath);
+	free(it->mpath);
 	free(it);
 }
 

@@ -485,6 +485,8 @@ entry_lost(const struct qitem *it)
  * file defers the entry (the error names the file and line, never its
  * text); the administrator can fix it before the message bounces.
  */
+static struct authuser *authusers;	/* while an attempt runs */
+
 static enum dlv
 load_auth(struct dsn *why)
 {
@@ -520,7 +522,7 @@ attempt(struct qitem *it, int retry)
 	if (it->local)
 		r = local_deliver(it, &why);
 	else if ((r = load_auth(&why)) == DLV_OK) {
-		r = smtp_deliver(it, &why);
+		r = smtp_deliver(it, authusers, &why);
 		conf_free_auth(authusers);	/* wipes the passwords */
 		authusers = NULL;
 	}

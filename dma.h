@@ -4,9 +4,9 @@
  * Dependency direction (lower layers never call upward):
  *
  *	dma.c  ->  mail.c rcpt.c spool.c local.c smtp.c  ->  dns.c crypto.c conf.c
+ *	       ->  util.c dfcompat.c
  *	smtp.c  ->  net.c (the connection), smtpdata.c (the message's wire
  *		    form, which uses only net.c's writes)
- *	       ->  util.c dfcompat.c
  *	local.c  ->  mboxlock.c journal.c (its locks and its append journal)
  *	addr.c (envelope address syntax) is ground floor, like util.c
  *
@@ -626,13 +626,6 @@ struct bsmtp_ctx {
 int	 bsmtp_serve(FILE *in, FILE *out, const struct bsmtp_ctx *ctx, struct queue *q);
 
 /* ---- smtp.c: remote delivery, sessions and transactions ----------- */
-/*
- * One delivery attempt of the remote entry it alone (a job of one entry
- * through smtp_deliver_feed), with the auth.conf entries auth (may be
- * NULL).  Returns DLV_OK, or DLV_TEMPFAIL / DLV_PERMFAIL with why set
- * (always).  Reads it->mfp from its start; never exits.
- */
-enum dlv smtp_deliver(struct qitem *it, const struct authuser *auth, struct dsn *why);
 /*
  * Deliver the jobs of f to one next hop, the SMARTHOST (domain NULL) or
  * the MX hosts of domain, over as few sessions as it can: one connection

@@ -78,7 +78,7 @@ main(int argc, char **argv)
 	case DLV_PERMFAIL:
 		printf("PERMFAIL %s %s\n", why.code, why.text);
 		return (69);
-	case DLV_REQUEUE:	/* not a resolver outcome */
+	case DLV_REQUEUE:
 		break;
 	}
 	return (1);

@@ -379,8 +379,16 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 	h->txend = s->c.deadline;
 	if (h->need_rset) {
 		read_reply(s, "RSET", smtp_timeout(SMTP_TMO_CMD), &r);
-		if (r.code / 100 != 2)
+		if (r.code == 0 || r.code == 421)
 			return (tx_lost(h, j, st, "RSET", &r));
+		if (r.code / 100 != 2) {
+			/* out of step with the server: start afresh */
+			s->why = &d;
+			(void)smtp_sess_defer(s, "4.4.2", "RSET refused: %s", r.text);
+			set_all(j, st, E_SEND, DLV_TEMPFAIL, &d);
+			hop_close(h, 0);
+			return (TX_LOST);
+		}
 		h->need_rset = 0;
 	}
 	if (s->size_adv && s->size_max > 0 && smtp_msg_size(m) > s->size_max) {

@@ -638,7 +638,11 @@ field_end(struct emit *e, struct frame *f)
 	if (f->field == 0)
 		return;
 	val[e->flen] = '\0';
-	smtp_sanitise(val, e->flen);
+	for (k = 0; k < e->flen; k++) {
+		/* control characters (but TAB) are not part of a value */
+		if (((unsigned char)val[k] < 0x20 && val[k] != '\t') || val[k] == 0x7f)
+			val[k] = '?';
+	}
 	if (f->field == 1)
 		ctype_parse(val, &f->h);
 	else {

@@ -366,7 +366,7 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 	struct smtp_reply r;
 	struct dsn d;
 	char *cmd, sz[32];
-	size_t i, k, nacc = 0, nsend = 0;
+	size_t i, k, late = 0, nacc = 0, nsend = 0;
 	int pipe = s->pipelining, lost = 0, stop = 0;
 
 	/*
@@ -453,6 +453,7 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 			continue;
 		if (!pipe && stop) {
 			st[i] = E_LATER;	/* after a 452: not sent */
+			j->why[i] = j->why[late];
 			continue;
 		}
 		if (!pipe) {
@@ -468,7 +469,10 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 		k++;
 		if (st[i] == E_ACC)
 			nacc++;
-		stop = st[i] == E_LATER;
+		if (st[i] == E_LATER && !stop) {
+			stop = 1;
+			late = i;
+		}
 	}
 	if (lost)
 		return (tx_lost(h, j, st, "RCPT TO", &r));

@@ -405,9 +405,11 @@ daemonize(void)
  * run_entries - deliver q, detached unless foreground.  In the foreground
  * (-D, -v) every entry is tried once and the caller waits; later queue
  * runs retry.  A detached submission keeps retrying its own entries.
+ * inproc: q is a submission's own, which may be delivered without a
+ * worker process when it goes to a single destination.
  */
 static void
-run_entries(struct queue *q, int foreground, int retry)
+run_entries(struct queue *q, int foreground, int retry, int inproc)
 {
 	struct runq_opts ro;
 
@@ -419,6 +421,7 @@ run_entries(struct queue *q, int foreground, int retry)
 	ro.aliases = aliases;
 	ro.uid = invoker_uid;
 	ro.retry = foreground ? 0 : retry;
+	ro.inproc = inproc;
 	runq_run(q, &ro);
 }
 
@@ -448,7 +451,7 @@ do_runq(int foreground)
 		diex(EX_NOINPUT, "%s", why);
 	load_aliases(0);
 	/* A queue run is one pass; the periodic run (cron, timer) repeats it. */
-	run_entries(&q, foreground, 0);
+	run_entries(&q, foreground, 0, 0);
 	exit(EX_OK);
 }
 
@@ -538,7 +541,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 	rcpt_free(&l);
 	if ((config.features & DEFER) || o->queue_only)
 		exit(EX_OK);
-	run_entries(&q, o->foreground, 1);
+	run_entries(&q, o->foreground, 1, 1);
 	exit(EX_OK);
 }
 
@@ -565,7 +568,7 @@ do_bsmtp(const struct opts *o)
 	rc = bsmtp_serve(stdin, stdout, &ctx, &q) != 0 ? EX_IOERR : EX_OK;
 	group_mail(1);
 	if (!(config.features & DEFER) && !o->queue_only)
-		run_entries(&q, o->foreground, 1);
+		run_entries(&q, o->foreground, 1, 1);
 	exit(rc);
 }
 
@@ -647,7 +650,8 @@ main(int argc, char **argv)
 	default:
 		diex(EX_CONFIG, "%s", why);
 	}
-	/* auth.conf is read by a remote delivery only (load_auth). */
+	hostname_init(config.mailname);
+	/* auth.conf is read by a remote delivery only (runq.c load_auth). */
 
 	switch (o.mode) {
 	case MODE_LISTQ:

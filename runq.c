@@ -86,12 +86,14 @@ struct dest {
 	const char *name;	/* user or domain; NULL for the smarthost */
 	const char *key;
 	size_t	 job0, njobs;	/* its jobs in round.job */
+	size_t	 nmsgs;		/* messages they are parts of */
 	int	 limit;		/* workers at once */
 	int	 running;
 };
 
 struct job {
 	size_t	 first, n;	/* entries round.ent[first .. first+n) */
+	size_t	 msgno;		/* which message of its destination */
 };
 
 /* What a worker holds, in shared memory. */
@@ -137,6 +139,7 @@ struct run {
 	struct sent *e;
 	size_t	 n, cap;
 	time_t	 start;
+	int	 nrounds;
 	int	 nslots;
 	int	 gaveup;	/* fork kept failing */
 };
@@ -433,9 +436,9 @@ load_auth(struct authuser **auth, struct dsn *why)
 	return (DLV_TEMPFAIL);
 }
 
-/* worker_main - deliver jobs of destination d until none is left */
-static __dead void
-worker_main(struct run *run, struct round *rd, int d, int slot, int may_yield)
+/* worker_body - deliver jobs of destination d until none is left */
+static int
+worker_body(struct run *run, struct round *rd, int d, int slot, int may_yield)
 {
 	struct worker w;
 	struct dlv_feed f;
@@ -467,7 +470,7 @@ worker_main(struct run *run, struct round *rd, int d, int slot, int may_yield)
 		ret = smtp_deliver_feed(dst->name, auth, may_yield, &f);
 		conf_free_auth(auth);	/* wipes the passwords */
 	}
-	_exit(ret == SMTP_YIELD ? WORKER_YIELD : EX_OK);
+	return (ret == SMTP_YIELD ? WORKER_YIELD : EX_OK);
 }
 
 /* ---- the parent side ------------------------------------------------ */
@@ -606,10 +609,13 @@ round_build(struct run *run, struct round *rd, time_t now)
 			d->key = e->key;
 			p = NULL;
 		}
+		if (p == NULL || !same_message(p->it, e->it))
+			rd->dest[nd - 1].nmsgs++;
 		if (p == NULL || !same_message(p->it, e->it) ||
 		    rd->job[nj - 1].n >= JOB_MAX) {
 			rd->job[nj].first = k;
 			rd->job[nj].n = 0;
+			rd->job[nj].msgno = rd->dest[nd - 1].nmsgs - 1;
 			nj++;
 			rd->dest[nd - 1].njobs++;
 		}
@@ -721,19 +727,26 @@ start(struct run *run, struct round *rd, int d)
 	if ((pid = fork()) == -1)
 		return (-1);
 	if (pid == 0)
-		worker_main(run, rd, d, sl, may_yield);
+		_exit(worker_body(run, rd, d, sl, may_yield));
 	rd->slot[sl].pid = pid;
 	dst->running++;
 	return (0);
 }
 
-/* jobs_left - jobs of d nobody has taken yet */
+/*
+ * msgs_left - messages of d with jobs nobody has taken yet.  A message
+ * of many recipients is several jobs, but one session delivers them in
+ * a row, so more sessions are opened only for more messages.
+ */
 static size_t
-jobs_left(const struct round *rd, int d)
+msgs_left(const struct round *rd, int d)
 {
+	const struct dest *dst = &rd->dest[d];
 	size_t taken = __atomic_load_n(&rd->counter[d], __ATOMIC_SEQ_CST);
 
-	return (taken >= rd->dest[d].njobs ? 0 : rd->dest[d].njobs - taken);
+	if (taken >= dst->njobs)
+		return (0);
+	return (dst->nmsgs - rd->job[dst->job0 + taken].msgno);
 }
 
 /* reap - account for the worker pid that ended with status */
@@ -778,6 +791,21 @@ round_run(struct run *run, struct round *rd)
 	size_t d;
 	pid_t pid;
 
+	/*
+	 * The delivery of one submitted message to one destination needs
+	 * no second process: the submitter's own (detached) process does
+	 * it.  A queue run always forks, so that a message that kills its
+	 * deliverer is still seen dying and bounced in time.
+	 */
+	if (run->o->inproc && rd->ndest == 1 && rd->dest[0].nmsgs == 1 &&
+	    run->nrounds == 1) {
+		rd->slot[0].pid = getpid();
+		rd->slot[0].dest = 0;
+		(void)worker_body(run, rd, 0, 0, 0);	/* may_yield 0: no yield */
+		rd->slot[0].pid = 0;
+		rd->slot[0].n = 0;
+		return;
+	}
 	for (;;) {
 		int forkfail = 0;
 
@@ -785,7 +813,7 @@ round_run(struct run *run, struct round *rd)
 			struct dest *dst = &rd->dest[d];
 
 			while (running < run->nslots && dst->running < dst->limit &&
-			    jobs_left(rd, (int)d) > (size_t)dst->running) {
+			    msgs_left(rd, (int)d) > (size_t)dst->running) {
 				if (start(run, rd, (int)d) != 0) {
 					forkfail = 1;
 					break;
@@ -959,6 +987,7 @@ runq_run(struct queue *q, const struct runq_opts *o)
 		int live = 0;
 
 		if (round_build(&run, &rd, now) == 0) {
+			run.nrounds++;
 			round_run(&run, &rd);
 			round_end(&run, &rd, time(NULL));
 			if (rd.sh->bounced)

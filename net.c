@@ -965,12 +965,14 @@ sess_auth(struct smtp_sess *s)
 
 /* ---- opening and deadlines ----------------------------------------- */
 
+/* smtp_deadline - the end of seconds from now (0: no deadline) */
 long long
 smtp_deadline(int seconds)
 {
 	return (seconds > 0 ? now_ms() + (long long)seconds * 1000 : 0);
 }
 
+/* smtp_deadline_over - whether deadline (0: none) has passed */
 int
 smtp_deadline_over(long long deadline)
 {
@@ -1002,6 +1004,7 @@ sess_setup(struct smtp_sess *s)
 	return (sess_auth(s));
 }
 
+/* smtp_sess_open - a session with mx, ready for a transaction (dma.h) */
 enum dlv
 smtp_sess_open(struct smtp_sess *s, const struct mx_host *mx, const char *name,
     const struct authuser *auth, long long deadline, struct dsn *why)

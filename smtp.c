@@ -14,6 +14,10 @@
  * Side effects: through net.c only (connections, syslog lines).  It
  * reads the entries' open M files and never touches the spool: the feed
  * of the caller takes every job back with its outcomes.
+ *
+ * Privilege: runs in a delivery worker of the queue runner, which still
+ * has the egid mail of dma; it needs none of it.  The auth.conf entries
+ * arrive as a parameter and only net.c's AUTH sees the passwords.
  */
 #include <sys/types.h>
 
@@ -133,6 +137,7 @@ hop_open(struct hop *h, size_t start, struct dsn *why)
 	return (ret);
 }
 
+/* hop_close - end the hop's session, if open (QUIT; ok: for the log) */
 static void
 hop_close(struct hop *h, int ok)
 {

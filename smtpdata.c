@@ -6,8 +6,9 @@
  * over 998 bytes (MIME-aware re-encoding, see below).  It counts (SIZE,
  * 8BITMIME) and writes with the same walk.
  *
- * Side effects: writes through the smtp_conn of net.c only.  No
- * privilege is used; the M file arrives already opened.
+ * Side effects: reads the M file (already opened) and writes through the
+ * smtp_conn of net.c only.  No privilege is used.  Memory is a fixed
+ * few hundred kB per message, whatever its size.
  */
 #include <sys/types.h>
 
@@ -385,6 +386,7 @@ enum run {
 	R_FOLD,
 };
 
+/* run - runner k over p; the bytes it used */
 static size_t
 run(struct emit *e, enum run k, const char *p, size_t n, int last)
 {

@@ -7,8 +7,8 @@
  * 8BITMIME) and writes with the same walk.
  *
  * Side effects: reads the M file (already opened) and writes through the
- * smtp_conn of net.c only.  No privilege is used.  Memory is a fixed
- * few hundred kB per message, whatever its size.
+ * smtp_conn of net.c only.  No privilege is used.  Memory is about
+ * 100 kB per message, whatever its size or the length of its lines.
  */
 #include <sys/types.h>
 

@@ -162,6 +162,18 @@ conn_fill(struct smtp_conn *c, long long deadline)
 		c->rlen = k;
 		return ((ssize_t)k);
 	}
+#ifdef TCP_QUICKACK
+	/*
+	 * Acknowledge the reply at once: a server that writes the replies
+	 * to a pipelined group one by one, with Nagle on, sends the next
+	 * one only after our ACK, which the kernel would delay by ~40 ms.
+	 */
+	if (c->sock) {
+		int one = 1;
+
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	}
+#endif
 	if (c->tls != NULL) {
 		int left = ms_left(deadline);
 

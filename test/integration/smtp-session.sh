@@ -226,5 +226,13 @@ fi
 ok "big: no line over 998 bytes on the wire" test \
     "$(awk 'length($0) > 999 { n++ } END { print n + 0 }' "$(smtpd_last_msg big)")" = 0
 ok "big: the long line was re-encoded" grep -q 'quoted-printable' "$(smtpd_last_msg big)"
+ok "big: the body decodes to the one submitted" /usr/bin/python3 - \
+    "$(smtpd_last_msg big)" big.msg <<'PY'
+import quopri, sys
+got = open(sys.argv[1], "rb").read().replace(b"\r\n", b"\n")
+want = open(sys.argv[2], "rb").read()
+body = quopri.decodestring(got[got.index(b"\n\n") + 2:])
+sys.exit(0 if body == want[want.index(b"\n\n") + 2:] else 1)
+PY
 smtpd_stop big
 clear_queue

@@ -762,6 +762,7 @@ struct smtp_sess {
 	int	 pipelining;
 	int	 tls_logged;
 	int	 refused;	/* the greeting or EHLO reply was 4xx */
+	int	 yieldable;	/* such a refusal is no delivery failure */
 };
 
 /*
@@ -770,11 +771,13 @@ struct smtp_sess {
  * auth names the host name.  No step waits past deadline (CLOCK_MONOTONIC
  * ms, 0: none; it stays the connection's deadline until changed).
  * DLV_OK with s open, or DLV_TEMPFAIL / DLV_PERMFAIL with why set (and
- * logged) and s closed.
+ * logged) and s closed; s->refused says a 4xx greeting or EHLO reply
+ * refused the session, which with yieldable is logged as a refusal, not
+ * as a deferred delivery.
  */
 enum dlv smtp_sess_open(struct smtp_sess *s, const struct mx_host *mx,
 	    const char *name, const struct authuser *auth, long long deadline,
-	    struct dsn *why);
+	    int yieldable, struct dsn *why);
 /* QUIT (ok: the last message was accepted, for the log) and close. */
 void	 smtp_sess_close(struct smtp_sess *s, int ok);
 /*

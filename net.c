@@ -673,6 +673,28 @@ ehlo_line(void *arg, int idx, const char *line, size_t len)
 }
 
 /*
+ * sess_refused - the greeting or EHLO reply r is not 2xx.  A 4xx one
+ * refuses the session for now (often for concurrency); when the caller
+ * can hand its work back (s->yieldable), that is no delivery failure and
+ * is logged as such.  Otherwise as smtp_sess_fail.
+ */
+static enum dlv
+sess_refused(struct smtp_sess *s, const char *step, const struct smtp_reply *r)
+{
+	char safe[REASON_MAX], code[8];
+
+	s->refused = r->code / 100 == 4;
+	if (!s->refused || !s->yieldable)
+		return (smtp_sess_fail(s, step, r));
+	log_msg(LOG_INFO, "%s [%s] refused the session for now after %s: %s",
+	    s->mx->host, s->mx->ip, step, log_safe(safe, sizeof(safe), r->text));
+	smtp_reply_dsn(r, code, sizeof(code));
+	dsn_set(s->why, code, "%s [%s] failed after %s: %s",
+	    s->mx->host, s->mx->ip, step, r->text);
+	return (DLV_TEMPFAIL);
+}
+
+/*
  * sess_hello - EHLO, and HELO when the server rejects EHLO with 5xx
  * (an RFC 821 server); a 5xx to both is permanent.
  */
@@ -693,10 +715,8 @@ sess_hello(struct smtp_sess *s)
 		return (DLV_OK);
 	}
 	feat_reset(s);
-	if (r.code < 500) {
-		s->refused = r.code / 100 == 4;
-		return (smtp_sess_fail(s, "EHLO", &r));
-	}
+	if (r.code < 500)
+		return (sess_refused(s, "EHLO", &r));
 	memcpy(cmd, "HELO", 4);
 	smtp_reply_init(&r);
 	return (sess_step(s, cmd, smtp_timeout(SMTP_TMO_CMD), 2, "HELO", &r));
@@ -1003,10 +1023,8 @@ sess_setup(struct smtp_sess *s)
 		return (ret);
 	smtp_reply_init(&r);
 	if (smtp_sess_cmd(s, NULL, NULL, smtp_timeout(SMTP_TMO_GREETING), &r) != 0 ||
-	    r.code / 100 != 2) {
-		s->refused = r.code / 100 == 4;
-		return (smtp_sess_fail(s, "connect", &r));
-	}
+	    r.code / 100 != 2)
+		return (sess_refused(s, "connect", &r));
 	if ((ret = sess_hello(s)) != DLV_OK)
 		return (ret);
 	if (tlsmode == (SECURETRANSFER | STARTTLS) && (ret = sess_starttls(s)) != DLV_OK)
@@ -1019,7 +1037,7 @@ sess_setup(struct smtp_sess *s)
 /* smtp_sess_open - a session with mx, ready for a transaction (dma.h) */
 enum dlv
 smtp_sess_open(struct smtp_sess *s, const struct mx_host *mx, const char *name,
-    const struct authuser *auth, long long deadline, struct dsn *why)
+    const struct authuser *auth, long long deadline, int yieldable, struct dsn *why)
 {
 	char err[256];
 	enum dlv ret;
@@ -1030,6 +1048,7 @@ smtp_sess_open(struct smtp_sess *s, const struct mx_host *mx, const char *name,
 	s->mx = mx;
 	s->name = name;
 	s->users = auth;
+	s->yieldable = yieldable;
 	s->why = why;
 	log_msg(LOG_INFO, "trying remote delivery to %s [%s] pref %d",
 	    mx->host, mx->ip, mx->pref);

@@ -114,7 +114,8 @@ hop_open(struct hop *h, size_t start, struct dsn *why)
 	dsn_set(why, "4.4.4", "no mail exchanger found for %s", h->host);
 	while (ret == DLV_TEMPFAIL && tried < cap && !smtp_deadline_over(end)) {
 		ret = smtp_sess_open(&h->s, &h->mx[tried], h->smart ? h->host :
-		    h->mx[tried].host, h->auth, end, why);
+		    h->mx[tried].host, h->auth, end, h->may_yield && !h->ever_open,
+		    why);
 		if (ret == DLV_OK) {
 			h->open = h->ever_open = 1;
 			h->cand = tried;

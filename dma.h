@@ -238,6 +238,9 @@ struct dlv_job {
 struct dlv_feed {
 	int	(*next)(void *arg, struct dlv_job *job);
 	void	(*done)(void *arg, struct dlv_job *job);
+	/* 1 if a session refused for concurrency may be handed back now
+	   (other sessions to the destination are running); NULL: always */
+	int	(*may_yield)(void *arg);
 	void	*arg;
 };
 
@@ -649,9 +652,10 @@ int	 bsmtp_serve(FILE *in, FILE *out, const struct bsmtp_ctx *ctx, struct queue 
  * closes it or says 421 between messages; all entries of a job go in one
  * transaction (PIPELINING when offered) with an outcome per recipient.
  * When no session can be opened, the job and every later job of the
- * feed get that failure without another attempt.  With may_yield, a
- * first session refused for concurrency (421 before any transaction)
- * gives the job taken DLV_REQUEUE and returns SMTP_YIELD; otherwise 0.
+ * feed get that failure without another attempt.  With may_yield (and
+ * f->may_yield saying yes when asked), a first session refused for
+ * concurrency (421 before any transaction) gives the job taken
+ * DLV_REQUEUE and returns SMTP_YIELD; otherwise 0.
  */
 #define SMTP_YIELD	1
 int	 smtp_deliver_feed(const char *domain, const struct authuser *auth,

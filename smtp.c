@@ -53,6 +53,7 @@ struct hop {
 	int	 smart;
 	const struct authuser *auth;
 	int	 may_yield;
+	const struct dlv_feed *feed;	/* its may_yield, asked per session */
 	struct mx_host *mx;
 	size_t	 nmx;
 	int	 resolved;
@@ -110,12 +111,16 @@ hop_open(struct hop *h, size_t start, struct dsn *why)
 	long long end = smtp_deadline(config.attempttimeout);
 	size_t tried = start, cap = hop_cap(h);
 	enum dlv ret = DLV_TEMPFAIL;
+	int yield;
 
 	dsn_set(why, "4.4.4", "no mail exchanger found for %s", h->host);
 	while (ret == DLV_TEMPFAIL && tried < cap && !smtp_deadline_over(end)) {
+		/* Asked now, not when the worker started: whether other
+		 * sessions to this destination are running changes. */
+		yield = h->may_yield && !h->ever_open &&
+		    (h->feed->may_yield == NULL || h->feed->may_yield(h->feed->arg));
 		ret = smtp_sess_open(&h->s, &h->mx[tried], h->smart ? h->host :
-		    h->mx[tried].host, h->auth, end, h->may_yield && !h->ever_open,
-		    why);
+		    h->mx[tried].host, h->auth, end, yield, why);
 		if (ret == DLV_OK) {
 			h->open = h->ever_open = 1;
 			h->cand = tried;
@@ -123,8 +128,7 @@ hop_open(struct hop *h, size_t start, struct dsn *why)
 			h->need_rset = 0;
 			return (DLV_OK);
 		}
-		if (ret == DLV_TEMPFAIL && h->s.refused && h->may_yield &&
-		    !h->ever_open)
+		if (ret == DLV_TEMPFAIL && h->s.refused && yield)
 			return (DLV_REQUEUE);
 		tried++;
 	}
@@ -692,6 +696,7 @@ smtp_deliver_feed(const char *domain, const struct authuser *auth,
 	h.port = h.smart ? config.port : SMTP_PORT;
 	h.auth = auth;
 	h.may_yield = may_yield;
+	h.feed = f;
 	while (f->next(f->arg, &j)) {
 		if (h.host == NULL) {
 			size_t i;

@@ -268,6 +268,7 @@ run(const struct srv *cfg, FILE *fp, size_t njobs, size_t nrcpt,
 	}
 	feed.next = t_next;
 	feed.done = t_done;
+	feed.may_yield = NULL;
 	feed.arg = f;
 	*ret = smtp_deliver_feed(NULL, NULL, may_yield, &feed);
 	kill(pid, SIGTERM);

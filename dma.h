@@ -3,8 +3,9 @@
  *
  * Dependency direction (lower layers never call upward):
  *
- *	dma.c  ->  mail.c rcpt.c spool.c local.c smtp.c  ->  dns.c crypto.c conf.c
- *	       ->  util.c dfcompat.c
+ *	dma.c  ->  runq.c (every delivery), mail.c rcpt.c spool.c bsmtp.c
+ *	runq.c  ->  local.c smtp.c (through struct dlv_feed), spool.c mail.c
+ *	all  ->  dns.c crypto.c conf.c  ->  util.c dfcompat.c
  *	smtp.c  ->  net.c (the connection), smtpdata.c (the message's wire
  *		    form, which uses only net.c's writes)
  *	local.c  ->  mboxlock.c journal.c (its locks and its append journal)

@@ -17,12 +17,31 @@ Everything a session does is recorded in --dir:
                      its parameters, RCPT TOs), session, TLS, AUTH, the
                      reply given and whether the message was accepted
   msg-NNNN.eml       the message as received (dot-unstuffed, CRLF kept)
+  session-NNNN.reads one line per read from the connection outside DATA
+                     (under 4096 bytes): its lines, cut to 12 bytes and
+                     joined with " | ", e.g. "MAIL FROM:<a | RCPT TO:<b@ |
+                     DATA"; a pipelined command group is one line
+
+Session behaviour: --pipelining advertises PIPELINING; --rcpt-reply
+ADDR=REPLY (repeatable) answers RCPT TO:<ADDR> with REPLY; --rcpt-max N
+answers "452 4.5.3" to the RCPTs of a transaction after N accepted ones;
+--close-after N answers "421" to the MAIL after N messages of a session
+and closes it.
 
 Fault injection: --fault STAGE=ACTION (repeatable), STAGE one of greeting,
 ehlo, helo, starttls, auth, mail, rcpt, data, eod, quit; ACTION a reply
 ("451 4.3.0 try later"), "drop" (close the connection) or "stall" (never
 answer).  An "auth" reply fault is given after the credentials were
 exchanged.  --fault-once applies faults to the first session only.
+
+Slowness: --delay STAGE=SECS (repeatable, same stages) waits SECS before
+handling STAGE (for eod: before the message is recorded and answered);
+SIGUSR1 ends every delay, those in progress and those to come.
+
+Concurrency: --max-sessions N answers a connection that arrives while N
+sessions are open "421 4.7.0 Too many concurrent SMTP connections" and
+closes it (its session record has "refused": true and is not counted as
+open).
 """
 
 import argparse
@@ -61,6 +80,17 @@ class State:
             if not sep or stage not in STAGES or not action:
                 sys.exit(f"smtpd.py: bad --fault {f!r}")
             self.faults[stage] = action
+        self.delays = {}
+        for f in args.delay:
+            stage, sep, secs = f.partition("=")
+            try:
+                self.delays[stage] = float(secs)
+            except ValueError:
+                stage = None
+            if not sep or stage not in STAGES:
+                sys.exit(f"smtpd.py: bad --delay {f!r}")
+        self.fast = asyncio.Event()
+        self.nopen = 0
         self.mechs = []
         if args.auth:
             for m in args.auth.split(","):
@@ -112,6 +142,8 @@ class Handler:
                 r = r[:4] + ("AUTH=" if a.auth_equals else "AUTH ") + \
                     " ".join(self.st.mechs)
             out.append(r)
+        if a.pipelining:
+            out.append("250-PIPELINING")
         # the last line must be "250 ", the others "250-"
         out = [("250-" if i < len(out) - 1 else "250 ") + r[4:]
                for i, r in enumerate(out)]
@@ -119,6 +151,7 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         st = self.st
+        await server.delay("eod")
         st.nmsg += 1
         n = st.nmsg
         with open(st.path(f"msg-{n:04d}.eml"), "wb") as f:
@@ -184,6 +217,7 @@ class RecSMTP(SMTP):
         self.sid = None
         self.raw = None
         self.rec = None
+        self.refused = False
         super().__init__(handler, **kw)
 
     # -- recording -------------------------------------------------------
@@ -191,6 +225,11 @@ class RecSMTP(SMTP):
         first = self.sid is None
         super().connection_made(transport)
         if first:
+            mx = self.st.args.max_sessions
+            if mx and self.st.nopen >= mx:
+                self.refused = True
+            else:
+                self.st.nopen += 1
             self.st.nsess += 1
             self.sid = self.st.nsess
             self.raw = open(self.st.path(f"session-{self.sid:04d}.raw"), "wb")
@@ -201,7 +240,7 @@ class RecSMTP(SMTP):
                 "sni": None, "client_cert": None,
                 "auth_mechanism": None, "auth_login": None,
                 "authenticated": False, "faults": [], "messages": [],
-                "quit": False, "closed": False,
+                "quit": False, "closed": False, "refused": self.refused,
             }
             sslobj = transport.get_extra_info("ssl_object")
             if sslobj is not None:
@@ -228,11 +267,21 @@ class RecSMTP(SMTP):
         if self.raw is not None:
             self.raw.write(data)
             self.raw.flush()
+            if len(data) < 4096 and not self.in_data():
+                lines = [x[:12].decode("latin-1") for x in data.split(b"\r\n") if x]
+                with open(self.st.path(f"session-{self.sid:04d}.reads"), "a") as f:
+                    f.write(" | ".join(lines) + "\n")
         super().data_received(data)
+
+    def in_data(self):
+        """Whether the bytes now arriving are message data."""
+        return bool(self.rec and self.rec.get("in_data"))
 
     def connection_lost(self, exc):
         if self.rec is not None and not self.rec["closed"]:
             self.rec["closed"] = True
+            if not self.refused:
+                self.st.nopen -= 1
             self.save()
             self.raw.close()
         super().connection_lost(exc)
@@ -282,7 +331,24 @@ class RecSMTP(SMTP):
         await self.do_fault(stage, action)
         return True
 
+    async def delay(self, stage):
+        """Wait the --delay of stage, unless SIGUSR1 ended the delays."""
+        secs = self.st.delays.get(stage)
+        if secs is None or self.st.fast.is_set():
+            return
+        self.rec["delays"] = self.rec.get("delays", []) + [stage]
+        self.save()
+        try:
+            await asyncio.wait_for(self.st.fast.wait(), secs)
+        except asyncio.TimeoutError:
+            pass
+
     async def _handle_client(self):
+        if self.refused:
+            await self.push("421 4.7.0 Too many concurrent SMTP connections")
+            self.transport.close()
+            return
+        await self.delay("greeting")
         action = self.fault_for("greeting")
         if action is None:
             return await super()._handle_client()
@@ -309,6 +375,7 @@ class RecSMTP(SMTP):
     async def smtp_EHLO(self, hostname):
         self.note(f"EHLO {hostname}")
         self.rec["ehlo"] = hostname
+        await self.delay("ehlo")
         if await self.fault("ehlo"):
             return
         if self.st.args.no_ehlo:
@@ -350,12 +417,14 @@ class RecSMTP(SMTP):
     async def smtp_HELO(self, hostname):
         self.note(f"HELO {hostname}")
         self.rec["helo"] = hostname
+        await self.delay("helo")
         if await self.fault("helo"):
             return
         await super().smtp_HELO(hostname)
 
     async def smtp_STARTTLS(self, arg):
         self.note("STARTTLS")
+        await self.delay("starttls")
         if await self.fault("starttls"):
             return
         if self.st.args.starttls_inject:
@@ -374,6 +443,7 @@ class RecSMTP(SMTP):
 
     async def smtp_AUTH(self, arg):
         self.note("AUTH " + (arg or "").split(" ")[0])
+        await self.delay("auth")
         action = self.fault_for("auth")
         if action in ("drop", "stall"):
             await self.do_fault("auth", action)
@@ -385,21 +455,46 @@ class RecSMTP(SMTP):
 
     async def smtp_MAIL(self, arg):
         self.note(f"MAIL {arg}")
+        await self.delay("mail")
         if await self.fault("mail"):
+            return
+        n = self.st.args.close_after
+        if n and len(self.rec["messages"]) >= n:
+            self.rec["faults"].append("close-after")
+            self.save()
+            await self.push("421 4.7.0 enough messages on this connection")
+            self.transport.close()
             return
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg):
         self.note(f"RCPT {arg}")
+        await self.delay("rcpt")
         if await self.fault("rcpt"):
+            return
+        a = self.st.args
+        addr = (arg or "").partition("<")[2].partition(">")[0].lower()
+        for r in a.rcpt_reply:
+            who, sep, reply = r.partition("=")
+            if sep and who.lower() == addr and self.envelope.mail_from is not None:
+                await self.push(reply)
+                return
+        if a.rcpt_max and self.envelope.mail_from is not None and \
+                len(self.envelope.rcpt_tos) >= a.rcpt_max:
+            await self.push("452 4.5.3 too many recipients")
             return
         await super().smtp_RCPT(arg)
 
     async def smtp_DATA(self, arg):
         self.note("DATA")
+        await self.delay("data")
         if await self.fault("data"):
             return
-        await super().smtp_DATA(arg)
+        self.rec["in_data"] = bool(self.envelope.rcpt_tos)
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.rec["in_data"] = False
 
     async def smtp_RSET(self, arg):
         self.note("RSET")
@@ -412,6 +507,7 @@ class RecSMTP(SMTP):
     async def smtp_QUIT(self, arg):
         self.note("QUIT")
         self.rec["quit"] = True
+        await self.delay("quit")
         self.save()
         action = self.fault_for("quit")
         if action is None:
@@ -470,8 +566,16 @@ def parse_args(argv):
     p.add_argument("--advertise-starttls", choices=("yes", "no"), default="yes")
     p.add_argument("--fault", action="append", default=[], metavar="STAGE=ACTION")
     p.add_argument("--fault-once", action="store_true")
+    p.add_argument("--delay", action="append", default=[], metavar="STAGE=SECS",
+                   help="wait before STAGE (SIGUSR1 ends the delays)")
+    p.add_argument("--max-sessions", type=int, default=0, metavar="N",
+                   help="421 to a connection beyond N open ones (0: no limit)")
     p.add_argument("--starttls-inject", action="store_true",
                    help="send an extra reply right after the STARTTLS 220")
+    p.add_argument("--pipelining", action="store_true", help="offer PIPELINING")
+    p.add_argument("--rcpt-reply", action="append", default=[], metavar="ADDR=REPLY")
+    p.add_argument("--rcpt-max", type=int, default=0)
+    p.add_argument("--close-after", type=int, default=0)
     p.add_argument("--hostile-ehlo",
                    choices=("endless", "overlong", "nul", "nulcode", "crlf",
                             "mixed", "garbage"))
@@ -505,6 +609,7 @@ def main(argv):
         f.write(f"{port}\n")
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.add_signal_handler(signal.SIGINT, loop.stop)
+    loop.add_signal_handler(signal.SIGUSR1, st.fast.set)
     print(f"READY {port}", flush=True)
     loop.run_forever()
     server.close()

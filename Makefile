@@ -75,7 +75,7 @@ endif
 endif
 .build-flags: ;
 
-dma.o $(MODS) dma-mbox-create dma.8 $(UNIT_BINS) test/unit/dnsq: .build-flags
+dma.o $(MODS) dma-mbox-create dma.8 $(UNIT_BINS) test/unit/dnsq test/unit/lfeed: .build-flags
 
 # The manual page with the paths of this build.
 dma.8: dma.8.in
@@ -198,9 +198,16 @@ test/unit/dnsq: test/unit/dnsq.c $(MODS)
 
 unit: test/unit/dnsq
 
+# lfeed: local delivery test driver for test/integration/local-batch.sh;
+# delivers one user's queued entries through local_deliver_feed().
+test/unit/lfeed: test/unit/lfeed.c $(MODS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ test/unit/lfeed.c $(MODS) $(LIBS)
+
+unit: test/unit/lfeed
+
 clean: clean-dnsq
 clean-dnsq:
-	rm -f test/unit/dnsq
+	rm -f test/unit/dnsq test/unit/lfeed
 
 .PHONY: clean-dnsq
 

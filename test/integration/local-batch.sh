@@ -220,5 +220,32 @@ for sc in write pwrite64 fdatasync fsync ftruncate openat unlinkat linkat rename
 		_after_fail
 	fi
 done
+# A batch killed at write N, then the run that repairs it killed at its
+# truncation or at the fsync after it: the run after that still repairs.
+for rep in ftruncate fsync; do
+	n=1
+	good=1
+	while [ "$n" -le 30 ]; do
+		queue "rep-$rep-$n-a" 12000
+		queue "rep-$rep-$n-b" 12000
+		queue "rep-$rep-$n-c" 12000
+		(strace -f -qq -o "$T/strace" -e trace=write \
+		    -e inject=write:signal=KILL:when="$n" "$LFEED" bob \
+		    >/dev/null 2>&1; true) 2>/dev/null
+		grep -q 'killed by SIGKILL' "$T/strace" || break
+		(strace -f -qq -o /dev/null -e trace="$rep" \
+		    -e inject="$rep":signal=KILL:when=1 "$LFEED" bob \
+		    >/dev/null 2>&1; true) 2>/dev/null
+		deliver
+		if [ -n "$(qfiles)" ] || ! mbox_ok; then
+			good=0
+			diag "after SIGKILL at write $n and at the repair's $rep:" "$(cat "$T/out")"
+			break
+		fi
+		n=$((n + 1))
+	done
+	ok "SIGKILL at write 1..$((n - 1)) of a batch, then at the repair's first $rep: every message once and whole" \
+	    test "$good" = 1
+done
 ok "an interrupted batch was cut back" syslog_has 'removed [0-9]+ bytes of the interrupted delivery of'
 ok "completed appends of a killed batch were not repeated" syslog_has 'was already delivered to'

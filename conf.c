@@ -561,3 +561,19 @@ conf_free_auth(struct authuser *list)
 		free(list);
 	}
 }
+
+/*
+ * envelope_sender - "{local}@{dom}" (local of llen bytes) with the
+ * MASQUERADE parts replacing the local part and the domain (spec §3.7).
+ */
+char *
+envelope_sender(const char *local, size_t llen, const char *dom)
+{
+	if (config.masquerade_user != NULL) {
+		local = config.masquerade_user;
+		llen = strlen(local);
+	}
+	if (config.masquerade_host != NULL)
+		dom = config.masquerade_host;
+	return (xasprintf("%.*s@%s", (int)llen, local, dom));
+}

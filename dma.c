@@ -1,5 +1,5 @@
 /*
- * dma.c - command line, mode dispatch and the delivery process loop.
+ * dma.c - command line and mode dispatch.
  *
  * SECURITY: dma is installed setgid mail (2755 root:mail), not setuid.
  * It distrusts everything it inherits: descriptors, signal dispositions,
@@ -10,9 +10,9 @@
  * root caller runs as the user mail.  No path from the command line or
  * the environment is ever honoured; no shell and no PATH lookup is used.
  *
- * Owns: option parsing, the envelope sender, the process model (daemon,
- * one process per queue entry, bounded), retries with backoff, bounces.
- * Side effects: fork/exit with sysexits codes, signals.
+ * Owns: option parsing, the envelope sender, the modes and their exit
+ * codes, detaching from the caller; delivery itself is runq.c's.
+ * Side effects: fork (daemonize)/exit with sysexits codes, signals.
  */
 #include <sys/types.h>
 #include <sys/prctl.h>
@@ -36,8 +36,6 @@
 #include <unistd.h>
 
 #include "dma.h"
-
-#define MAXPROC		16	/* concurrent delivery processes of one run */
 
 enum mode {
 	MODE_SUBMIT,
@@ -64,8 +62,6 @@ static struct alias *aliases;
 static char *saved_email;		/* $EMAIL, read before the env is reset */
 static gid_t mail_gid;
 static uid_t invoker_uid;		/* real uid before a root caller became mail */
-
-static void	deliver_queue(struct queue *, int retry);
 
 /* usage_line - the one-line synopsis on stderr */
 static void
@@ -381,322 +377,6 @@ load_aliases(int fatal)
 	}
 }
 
-/* entry_age - seconds since the entry entered the queue */
-static time_t
-entry_age(const struct qitem *it)
-{
-	return (time(NULL) - it->qtime);
-}
-
-/*
- * bounce_to - the recipient of a bounce: the original sender, or, when that
- * address cannot receive mail (a local name that is no user), postmaster
- * and then root, so the failure report is never silently lost.
- */
-static int
-bounce_rcpts(struct rcptlist *l, const char *sender)
-{
-	static const char *fallback[] = { "postmaster", "root" };
-	char why[512];
-	size_t i;
-
-	l->refuse_remote = 1;	/* LOCALONLY: postmaster instead */
-	if (rcpt_add(l, sender, 1, why, sizeof(why)) == RCPT_OK)
-		return (0);
-	log_msg(LOG_WARNING, "can not bounce to <%s>: %s", sender, why);
-	for (i = 0; i < 2; i++) {
-		rcpt_free(l);
-		rcpt_init(l, aliases);
-		if (rcpt_add(l, fallback[i], 1, why, sizeof(why)) == RCPT_OK)
-			return (0);
-	}
-	return (-1);
-}
-
-/*
- * bounce - queue a failure report for it and remove it.  Returns the new
- * entries to deliver, or -1 when the report could not be made: the
- * original then stays queued (never deleted without a report).
- */
-static int
-bounce(struct qitem *it, const char *reason, struct queue *out)
-{
-	struct spool_tmp t;
-	struct rcptlist l;
-	char why[1024];
-
-	out->head = NULL;
-	out->n = 0;
-	if (it->sender[0] == '\0') {
-		log_msg(LOG_WARNING, "can not bounce a bounce message, discarding: %s",
-		    reason);
-		spool_remove(it);
-		return (0);
-	}
-	rcpt_init(&l, aliases);
-	if (bounce_rcpts(&l, it->sender) != 0) {
-		log_msg(LOG_CRIT, "error creating bounce: no valid recipient for <%s>",
-		    it->sender);
-		rcpt_free(&l);
-		return (-1);
-	}
-	if (spool_create(&t, why, sizeof(why)) != 0) {
-		log_msg(LOG_CRIT, "error creating bounce: %s", why);
-		rcpt_free(&l);
-		return (-1);
-	}
-	log_msg(LOG_ERR, "delivery failed, bouncing as %s", t.msgid);
-	why[0] = '\0';
-	if (mail_bounce_write(t.fp, it, t.msgid, reason, it->mfp,
-	    (config.features & FULLBOUNCE) != 0) != 0)
-		xsnprintf(why, sizeof(why), "can not write bounce: %s", strerror(errno));
-	if (why[0] == '\0') {
-		/* Logged like every message that is queued. */
-		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
-		    username(), (unsigned long)invoker_uid);
-		if (spool_commit(&t, "", &l, out, why, sizeof(why)) != -1)
-			why[0] = '\0';	/* queued (SPOOL_ESYNC is logged) */
-	}
-	if (why[0] != '\0') {
-		log_msg(LOG_CRIT, "error creating bounce: %s", why);
-		spool_abort(&t);
-		rcpt_free(&l);
-		return (-1);
-	}
-	rcpt_free(&l);
-	spool_remove(it);
-	return (0);
-}
-
-/* entry_lost - the Q file was removed under us (by an administrator) */
-static int
-entry_lost(const struct qitem *it)
-{
-	struct stat st;
-
-	return (it->qfd >= 0 && fstat(it->qfd, &st) == 0 && st.st_nlink == 0);
-}
-
-/*
- * load_auth - read AUTHPATH for one remote delivery attempt.
- *
- * 2026-12: only here, not at start-up: listing the queue, intake and
- * local delivery never hold the relay passwords.  A missing or broken
- * file defers the entry (the error names the file and line, never its
- * text); the administrator can fix it before the message bounces.
- */
-static enum dlv
-load_auth(struct dsn *why)
-{
-	char buf[512];
-
-	authusers = NULL;
-	if (config.authpath == NULL)
-		return (DLV_OK);
-	if (conf_load_auth(config.authpath, &authusers, buf, sizeof(buf)) ==
-	    CONF_OK)
-		return (DLV_OK);
-	log_msg(LOG_ERR, "remote delivery deferred: %s", buf);
-	dsn_set(why, "4.3.5", "%s", buf);
-	return (DLV_TEMPFAIL);
-}
-
-/*
- * attempt - one delivery attempt of a locked entry, in a child process.
- * Returns EX_OK when the entry is finished (delivered, bounced or
- * discarded) and EX_TEMPFAIL when it stays queued.  A bounce is queued and
- * delivered from here, with the same retry policy as the caller.
- */
-static int
-attempt(struct qitem *it, int retry)
-{
-	struct dsn why;
-	struct queue bq;
-	enum dlv r;
-
-	log_setqid("%s", it->queueid);
-	dsn_set(&why, "", "unknown bounce reason");
-	log_msg(LOG_INFO, "<%s> trying delivery", it->addr);
-	if (it->local)
-		r = local_deliver(it, &why);
-	else if ((r = load_auth(&why)) == DLV_OK) {
-		r = smtp_deliver(it, &why);
-		conf_free_auth(authusers);	/* wipes the passwords */
-		authusers = NULL;
-	}
-	if (r == DLV_OK) {
-		log_msg(LOG_INFO, "<%s> delivery successful", it->addr);
-		if (spool_remove(it) == 0 && it->local)
-			local_done(it);
-		return (EX_OK);
-	}
-	if (r == DLV_TEMPFAIL && entry_age(it) > MAX_TIMEOUT) {
-		log_msg(LOG_NOTICE, "<%s> deferred for too long: %s", it->addr, why.text);
-		dsn_set(&why, "4.4.7", "Could not deliver for the last %d seconds. Giving up.",
-		    MAX_TIMEOUT);
-		r = DLV_PERMFAIL;
-	}
-	if (r == DLV_TEMPFAIL) {
-		log_msg(LOG_NOTICE, "<%s> delivery deferred: %s", it->addr, why.text);
-		return (EX_TEMPFAIL);
-	}
-	if (bounce(it, why.text, &bq) != 0)
-		return (EX_TEMPFAIL);	/* no report possible: keep the original */
-	spool_release(it);
-	deliver_queue(&bq, retry);
-	spool_free(&bq);
-	return (EX_OK);
-}
-
-/* per-entry state of deliver_queue */
-struct sched {
-	struct qitem *it;
-	pid_t	 pid;		/* running attempt, or 0 */
-	time_t	 next;		/* next attempt due */
-	int	 backoff;
-	int	 done;
-};
-
-/* launch - fork the attempt of s; the child keeps only its own entry */
-static int
-launch(struct sched *all, size_t n, struct sched *s, int retry)
-{
-	size_t i;
-	pid_t pid = fork();
-
-	if (pid == -1) {
-		log_msg(LOG_ERR, "can not fork: %s", strerror(errno));
-		return (-1);
-	}
-	if (pid == 0) {
-		/* Locks are per open file: drop our copies of the others. */
-		for (i = 0; i < n; i++) {
-			if (&all[i] != s)
-				spool_release(all[i].it);
-		}
-		_exit(attempt(s->it, retry));
-	}
-	s->pid = pid;
-	return (0);
-}
-
-/* finish - account for the attempt of s that ended with status */
-static void
-finish(struct sched *s, int status, int retry)
-{
-	s->pid = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != EX_TEMPFAIL || !retry ||
-	    entry_lost(s->it)) {
-		s->done = 1;
-		spool_release(s->it);
-		return;
-	}
-	s->next = time(NULL) + s->backoff;
-	s->backoff = s->backoff + s->backoff / 2 + (int)(random() % s->backoff);
-	if (s->backoff > MAX_RETRY)
-		s->backoff = MAX_RETRY;
-}
-
-/*
- * nap - nothing runs and the next attempt is due at next: sleep until
- * then in SLEEP_TIMEOUT steps.  Returns 1 when a queue run (dma -q)
- * touched the flush file meanwhile: everything is due again at once.
- */
-static int
-nap(time_t next)
-{
-	time_t start = time(NULL);
-
-	while (time(NULL) < next) {
-		time_t left = next - time(NULL);
-
-		sleep((unsigned)(left < SLEEP_TIMEOUT ? left : SLEEP_TIMEOUT));
-		if (spool_flush_time() >= start)
-			return (1);
-	}
-	return (0);
-}
-
-/*
- * deliver_queue - deliver the entries of q, at most MAXPROC attempts at
- * a time, each in its own process.  This process holds the lock of every
- * entry it owns until the entry is finished, so no other queue run
- * delivers it meanwhile.  With retry, temporary failures are tried again
- * after 300 s, then with a delay growing by a random factor of 1.5 to
- * 2.5 up to 3 h, until the entry is MAX_TIMEOUT old and bounces; without,
- * every entry is tried once and a deferred one waits for the next run.
- */
-static void
-deliver_queue(struct queue *q, int retry)
-{
-	struct sched *s;
-	struct qitem *it;
-	char why[512];
-	size_t n = 0, i;
-	int running = 0, status, a;
-	pid_t pid;
-
-	s = xcalloc(q->n + 1, sizeof(*s));
-	for (it = q->head; it != NULL; it = it->next) {
-		a = spool_acquire(it, why, sizeof(why));
-		if (a == SPOOL_ELOCKED)
-			continue;	/* someone else is delivering it */
-		if (a != 0) {
-			log_msg(LOG_INFO, "could not acquire queue file: %s", why);
-			continue;
-		}
-		s[n].it = it;
-		s[n].next = 0;
-		s[n].backoff = MIN_RETRY;
-		n++;
-	}
-	for (;;) {
-		time_t now = time(NULL), due = 0;
-		int pending = 0;
-
-		for (i = 0; i < n; i++) {
-			if (s[i].done || s[i].pid != 0)
-				continue;
-			if (s[i].next <= now && running < MAXPROC &&
-			    launch(s, n, &s[i], retry) == 0) {
-				running++;
-				continue;
-			}
-			pending++;
-			if (due == 0 || s[i].next < due)
-				due = s[i].next;
-		}
-		if (running > 0) {
-			pid = waitpid(-1, &status, 0);
-			if (pid == -1) {
-				if (errno == EINTR)
-					continue;
-				break;
-			}
-			for (i = 0; i < n; i++) {
-				if (s[i].pid == pid) {
-					finish(&s[i], status, retry);
-					running--;
-				}
-			}
-			continue;
-		}
-		if (pending == 0)
-			break;
-		if (due <= now)		/* fork failed: do not spin */
-			due = now + SLEEP_TIMEOUT;
-		if (nap(due)) {
-			for (i = 0; i < n; i++) {
-				s[i].next = 0;
-				s[i].backoff = MIN_RETRY;
-			}
-		}
-	}
-	for (i = 0; i < n; i++)
-		spool_release(s[i].it);
-	free(s);
-}
-
 /* daemonize - detach from the caller, who gets exit 0 */
 static void
 daemonize(void)
@@ -725,15 +405,24 @@ daemonize(void)
  * run_entries - deliver q, detached unless foreground.  In the foreground
  * (-D, -v) every entry is tried once and the caller waits; later queue
  * runs retry.  A detached submission keeps retrying its own entries.
+ * inproc: q is a submission's own, which may be delivered without a
+ * worker process when it goes to a single destination.
  */
 static void
-run_entries(struct queue *q, int foreground, int retry)
+run_entries(struct queue *q, int foreground, int retry, int inproc)
 {
+	struct runq_opts ro;
+
 	if (q->n == 0)
 		return;
 	if (!foreground)
 		daemonize();
-	deliver_queue(q, foreground ? 0 : retry);
+	memset(&ro, 0, sizeof(ro));
+	ro.aliases = aliases;
+	ro.uid = invoker_uid;
+	ro.retry = foreground ? 0 : retry;
+	ro.inproc = inproc;
+	runq_run(q, &ro);
 }
 
 static __dead void
@@ -762,7 +451,7 @@ do_runq(int foreground)
 		diex(EX_NOINPUT, "%s", why);
 	load_aliases(0);
 	/* A queue run is one pass; the periodic run (cron, timer) repeats it. */
-	run_entries(&q, foreground, 0);
+	run_entries(&q, foreground, 0, 0);
 	exit(EX_OK);
 }
 
@@ -852,7 +541,7 @@ do_submit(const struct opts *o, int argc, char **argv)
 	rcpt_free(&l);
 	if ((config.features & DEFER) || o->queue_only)
 		exit(EX_OK);
-	run_entries(&q, o->foreground, 1);
+	run_entries(&q, o->foreground, 1, 1);
 	exit(EX_OK);
 }
 
@@ -879,7 +568,7 @@ do_bsmtp(const struct opts *o)
 	rc = bsmtp_serve(stdin, stdout, &ctx, &q) != 0 ? EX_IOERR : EX_OK;
 	group_mail(1);
 	if (!(config.features & DEFER) && !o->queue_only)
-		run_entries(&q, o->foreground, 1);
+		run_entries(&q, o->foreground, 1, 1);
 	exit(rc);
 }
 
@@ -961,7 +650,8 @@ main(int argc, char **argv)
 	default:
 		diex(EX_CONFIG, "%s", why);
 	}
-	/* auth.conf is read by a remote delivery only (load_auth). */
+	hostname_init(config.mailname);
+	/* auth.conf is read by a remote delivery only (runq.c load_auth). */
 
 	switch (o.mode) {
 	case MODE_LISTQ:

@@ -278,10 +278,14 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *fmt, ...) __printflike(1, 2);
 
-/* hostname(): the mail name (MAILNAME or systemhostname), computed once. */
+/*
+ * hostname(): the mail name (the MAILNAME value given to hostname_init:
+ * a name, or /path of a file holding it; else systemhostname()),
+ * computed once after each hostname_init.
+ */
 const char *hostname(void);
 const char *systemhostname(void);
-void	 hostname_reset(void);		/* for tests */
+void	 hostname_init(const char *mailname);
 /* RFC 5322 date of t, C locale: "Sat, 21 Nov 2026 05:35:29 +0000" */
 void	 rfc822date(char *buf, size_t len, time_t t);
 /* Invoking user name (3.7.1); never NULL. */
@@ -294,8 +298,6 @@ int	 localname_ok(const char *name);
 int	 xsnprintf(char *buf, size_t len, const char *fmt, ...) __printflike(3, 4);
 /* Format a reason into why (nothing when why is NULL or whylen 0). */
 void	 set_why(char *why, size_t whylen, const char *fmt, ...) __printflike(3, 4);
-/* "{local}@{dom}" (local: llen bytes) with MASQUERADE applied; malloc'ed. */
-char	*envelope_sender(const char *local, size_t llen, const char *dom);
 void	 dsn_set(struct dsn *, const char *code, const char *fmt, ...)
 	    __printflike(3, 4);
 
@@ -320,6 +322,8 @@ enum conf_err conf_load_auth(const char *path, struct authuser **list, char *why
 /* First entry whose host equals host (case-insensitive), or NULL. */
 const struct authuser *conf_find_auth(const struct authuser *list, const char *host);
 void	 conf_free_auth(struct authuser *list);
+/* "{local}@{dom}" (local: llen bytes) with MASQUERADE applied; malloc'ed. */
+char	*envelope_sender(const char *local, size_t llen, const char *dom);
 /* Parse a FINGERPRINT value (64 hex digits, optional colons, any case); 0 or -1. */
 int	 conf_parse_fingerprint(const char *s, unsigned char out[32]);
 
@@ -602,6 +606,9 @@ struct runq_opts {
 	uid_t	 uid;			/* invoking user, for the log */
 	int	 retry;			/* keep retrying deferred entries (with
 					   backoff) until delivered or bounced */
+	int	 inproc;		/* a first round of one message to one
+					   destination may run in
+					   this process (a submission's own) */
 };
 /*
  * Deliver the entries of q (unlocked, as spool_load or spool_commit

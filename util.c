@@ -30,6 +30,7 @@ static char logqid[48];
 static char mailname_buf[256];
 static char sysname_buf[256];
 static int names_done;
+static const char *names_mailname;	/* MAILNAME, from hostname_init */
 
 /*
  * log_init - open syslog as ident (the -L tag or "dma") with LOG_PID, so
@@ -305,22 +306,6 @@ set_why(char *why, size_t whylen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * envelope_sender - "{local}@{dom}" (local of llen bytes) with the
- * MASQUERADE parts replacing the local part and the domain (spec §3.7).
- */
-char *
-envelope_sender(const char *local, size_t llen, const char *dom)
-{
-	if (config.masquerade_user != NULL) {
-		local = config.masquerade_user;
-		llen = strlen(local);
-	}
-	if (config.masquerade_host != NULL)
-		dom = config.masquerade_host;
-	return (xasprintf("%.*s@%s", (int)llen, local, dom));
-}
-
 void
 dsn_set(struct dsn *d, const char *code, const char *fmt, ...)
 {
@@ -347,7 +332,7 @@ cut_hostchars(char *s)
 static void
 names_init(void)
 {
-	const char *mn = config.mailname;
+	const char *mn = names_mailname;
 
 	if (names_done)
 		return;
@@ -392,8 +377,9 @@ systemhostname(void)
 }
 
 void
-hostname_reset(void)
+hostname_init(const char *mailname)
 {
+	names_mailname = mailname;
 	names_done = 0;
 }
 

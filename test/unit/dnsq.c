@@ -78,6 +78,8 @@ main(int argc, char **argv)
 	case DLV_PERMFAIL:
 		printf("PERMFAIL %s %s\n", why.code, why.text);
 		return (69);
+	case DLV_REQUEUE:
+		break;
 	}
 	return (1);
 }

@@ -547,7 +547,7 @@ main(void)
 	free(config.spooldir);
 	config.spooldir = dir;
 	config.mailname = (char *)(uintptr_t)"testhost";
-	hostname_reset();
+	hostname_init(config.mailname);
 	progname = "t_bsmtp";
 
 	test_dialogues();

@@ -374,7 +374,7 @@ static void
 setup(void)
 {
 	config.mailname = xstrdup("testhost");
-	hostname_reset();
+	hostname_init(config.mailname);
 	snprintf(received, sizeof(received),
 	    "Received: from tuser (uid 1001)\n"
 	    "\t(envelope-from " SENDER ")\n"

@@ -23,7 +23,7 @@ set_mailname(const char *name, int nullclient)
 		config.features |= NULLCLIENT;
 	else
 		config.features &= ~NULLCLIENT;
-	hostname_reset();
+	hostname_init(config.mailname);
 }
 
 static struct alias *

@@ -818,7 +818,7 @@ main(void)
 	free(config.mailname);
 	config.mailname = xstrdup("test.example");
 	config.features &= ~NULLCLIENT;
-	hostname_reset();
+	hostname_init(config.mailname);
 
 	test_roundtrip();
 	test_refusal();

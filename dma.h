@@ -504,22 +504,19 @@ pid_t	 mboxlock_stopped_holder(const struct mbox *mb);
 
 /* ---- local.c ------------------------------------------------------- */
 /*
- * Append it (it->mfp, it->sender) to MAIL_PATH/it->addr in mbox format,
- * creating a missing mbox through DMA_MBOX_CREATE.  DLV_OK once fsync'ed;
- * DLV_PERMFAIL for an unknown/invalid local user or a corrupted queue
- * file; DLV_TEMPFAIL otherwise (a symlink, hard link or foreign-owned
- * mbox is refused, never written).  On failure the mbox is cut back;
- * an append that a crash interrupted is cut back by the next delivery to
- * that mailbox, and an entry whose append completed is not appended
- * again (journal.c).
- */
-enum dlv local_deliver(struct qitem *it, struct dsn *why);
-/*
  * Deliver the jobs of f, all for the mailbox of user, in batches: per
- * batch (up to LOCAL_BATCH jobs) one lock of the mailbox, one durable
+ * batch (up to LOCAL_BATCH entries) one lock of the mailbox, one durable
  * journal write and one fsync of the mailbox, then done() for each job.
- * The crash guarantees of local_deliver hold for every message of a
- * batch.
+ * Each entry (it->mfp, it->sender) is appended to MAIL_PATH/user in mbox
+ * format, a missing mbox created through DMA_MBOX_CREATE.  res[i] is
+ * DLV_OK once fsync'ed; DLV_PERMFAIL for an unknown/invalid local user
+ * or a corrupted queue file; DLV_TEMPFAIL otherwise (a symlink, hard
+ * link or foreign-owned mbox is refused, never written; a mailbox that
+ * cannot be locked fails the rest of the feed).  A message that cannot
+ * be written is cut back alone; a failed fsync cuts the whole batch
+ * back.  A batch that a crash interrupted is cut back by the next
+ * delivery to that mailbox, and an entry whose append completed is not
+ * appended again (journal.c).
  */
 void	 local_deliver_feed(const char *user, struct dlv_feed *f);
 #define LOCAL_BATCH	64		/* entries appended under one lock */

@@ -1,7 +1,7 @@
 /*
- * feedcompat.c - one entry at a time through local_deliver and
- * smtp_deliver, behind the feed interface of the queue runner; replaced
- * by the batching versions in local.c and smtp.c.
+ * feedcompat.c - one entry at a time through smtp_deliver, behind the
+ * feed interface of the queue runner; replaced by the batching version
+ * in smtp.c (local.c has its own local_deliver_feed).
  */
 #include <sys/types.h>
 
@@ -10,19 +10,6 @@
 
 #include "dma.h"
 
-
-void
-local_deliver_feed(const char *user __unused, struct dlv_feed *f)
-{
-	struct dlv_job job;
-	size_t i;
-
-	while (f->next(f->arg, &job)) {
-		for (i = 0; i < job.n; i++)
-			job.res[i] = local_deliver(job.it[i], &job.why[i]);
-		f->done(f->arg, &job);
-	}
-}
 
 int
 smtp_deliver_feed(const char *domain __unused, const struct authuser *auth,

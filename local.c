@@ -995,55 +995,8 @@ local_deliver_feed(const char *user, struct dlv_feed *f)
 	free(e);
 }
 
-/* one_next, one_done - the feed of local_deliver: one job, one entry */
-struct one {
-	struct qitem *it;
-	enum dlv res;
-	struct dsn *why;
-	int	 given;
-};
-
-static int
-one_next(void *arg, struct dlv_job *job)
-{
-	struct one *o = arg;
-
-	if (o->given)
-		return (0);
-	o->given = 1;
-	job->it = &o->it;
-	job->n = 1;
-	job->res = &o->res;
-	job->why = o->why;
-	return (1);
-}
-
-static void
-one_done(void *arg, struct dlv_job *job)
-{
-	(void)arg;
-	(void)job;
-}
-
 /*
- * local_deliver - append the message of it to MAIL_PATH/it->addr: a
- * batch of one.  DLV_OK when it is on disk (fsync'ed); DLV_PERMFAIL for
- * an unknown user or a corrupted queue file; DLV_TEMPFAIL otherwise.
- * why and the log say why; the mbox is never left with a partial
- * message.
- */
-enum dlv
-local_deliver(struct qitem *it, struct dsn *why)
-{
-	struct one o = { it, DLV_TEMPFAIL, why, 0 };
-	struct dlv_feed f = { one_next, one_done, &o };
-
-	local_deliver_feed(it->addr, &f);
-	return (o.res);
-}
-
-/*
- * local_done - after the entry it, delivered by local_deliver, left the
+ * local_done - after the entry it, delivered by local_deliver_feed, left the
  * queue: its journal record is no longer needed to keep it from being
  * appended twice.  Failures only cost a journal slot for JOURNAL_KEEP.
  */

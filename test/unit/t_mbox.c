@@ -20,7 +20,7 @@
 static char tmpdir[] = "/tmp/t_mbox.XXXXXX";
 static int nfile;
 
-/* new_mbox - a fresh empty file opened O_APPEND, as local_deliver does */
+/* new_mbox - a fresh empty file opened O_APPEND, as local delivery does */
 static int
 new_mbox(void)
 {

@@ -131,7 +131,8 @@ write_slot(struct journal *j, int i)
 	char line[JOURNAL_SLOTSIZE + 1];
 	int n;
 
-	n = snprintf(line, sizeof(line), "%c %ju %jd %ju %jd %jd %jd %s %ju %jd.%09ld %ju",
+	n = snprintf(line, sizeof(line),
+	    "%c %ju %jd %ju %jd %jd %jd %s %ju %jd.%09ld %ju",
 	    s->state, (uintmax_t)s->seq, (intmax_t)s->when, (uintmax_t)s->ino,
 	    (intmax_t)s->start,
 	    (intmax_t)s->fixlen, (intmax_t)s->end, s->id.qid,

@@ -930,7 +930,7 @@ mbox_setup(struct mbox *mb, const char *user, struct dsn *why)
 }
 
 #if LOCAL_BATCH + JOB_MAX > JOURNAL_SLOTS - 32
-#error "the journal must hold a batch beside the records still waiting for their entries"
+#error "the journal must hold a batch beside the records still waiting"
 #endif
 
 /*

@@ -960,11 +960,13 @@ local_deliver_feed(const char *user, struct dlv_feed *f)
 				e[ne].it = job[nj].it[k];
 				e[ne].res = &job[nj].res[k];
 				e[ne].why = &job[nj].why[k];
-				if (e[ne].it->mfp == NULL) {
+				if (e[ne].it->mfp == NULL ||
+				    strcmp(e[ne].it->addr, user) != 0) {
 					log_setqid("%s", e[ne].it->queueid);
 					bent_fail(&e[ne], local_fail(&why, DLV_TEMPFAIL,
-					    LOG_ERR, "4.3.0", "message file not open"),
-					    &why);
+					    LOG_ERR, "4.3.0", e[ne].it->mfp == NULL ?
+					    "message file not open" :
+					    "entry handed to another mailbox"), &why);
 				} else
 					entry_id(e[ne].it, &e[ne].id);
 				ne++;

@@ -89,6 +89,22 @@ is "mailbox present: no process started" "$(grep -cE '^[0-9]+ +(fork|vfork|clone
 ok "mailbox present: delivered" mbox_ok
 is "mailbox present: reported delivered" "$(grep -c ' OK 2\.0\.0 delivered to mailbox' "$T/out")" 1
 
+# ---- constant memory: a 100 MiB message that is one line -----------------
+# The delivering run's peak resident size (GNU time: dma and the worker
+# it reaps) grows by less than 4 MiB from a small message to this one.
+printf 'Subject: small\n\nsmall\n' | send_as bob alice
+/usr/bin/time -f %M -o "$T/rss.small" "$DMA" -q -D >/dev/null 2>&1
+{ printf 'Subject: big\n\n'; head -c $((100 << 20)) /dev/zero | tr '\0' x; echo; } |
+    send_as bob alice
+/usr/bin/time -f %M -o "$T/rss.big" "$DMA" -q -D >/dev/null 2>&1
+small=$(tail -n 1 "$T/rss.small")
+big=$(tail -n 1 "$T/rss.big")
+diag "peak RSS of the delivering run: $small KiB for a small message, $big KiB for 100 MiB in one line"
+is "100 MiB line: delivered" "$(qfiles)" ""
+is "100 MiB line: the mailbox ends with it" "$(tail -c 3 /var/mail/alice | od -An -c | tr -d ' ')" 'x\n\n'
+ok "100 MiB line: peak RSS grew by less than 4 MiB" test $((big - small)) -lt 4096
+rm -f /var/mail/alice
+
 # ---- a message that fails on its own ----------------------------------------
 queue c1 3
 gen_msg c2 3 | send_as alice bob

@@ -167,14 +167,17 @@ struct qitem {
 	char	*sender;	/* "" for bounces */
 	char	*addr;		/* recipient as stored */
 	int	 local;
-	char	 qpath[PATH_MAX];
-	char	 mpath[PATH_MAX];
+	char	*qpath;	/* spooldir/Q{queueid}, malloc'ed */
+	char	*mpath;		/* spooldir/M{queueid} */
 	int	 qfd;		/* locked Q file, or -1 */
 	FILE	*mfp;		/* M file opened read-only, or NULL; reads
 				   give the message only, from its start */
 	ino_t	 mino;		/* while mfp is open: the M file's inode */
 	struct timespec mmtime;	/* and its modification time */
 	time_t	 qtime;		/* mtime of Q = time queued */
+	int	 version;	/* queue file format: 1 = upstream's (M
+				   is the message), 2 = M ends with the
+				   envelope trailer */
 	struct qitem *next;
 };
 
@@ -419,8 +422,9 @@ int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 /* Create spooldir/tmp_XXXXXXXXXX, 0660, locked; msgid = hex inode. */
 int	 spool_create(struct spool_tmp *t, char *why, size_t whylen);
 /*
- * Make the message durable: one Q{msgid}.{n} and M{msgid}.{n} per
- * recipient, data and directory fsync'ed, then the temp file removed.
+ * Make the message durable: the envelope appended to the temp file as a
+ * trailer and fsync'ed, one Q{msgid}.{n} and M{msgid}.{n} per recipient,
+ * the temp file removed, the directory fsync'ed: two fsyncs in all.
  * Sender and recipients must pass envfield_ok() (why: "invalid sender in
  * envelope" / "invalid recipient in envelope"), else nothing is written.
  * On failure the whole submission is aborted (spool_abort, temp file
@@ -459,8 +463,10 @@ void	 spool_print(FILE *out, const struct queue *q);
 #define SPOOL_ELOCKED	1
 #define SPOOL_ESYNC	2	/* spool_commit: committed, durability unknown */
 int	 spool_acquire(struct qitem *it, char *why, size_t whylen);
-/* Remove Q then M of a delivered or bounced entry; dir fsync'ed. */
+/* Remove Q then M of a delivered or bounced entry; not synced. */
 int	 spool_remove(struct qitem *it);
+/* One fsync of the spool directory (removals so far durable); 0 or -1. */
+int	 spool_sync(void);
 /* Release file handles of an entry. */
 void	 spool_release(struct qitem *it);
 /* Touch the flush file; returns 0 or -1. */
@@ -469,7 +475,9 @@ int	 spool_flush_touch(void);
 time_t	 spool_flush_time(void);
 /*
  * Parse a Q file's bytes into it (fields validated); 0 or -1 with why.
- * Only queueid, sender and addr are set (malloc'ed), and only on success.
+ * Ours (version 2) and upstream's (no Version line) by upstream's rules.
+ * Only queueid, sender, addr (malloc'ed) and version are set, and only on
+ * success.
  */
 int	 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why, size_t whylen);
 

@@ -470,6 +470,13 @@ worker_body(struct run *run, struct round *rd, int d, int slot, int may_yield)
 		ret = smtp_deliver_feed(dst->name, auth, may_yield, &f);
 		conf_free_auth(auth);	/* wipes the passwords */
 	}
+	/*
+	 * Removals need no durability (an entry that comes back after a
+	 * power loss is offered again; local delivery's journal knows it
+	 * was appended), but one directory sync per worker keeps that to
+	 * the last moments.
+	 */
+	spool_sync();
 	return (ret == SMTP_YIELD ? WORKER_YIELD : EX_OK);
 }
 

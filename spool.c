@@ -10,6 +10,33 @@
  * 0660 from the start (the umask is lifted for the open) so that no crash
  * can leave one group mail cannot open.
  *
+ * File format, version 2 (SPOOL_VERSION).  The message file, the temp
+ * file that becomes M{qid} by hard links, holds the message followed by
+ * its envelope as a trailer:
+ *
+ *	{message bytes}			(mail_read writes these first)
+ *	ID: {msgid}\n
+ *	Sender: {sender}\n		(empty for a bounce)
+ *	Recipient: {addr}\n		(one per recipient, in order: line n
+ *	...				 is the recipient of {msgid}.{n})
+ *	DMA-Trailer: 002 {16 hex}\n	(fixed size: version, offset of "ID:")
+ *
+ * The trailer goes after the message because -t learns the recipients
+ * only while the message is read, and because one fsync of that one file
+ * then makes message and envelope durable.  Readers get the message only
+ * (spool_acquire's mfp shows [0, offset), with seek and rewind).  A Q file
+ * is a copy of one recipient's part of it, "Version: 2\n" first, then
+ * "ID: {qid}", "Sender: ", "Recipient: " lines; it is not fsync'ed.
+ * Q files are read by upstream's rules (spec 4.4): "Key: value" lines in
+ * any order, unknown keys ignored (a later version adds keys, such as a
+ * delivery state, without a migration), every line complete.  No Version
+ * line means version 1, upstream dma 0.13's format and ours before the
+ * trailer: the M file is the message alone.  qids of the form
+ * {hex}.{hex} of any length are accepted, so upstream's pointer-valued
+ * ones are too.  A Q file that does not parse (empty, cut, zeros: what a
+ * power loss leaves of an unsynced file) is replaced by the trailer of
+ * its M file; if that does not parse either the entry is malformed.
+ *
  * Spool states of one message {msgid} (hex inode of the temp file) and
  * its per-recipient entries {qid} = {msgid}.{n}:
  *
@@ -26,16 +53,37 @@
  *   spool_create	tmp_XXXXXXXXXX (random) created 0660, locked, then
  *			linked to tmp_{msgid} (the random name is removed at
  *			once).
- *   spool_commit	for each recipient Q{qid} written and fsync'ed, then
- *			M{qid} linked to the temp file; directory fsync;
+ *   spool_commit	the trailer appended and the temp file fsync'ed
+ *			(fsync 1); for each recipient Q{qid} written (no
+ *			fsync), then M{qid} linked to the temp file;
  *			unlink(tmp_{msgid}) is the COMMIT POINT; directory
- *			fsync again before success is reported.  If that
- *			last fsync fails the entries stay queued (a run may
+ *			fsync (fsync 2) before success is reported.  If that
+ *			fsync fails the entries stay queued (a run may
  *			already deliver them) and the submitter gets a
  *			temporary failure: SPOOL_ESYNC.
  *   spool_acquire	flock(Q, LOCK_EX|LOCK_NB) and a check that the path
  *			still names the locked inode.
  *   spool_remove	unlink(Q) is the delivery COMMIT POINT, then unlink(M).
+ *			No directory fsync (spool_sync is the runner's
+ *			choice): a removal lost to a power loss offers the
+ *			message again, and local delivery's journal knows it.
+ *
+ * Why two fsyncs are enough.  Assumed of the file system: metadata
+ * journaling that keeps the order of directory operations (ext4 and xfs
+ * do: a crash recovers a prefix of the creates, links and unlinks, in
+ * order), and fsync of a file makes its data and size durable.  Then,
+ * after a power loss:
+ *   - before fsync 2 returned the submitter was told nothing; if the
+ *     unlink of tmp_{msgid} did not survive, tmp_{msgid} is there and a
+ *     run rolls the message back (all its Q/M); if it survived, so did
+ *     every Q name and M link made before it: all recipients are queued.
+ *   - the data of M is durable since fsync 1, before any name of it was
+ *     made; a Q file may be empty, cut or zero-filled, and is then
+ *     replaced by M's trailer.  Nothing is lost, nothing is half-queued.
+ * Without that ordering (ext2, some network file systems) a power loss
+ * before success is reported may leave only some recipients queued (the
+ * submitter, not told success, may send it again); once success is
+ * reported, fsync 2 has made every name durable on any file system.
  *
  * Invariants:
  *   - Q{qid} is created before M{qid} and removed before it, so an M
@@ -44,8 +92,9 @@
  *     so a half-written message is never seen by a queue run.
  *   - Only the holder of the flock on Q{qid} delivers or removes it; the
  *     lock is per open file description and inherited across fork.
- *   - Q files are written only here, with envelope fields free of control
- *     characters, and are read back strictly (spool_parse_qfile).
+ *   - Q files and trailers are written only here, with envelope fields
+ *     free of control characters (so a field cannot add a line), and
+ *     every field read back is checked again (envfield_ok, qid_ok).
  *
  * Who removes stale files: queue runs (spool_load with cleanup set).
  *   - tmp_* whose mtime is more than STALE_TMP_AGE from now (either way)
@@ -53,7 +102,8 @@
  *     live submission's temp file is always 0660): the file and every
  *     Q{msgid}.* / M{msgid}.* of the same inode (roll back), by name.
  *   - M{qid} without Q{qid} and without tmp_{msgid}.
- *   - A malformed Q{qid} is not removed but renamed to bad_{qid}, its M
+ *   - A malformed entry (neither Q{qid} nor the trailer of M{qid} gives
+ *     an envelope) is not removed but renamed to bad_{qid}, its M
  *     file to bad_{qid}.msg, for the administrator; only under the lock of
  *     Q{qid}, with the path still naming the locked inode, no tmp_{msgid}
  *     and the file read again, so a new submission that reused the inode
@@ -72,6 +122,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +135,12 @@
 #define QFILE_MAX	(64 * 1024)	/* cap on a Q file read back */
 #define STALE_TMP_AGE	60		/* seconds before a dead tmp_ goes */
 #define QID_MAX		64		/* length of "{msgid}.{n}" */
+#define SPOOL_VERSION	2		/* Q file and trailer version */
+#define TAIL_PREFIX	"DMA-Trailer: "	/* the trailer's last line: */
+#define TAIL_FMT	TAIL_PREFIX "%03u %016llx\n"
+#define TAIL_LEN	(sizeof(TAIL_PREFIX) - 1 + 3 + 1 + 16 + 1)
+#define TRAILER_MAX	(16 * 1024 * 1024) /* cap on a trailer read back */
+#define WHY_MAX		(2 * PATH_MAX + 512) /* a reason naming Q and M */
 
 /* Names collected from one readdir pass. */
 struct names {
@@ -342,7 +399,12 @@ fail:
 	return (-1);
 }
 
-/* write_qfile - create Q file path exclusively with the three lines */
+/*
+ * write_qfile - create Q file path exclusively: the version line, then
+ * ID, Sender and Recipient.  Not fsync'ed: its content is a copy of what
+ * the fsync'ed trailer of the message file says (see the top of this
+ * file), so a Q file emptied or cut by a power loss loses nothing.
+ */
 static int
 write_qfile(const char *path, const char *qid, const char *sender,
     const char *addr)
@@ -350,16 +412,16 @@ write_qfile(const char *path, const char *qid, const char *sender,
 	char buf[3 * ENVFIELD_MAX + QID_MAX + 64];
 	int fd, saved;
 
-	if (xsnprintf(buf, sizeof(buf), "ID: %s\nSender: %s\nRecipient: %s\n",
-	    qid, sender, addr) != 0) {
+	if (xsnprintf(buf, sizeof(buf),
+	    "Version: %d\nID: %s\nSender: %s\nRecipient: %s\n",
+	    SPOOL_VERSION, qid, sender, addr) != 0) {
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
 	fd = create_exact(path, O_WRONLY, 0660);
 	if (fd < 0)
 		return (-1);
-	if (write_all(fd, buf, strlen(buf)) != 0 ||
-	    fsync(fd) != 0) {
+	if (write_all(fd, buf, strlen(buf)) != 0) {
 		saved = errno;
 		close(fd);
 		unlink(path);
@@ -375,11 +437,38 @@ write_qfile(const char *path, const char *qid, const char *sender,
 	return (0);
 }
 
+/*
+ * write_trailer - append the envelope to the message in t: ID, Sender,
+ * one Recipient line per recipient in order, then the fixed-size last
+ * line naming the version and the offset where the trailer starts (the
+ * length of the message).
+ */
+static int
+write_trailer(struct spool_tmp *t, const char *sender,
+    const struct rcptlist *l)
+{
+	const struct rcpt *r;
+	off_t mlen;
+
+	if (fflush(t->fp) != 0 || ferror(t->fp))
+		return (-1);
+	if ((mlen = lseek(t->fd, 0, SEEK_END)) < 0)
+		return (-1);
+	fprintf(t->fp, "ID: %s\nSender: %s\n", t->msgid, sender);
+	for (r = l->head; r != NULL; r = r->next)
+		fprintf(t->fp, "Recipient: %s\n", r->addr);
+	fprintf(t->fp, TAIL_FMT, SPOOL_VERSION, (unsigned long long)mlen);
+	if (fflush(t->fp) != 0 || ferror(t->fp))
+		return (-1);
+	return (0);
+}
+
 /* qitem_new - a fresh entry for qid with paths filled in */
 static struct qitem *
 qitem_new(const char *qid, const char *sender, const char *addr)
 {
 	struct qitem *it;
+	char qpath[PATH_MAX], mpath[PATH_MAX];
 
 	it = xcalloc(1, sizeof(*it));
 	it->queueid = xstrdup(qid);
@@ -387,11 +476,14 @@ qitem_new(const char *qid, const char *sender, const char *addr)
 	it->addr = xstrdup(addr);
 	it->qfd = -1;
 	it->mfp = NULL;
-	if (spool_path(it->qpath, sizeof(it->qpath), "Q", qid) != 0 ||
-	    spool_path(it->mpath, sizeof(it->mpath), "M", qid) != 0) {
+	/* Paths are allocated to size: a run may hold 10,000s of entries. */
+	if (spool_path(qpath, sizeof(qpath), "Q", qid) != 0 ||
+	    spool_path(mpath, sizeof(mpath), "M", qid) != 0) {
 		/* qid is short and spooldir fitted tmp_{msgid}: cannot happen */
-		it->qpath[0] = it->mpath[0] = '\0';
+		qpath[0] = mpath[0] = '\0';
 	}
+	it->qpath = xstrdup(qpath);
+	it->mpath = xstrdup(mpath);
 	return (it);
 }
 
@@ -402,15 +494,18 @@ qitem_free(struct qitem *it)
 	free(it->queueid);
 	free(it->sender);
 	free(it->addr);
+	free(it->qpath);
+	free(it->mpath);
 	free(it);
 }
 
 /*
- * commit_files - write Q and link M for every recipient, then pass the
- * commit point.  Returns 0, -1 with errno set (nothing committed), or
- * SPOOL_ESYNC with errno set (committed, the last directory fsync
- * failed); t->nq counts the complete Q/M pairs made, for spool_abort to
- * remove.
+ * commit_files - append the envelope trailer and fsync the temp file,
+ * write Q and link M for every recipient, then pass the commit point
+ * and fsync the directory: two fsyncs whatever the number of
+ * recipients.  Returns 0, -1 with errno set (nothing committed), or
+ * SPOOL_ESYNC with errno set (committed, the directory fsync failed);
+ * t->nq counts the complete Q/M pairs made, for spool_abort to remove.
  */
 static int
 commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
@@ -419,7 +514,7 @@ commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
 	char qid[QID_MAX], qpath[PATH_MAX], mpath[PATH_MAX];
 	int saved;
 
-	if (fflush(t->fp) != 0 || ferror(t->fp) || fsync(t->fd) != 0)
+	if (write_trailer(t, sender, l) != 0 || fsync(t->fd) != 0)
 		return (-1);
 	for (r = l->head; r != NULL; r = r->next) {
 		if (xsnprintf(qid, sizeof(qid), "%s.%x", t->msgid, t->nq + 1) != 0 ||
@@ -438,9 +533,12 @@ commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
 		}
 		t->nq++;
 	}
-	if (dir_sync() != 0)
-		return (-1);
-	/* COMMIT POINT: from here on a queue run may deliver the entries. */
+	/*
+	 * COMMIT POINT: from here on a queue run may deliver the entries.
+	 * No directory fsync is needed before it: the journal of the
+	 * file system keeps the order of the directory operations, so a
+	 * durable unlink means durable Q names and M links.
+	 */
 	if (unlink(t->path) != 0)
 		return (-1);
 	/*
@@ -530,99 +628,286 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 	return (ret);
 }
 
-/* spool_abort - drop a submission: Q/M pairs made so far and the temp file */
+/*
+ * spool_abort - drop a submission: Q/M pairs made so far and the temp
+ * file.  Not synced: if a power loss brings the temp file back, a queue
+ * run rolls the whole submission back.
+ */
 void
 spool_abort(struct spool_tmp *t)
 {
 	char qid[QID_MAX], path[PATH_MAX];
 	unsigned i;
-	int removed = 0;
 
 	for (i = 1; i <= t->nq; i++) {
 		if (xsnprintf(qid, sizeof(qid), "%s.%x", t->msgid, i) != 0)
 			continue;
-		if (spool_path(path, sizeof(path), "Q", qid) == 0 &&
-		    unlink(path) == 0)
-			removed = 1;
-		if (spool_path(path, sizeof(path), "M", qid) == 0 &&
-		    unlink(path) == 0)
-			removed = 1;
+		if (spool_path(path, sizeof(path), "Q", qid) == 0)
+			unlink(path);
+		if (spool_path(path, sizeof(path), "M", qid) == 0)
+			unlink(path);
 	}
-	if (t->path[0] != '\0' && unlink(t->path) == 0)
-		removed = 1;
+	if (t->path[0] != '\0')
+		unlink(t->path);
 	if (t->fp != NULL)
 		fclose(t->fp);
 	else if (t->path[0] != '\0' && t->fd >= 0)
 		close(t->fd);
-	if (removed)
-		dir_sync();
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 }
 
 /*
- * spool_parse_qfile - strict reader of the Q format written above.
- *
- * The file is exactly "ID: ", "Sender: ", "Recipient: " lines in that
- * order, nothing else; anything unusual means corruption or tampering.
+ * field_set - keep value v (length n) of a known key in *slot (the last
+ * one wins, as upstream reads); 0, or -1 if it is not a valid field.
+ */
+static int
+field_set(char **slot, const char *v, size_t n)
+{
+	free(*slot);
+	*slot = xstrndup(v, n);
+	return (envfield_ok(*slot) ? 0 : -1);
+}
+
+/*
+ * parse_lines - read "Key: value" lines of buf (a Q file or the body of
+ * a trailer) into val[] for keys[] (NULL-terminated, case-sensitive);
+ * counts "Recipient" lines in *nrcpt and keeps the nth in val of
+ * "Recipient" when want > 0 (else the last).  Unknown keys are ignored.
+ * Every line ends with a newline and has a colon; blanks after the colon
+ * are skipped.  0, or -1 with why.
+ */
+static int
+parse_lines(const char *buf, size_t len, const char *const *keys, char **val,
+    unsigned want, unsigned *nrcpt, char *why, size_t whylen)
+{
+	const char *p = buf, *end = buf + len, *nl, *colon, *v;
+	size_t klen;
+	int i, isrcpt;
+
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(why, whylen, "NUL byte");
+		return (-1);
+	}
+	*nrcpt = 0;
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			snprintf(why, whylen, "unterminated last line");
+			return (-1);
+		}
+		colon = memchr(p, ':', (size_t)(nl - p));
+		if (colon == NULL) {
+			snprintf(why, whylen, "line without `:'");
+			return (-1);
+		}
+		klen = (size_t)(colon - p);
+		for (v = colon + 1; v < nl && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (i = 0; keys[i] != NULL; i++) {
+			if (strlen(keys[i]) == klen && memcmp(p, keys[i], klen) == 0)
+				break;
+		}
+		if (keys[i] == NULL)
+			continue;	/* unknown key: later versions add some */
+		isrcpt = strcmp(keys[i], "Recipient") == 0;
+		if (isrcpt && ++*nrcpt != want && want > 0)
+			continue;
+		if (field_set(&val[i], v, (size_t)(nl - v)) != 0) {
+			snprintf(why, whylen, "invalid `%s' value", keys[i]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * spool_parse_qfile - read a Q file: ours (version 2: "Version: 2"
+ * first) and upstream's (no version line; 0.13 and ours before it) by
+ * the same rules, those of upstream: "Key: value" lines in any order,
+ * ID, Sender (may be empty) and Recipient required, unknown keys
+ * ignored, the last of a repeated key wins.  Every line must end with a
+ * newline, so a file cut short by a power loss is not taken for a whole
+ * one.
  */
 int
 spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why,
     size_t whylen)
 {
-	static const char *const keys[3] = { "ID: ", "Sender: ", "Recipient: " };
-	char *val[3] = { NULL, NULL, NULL };
-	const char *p = buf, *end = buf + len, *nl;
-	size_t klen;
+	static const char *const keys[] = { "ID", "Sender", "Recipient",
+	    "Version", NULL };
+	char *val[4] = { NULL, NULL, NULL, NULL };
+	unsigned nrcpt;
+	long ver = 1;
+	char *ep;
 	int i;
 
-	if (memchr(buf, '\0', len) != NULL) {
-		snprintf(why, whylen, "NUL byte in queue file");
+	if (len == 0) {
+		snprintf(why, whylen, "empty queue file");
 		return (-1);
 	}
-	for (i = 0; i < 3; i++) {
-		klen = strlen(keys[i]);
-		if ((size_t)(end - p) < klen || memcmp(p, keys[i], klen) != 0) {
-			snprintf(why, whylen, "expected `%.*s' line",
-			    (int)klen - 2, keys[i]);
+	if (parse_lines(buf, len, keys, val, 0, &nrcpt, why, whylen) != 0)
+		goto fail;
+	if (val[3] != NULL) {
+		errno = 0;
+		ver = strtol(val[3], &ep, 10);
+		if (val[3][0] < '1' || val[3][0] > '9' || *ep != '\0' ||
+		    errno != 0 || ver > 999) {
+			snprintf(why, whylen, "invalid `Version' value");
 			goto fail;
 		}
-		p += klen;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL) {
-			snprintf(why, whylen, "unterminated `%.*s' line",
-			    (int)klen - 2, keys[i]);
-			goto fail;
-		}
-		val[i] = xstrndup(p, (size_t)(nl - p));
-		if (!envfield_ok(val[i])) {
-			snprintf(why, whylen, "invalid `%.*s' value",
-			    (int)klen - 2, keys[i]);
-			goto fail;
-		}
-		p = nl + 1;
 	}
-	if (p != end) {
-		snprintf(why, whylen, "trailing data in queue file");
+	if (val[0] == NULL || !qid_ok(val[0])) {
+		snprintf(why, whylen, val[0] == NULL ? "no `ID' line" :
+		    "invalid queue id");
 		goto fail;
 	}
-	if (!qid_ok(val[0])) {
-		snprintf(why, whylen, "invalid queue id");
+	if (val[1] == NULL) {
+		snprintf(why, whylen, "no `Sender' line");
 		goto fail;
 	}
-	if (val[2][0] == '\0') {
-		snprintf(why, whylen, "empty recipient");
+	if (val[2] == NULL || val[2][0] == '\0') {
+		snprintf(why, whylen, val[2] == NULL ? "no `Recipient' line" :
+		    "empty recipient");
 		goto fail;
 	}
 	it->queueid = val[0];
 	it->sender = val[1];
 	it->addr = val[2];
+	it->version = (int)ver;
+	free(val[3]);
 	return (0);
 
 fail:
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		free(val[i]);
 	return (-1);
+}
+
+/*
+ * trailer_tail - check the last TAIL_LEN bytes of the message file fd
+ * (size bytes): the version and the offset where the trailer starts,
+ * which is the length of the message.  0, or -1 with why.
+ */
+static int
+trailer_tail(int fd, off_t size, off_t *mlen, char *why, size_t whylen)
+{
+	char tail[TAIL_LEN + 1], *ep;
+	unsigned long long off;
+	ssize_t r;
+	size_t plen = strlen(TAIL_PREFIX);
+
+	if (size < (off_t)TAIL_LEN) {
+		snprintf(why, whylen, "no envelope trailer (file too short)");
+		return (-1);
+	}
+	do
+		r = pread(fd, tail, TAIL_LEN, size - (off_t)TAIL_LEN);
+	while (r < 0 && errno == EINTR);
+	if (r != (ssize_t)TAIL_LEN) {
+		snprintf(why, whylen, "can not read envelope trailer: %s",
+		    r < 0 ? strerror(errno) : "short read");
+		return (-1);
+	}
+	tail[TAIL_LEN] = '\0';
+	if (memcmp(tail, TAIL_PREFIX, plen) != 0 ||
+	    tail[TAIL_LEN - 1] != '\n' || tail[plen + 3] != ' ' ||
+	    strspn(tail + plen, "0123456789") != 3 ||
+	    strspn(tail + plen + 4, "0123456789abcdef") != 16) {
+		snprintf(why, whylen, "no envelope trailer");
+		return (-1);
+	}
+	if (strtoul(tail + plen, NULL, 10) < 2) {
+		snprintf(why, whylen, "envelope trailer of version < 2");
+		return (-1);
+	}
+	off = strtoull(tail + plen + 4, &ep, 16);
+	if (off > (unsigned long long)(size - (off_t)TAIL_LEN)) {
+		snprintf(why, whylen, "envelope trailer offset beyond the file");
+		return (-1);
+	}
+	*mlen = (off_t)off;
+	return (0);
+}
+
+/*
+ * trailer_envelope - the envelope of entry qid from the trailer of its
+ * message file mpath: sender and the nth recipient, n from the qid
+ * "{msgid}.{n}".  The trailer is read whole but capped.  0, or -1 with
+ * why.
+ */
+static int
+trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
+    char *why, size_t whylen)
+{
+	static const char *const keys[] = { "ID", "Sender", "Recipient", NULL };
+	char *val[3] = { NULL, NULL, NULL }, *buf = NULL, *ep, msgid[QID_MAX];
+	struct stat st;
+	unsigned long long n;
+	unsigned nrcpt;
+	size_t tlen, mlen_id;
+	off_t mlen;
+	ssize_t r;
+	int fd, i, ret = -1;
+
+	mlen_id = strcspn(qid, ".");
+	memcpy(msgid, qid, mlen_id);
+	msgid[mlen_id] = '\0';
+	errno = 0;
+	n = strtoull(qid + mlen_id + 1, &ep, 16);
+	if (errno != 0 || n == 0 || n > UINT_MAX) {
+		snprintf(why, whylen, "queue id `%s' names no recipient", qid);
+		return (-1);
+	}
+	fd = open(mpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "can not open: %s", fd >= 0 ?
+		    "not a regular file" : strerror(errno));
+		goto out;
+	}
+	if (trailer_tail(fd, st.st_size, &mlen, why, whylen) != 0)
+		goto out;
+	tlen = (size_t)(st.st_size - (off_t)TAIL_LEN - mlen);
+	if (tlen > TRAILER_MAX) {
+		snprintf(why, whylen, "envelope trailer too long");
+		goto out;
+	}
+	buf = xmalloc(tlen + 1);
+	do
+		r = pread(fd, buf, tlen, mlen);
+	while (r < 0 && errno == EINTR);
+	if (r != (ssize_t)tlen) {
+		snprintf(why, whylen, "can not read envelope trailer: %s",
+		    r < 0 ? strerror(errno) : "short read");
+		goto out;
+	}
+	if (parse_lines(buf, tlen, keys, val, (unsigned)n, &nrcpt, why,
+	    whylen) != 0)
+		goto out;
+	if (val[0] == NULL || strcmp(val[0], msgid) != 0) {
+		snprintf(why, whylen, "envelope trailer of another message");
+		goto out;
+	}
+	if (val[1] == NULL || nrcpt < n || val[2] == NULL ||
+	    val[2][0] == '\0') {
+		snprintf(why, whylen, val[1] == NULL ? "no sender in the "
+		    "envelope trailer" : "no recipient %llu in the envelope "
+		    "trailer", n);
+		goto out;
+	}
+	e->queueid = xstrdup(qid);
+	e->sender = val[1];
+	e->addr = val[2];
+	e->version = SPOOL_VERSION;
+	val[1] = val[2] = NULL;
+	ret = 0;
+out:
+	for (i = 0; i < 3; i++)
+		free(val[i]);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return (ret);
 }
 
 /* names_add - remember a directory entry name */
@@ -789,33 +1074,84 @@ clean_orphan_m(const char *name)
 }
 
 /*
- * parse_entry - read the open Q file fd of qid into it (sender, addr,
- * local, queueid).  Returns 0, 1 if the file is malformed, -1 on a read
- * error (errno set).
+ * read_envelope - the envelope of entry qid: from its Q file (open as
+ * fd) or, when that is empty, cut or otherwise unreadable (a power loss
+ * after the commit: Q files are not fsync'ed), from the trailer of its
+ * message file mpath.  Fills e (queueid, sender, addr, version).
+ * Returns 0, 1 if neither gives one (why says both reasons), -1 on a
+ * read error of the Q file (errno set).
  */
 static int
-parse_entry(int fd, const char *qid, struct qitem *it)
+read_envelope(int fd, const char *qid, const char *qpath, const char *mpath,
+    struct qitem *e, char *why, size_t whylen)
 {
-	struct qitem tmp;
 	struct stat st;
-	char canon[ENVFIELD_MAX + 1], why[256], *buf;
+	char qwhy[128], mwhy[128], *buf;
 	ssize_t len;
-	int local, ret = 1;
+	int ret = 1;
 
 	if (fstat(fd, &st) != 0)
 		return (-1);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "malformed queue file `%s': not a "
+		    "regular file", qpath);
 		return (1);
+	}
 	buf = xmalloc(QFILE_MAX + 1);
-	memset(&tmp, 0, sizeof(tmp));
 	len = read_capped(fd, buf, QFILE_MAX);
 	if (len < 0) {
-		ret = -1;
-	} else if (len <= QFILE_MAX &&
-	    spool_parse_qfile(buf, (size_t)len, &tmp, why, sizeof(why)) == 0) {
+		free(buf);
+		return (-1);
+	}
+	qwhy[0] = '\0';
+	if (len > QFILE_MAX) {
+		snprintf(qwhy, sizeof(qwhy), "too long");
+	} else if (spool_parse_qfile(buf, (size_t)len, e, qwhy,
+	    sizeof(qwhy)) == 0) {
+		if (strcmp(e->queueid, qid) == 0)
+			ret = 0;
+		else
+			snprintf(qwhy, sizeof(qwhy), "ID is not `%s'", qid);
+	}
+	free(buf);
+	if (ret == 0)
+		return (0);
+	free(e->queueid);
+	free(e->sender);
+	free(e->addr);
+	e->queueid = e->sender = e->addr = NULL;
+	if (trailer_envelope(mpath, qid, e, mwhy, sizeof(mwhy)) == 0) {
+		log_msg(LOG_NOTICE, "queue file `%s' unreadable (%s): envelope "
+		    "taken from the trailer of `%s'", qpath, qwhy, mpath);
+		return (0);
+	}
+	snprintf(why, whylen, "malformed queue file `%s' (%s) and no "
+	    "envelope in `%s' (%s)", qpath, qwhy, mpath, mwhy);
+	return (1);
+}
+
+/*
+ * parse_entry - read the envelope of qid (Q file open as fd, else the
+ * trailer of it->mpath) into it (sender, addr, local, queueid,
+ * version).  Returns 0, 1 if it is malformed (why set), -1 on a read
+ * error (errno set).
+ */
+static int
+parse_entry(int fd, const char *qid, struct qitem *it, char *why,
+    size_t whylen)
+{
+	struct qitem tmp;
+	struct stat st;
+	char canon[ENVFIELD_MAX + 1];
+	int local, ret;
+
+	if (fstat(fd, &st) != 0)
+		return (-1);
+	memset(&tmp, 0, sizeof(tmp));
+	ret = read_envelope(fd, qid, it->qpath, it->mpath, &tmp, why, whylen);
+	if (ret == 0) {
 		local = rcpt_canonical(tmp.addr, canon, sizeof(canon));
-		if (strcmp(tmp.queueid, qid) == 0 && local >= 0 &&
-		    canon[0] != '\0') {
+		if (local >= 0 && canon[0] != '\0') {
 			free(it->queueid);
 			free(it->sender);
 			free(it->addr);
@@ -823,16 +1159,19 @@ parse_entry(int fd, const char *qid, struct qitem *it)
 			it->sender = tmp.sender;
 			it->addr = xstrdup(canon);
 			it->local = local;
+			it->version = tmp.version;
 			it->qtime = st.st_mtime;
 			free(tmp.addr);
 			tmp.queueid = tmp.sender = tmp.addr = NULL;
-			ret = 0;
+		} else {
+			snprintf(why, whylen, "malformed queue file `%s': "
+			    "invalid recipient", it->qpath);
+			ret = 1;
 		}
 	}
 	free(tmp.queueid);
 	free(tmp.sender);
 	free(tmp.addr);
-	free(buf);
 	return (ret);
 }
 
@@ -865,6 +1204,7 @@ set_aside(const struct qitem *it, const char *qid)
 {
 	struct qitem *chk;
 	struct stat fst, pst;
+	char why[WHY_MAX];
 	int fd;
 
 	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -881,7 +1221,7 @@ set_aside(const struct qitem *it, const char *qid)
 		return;
 	} else {
 		chk = qitem_new(qid, "", "");
-		if (parse_entry(fd, qid, chk) != 1) {
+		if (parse_entry(fd, qid, chk, why, sizeof(why)) != 1) {
 			qitem_free(chk);
 			close(fd);
 			return;
@@ -903,6 +1243,7 @@ load_entry(const char *qid, int cleanup)
 {
 	struct qitem *it;
 	struct stat st;
+	char why[WHY_MAX];
 	int fd = -1, malformed = 0, r;
 
 	/* An entry whose submission is not committed does not exist yet. */
@@ -912,15 +1253,17 @@ load_entry(const char *qid, int cleanup)
 	it = qitem_new(qid, "", "");
 	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno == ELOOP)
+		if (errno == ELOOP) {
 			malformed = 1;
-		else if (errno != ENOENT)
+			snprintf(why, sizeof(why), "malformed queue file "
+			    "`%s': a symbolic link", it->qpath);
+		} else if (errno != ENOENT)
 			log_msg(LOG_INFO, "could not pick up queue file: "
 			    "`%s'/`%s': %s", it->qpath, it->mpath,
 			    strerror(errno));
 		goto fail;
 	}
-	if ((r = parse_entry(fd, qid, it)) < 0) {
+	if ((r = parse_entry(fd, qid, it, why, sizeof(why))) < 0) {
 		log_msg(LOG_INFO, "could not pick up queue file: `%s'/`%s': %s",
 		    it->qpath, it->mpath, strerror(errno));
 		goto fail;
@@ -942,10 +1285,12 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	/* Checked again under the lock: it may be a new, partial file. */
-	if (malformed && cleanup && !uncommitted(qid))
-		set_aside(it, qid);
-	if (malformed && !uncommitted(qid))
-		log_msg(LOG_ERR, "malformed queue file `%s'", it->qpath);
+	if (malformed && !uncommitted(qid)) {
+		log_msg(LOG_ERR, "%s%s", why, cleanup ?
+		    "; setting the entry aside" : "");
+		if (cleanup)
+			set_aside(it, qid);
+	}
 	qitem_free(it);
 	return (NULL);
 }
@@ -1076,9 +1421,8 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 {
 	struct qitem cur;
 	struct stat fst, pst;
-	char *buf, canon[ENVFIELD_MAX + 1], pwhy[128];
-	ssize_t len;
-	int ret = -1;
+	char canon[ENVFIELD_MAX + 1], pwhy[WHY_MAX];
+	int r, ret = -1;
 
 	if (fstat(it->qfd, &fst) != 0) {
 		snprintf(why, whylen, "can not stat `%s': %s", it->qpath,
@@ -1090,20 +1434,13 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 	    pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino ||
 	    uncommitted(it->queueid))
 		return (SPOOL_ELOCKED);
-	if (!S_ISREG(fst.st_mode)) {
-		snprintf(why, whylen, "malformed queue file `%s'", it->qpath);
-		return (-1);
-	}
-	buf = xmalloc(QFILE_MAX + 1);
 	memset(&cur, 0, sizeof(cur));
-	len = read_capped(it->qfd, buf, QFILE_MAX);
-	if (len < 0) {
+	r = read_envelope(it->qfd, it->queueid, it->qpath, it->mpath, &cur,
+	    pwhy, sizeof(pwhy));
+	if (r < 0) {
 		snprintf(why, whylen, "can not read `%s': %s", it->qpath,
 		    strerror(errno));
-	} else if (len > QFILE_MAX ||
-	    spool_parse_qfile(buf, (size_t)len, &cur, pwhy, sizeof(pwhy)) != 0 ||
-	    rcpt_canonical(cur.addr, canon, sizeof(canon)) < 0 ||
-	    strcmp(cur.queueid, it->queueid) != 0) {
+	} else if (r > 0 || rcpt_canonical(cur.addr, canon, sizeof(canon)) < 0) {
 		snprintf(why, whylen, "malformed queue file `%s'", it->qpath);
 	} else if (strcmp(cur.sender, it->sender) != 0 ||
 	    (strcmp(canon, it->addr) != 0 && strcmp(cur.addr, it->addr) != 0)) {
@@ -1112,30 +1449,152 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 		ret = SPOOL_ELOCKED;
 	} else {
 		it->qtime = fst.st_mtime;
+		it->version = cur.version;
 		ret = 0;
 	}
 	free(cur.queueid);
 	free(cur.sender);
 	free(cur.addr);
-	free(buf);
 	return (ret);
 }
 
-/* open_message - open M read-only into it->mfp */
+/*
+ * A message file of version 2 as its readers see it: the bytes [0, len)
+ * (the message without the envelope trailer), with seek and rewind.
+ */
+struct mview {
+	int	 fd;
+	off_t	 len;
+	off_t	 pos;
+};
+
+static ssize_t
+mview_read(void *c, char *buf, size_t size)
+{
+	struct mview *v = c;
+	ssize_t r;
+
+	if (v->pos >= v->len)
+		return (0);
+	if ((off_t)size > v->len - v->pos)
+		size = (size_t)(v->len - v->pos);
+	do
+		r = pread(v->fd, buf, size, v->pos);
+	while (r < 0 && errno == EINTR);
+	if (r > 0)
+		v->pos += r;
+	return (r);
+}
+
+static int
+mview_seek(void *c, off64_t *off, int whence)
+{
+	struct mview *v = c;
+	off_t base;
+
+	switch (whence) {
+	case SEEK_SET:
+		base = 0;
+		break;
+	case SEEK_CUR:
+		base = v->pos;
+		break;
+	case SEEK_END:
+		base = v->len;
+		break;
+	default:
+		errno = EINVAL;
+		return (-1);
+	}
+	if (*off < -base) {
+		errno = EINVAL;
+		return (-1);
+	}
+	v->pos = base + *off;
+	*off = v->pos;
+	return (0);
+}
+
+static int
+mview_close(void *c)
+{
+	struct mview *v = c;
+	int r;
+
+	r = close(v->fd);
+	free(v);
+	return (r);
+}
+
+/*
+ * mview_open - a read-only stream of the first len bytes of fd; takes
+ * fd (closed on failure too).
+ */
+static FILE *
+mview_open(int fd, off_t len)
+{
+	static const cookie_io_functions_t io = {
+		.read = mview_read,
+		.write = NULL,
+		.seek = mview_seek,
+		.close = mview_close,
+	};
+	struct mview *v;
+	FILE *fp;
+	int saved;
+
+	v = xcalloc(1, sizeof(*v));
+	v->fd = fd;
+	v->len = len;
+	fp = fopencookie(v, "r", io);
+	if (fp == NULL) {
+		saved = errno;
+		free(v);
+		close(fd);
+		errno = saved;
+	}
+	return (fp);
+}
+
+/*
+ * open_message - open M read-only into it->mfp: the whole file for an
+ * entry of upstream's format, the message before the envelope trailer
+ * for version 2.
+ */
 static int
 open_message(struct qitem *it, char *why, size_t whylen)
 {
 	struct stat st;
+	char twhy[128];
+	off_t mlen;
 	int fd;
 
 	fd = open(it->mpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (it->mfp = fdopen(fd, "r")) == NULL) {
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
 		    fd >= 0 && !S_ISREG(st.st_mode) ? "not a regular file" :
 		    strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return (-1);
+	}
+	if (it->version >= 2) {
+		if (trailer_tail(fd, st.st_size, &mlen, twhy,
+		    sizeof(twhy)) != 0) {
+			snprintf(why, whylen, "can not read `%s': %s",
+			    it->mpath, twhy);
+			close(fd);
+			return (-1);
+		}
+		it->mfp = mview_open(fd, mlen);
+	} else {
+		it->mfp = fdopen(fd, "r");
+		if (it->mfp == NULL)
+			close(fd);
+	}
+	if (it->mfp == NULL) {
+		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
+		    strerror(errno));
 		return (-1);
 	}
 	it->mino = st.st_ino;
@@ -1185,7 +1644,9 @@ spool_acquire(struct qitem *it, char *why, size_t whylen)
 /*
  * spool_remove - the entry is done (delivered or bounced).
  * Unlinking Q is the commit point: once it is gone no runner can pick
- * the entry up again, whatever happens to M.
+ * the entry up again, whatever happens to M.  The directory is not
+ * synced (spool_sync, at the runner's choice): a removal lost to a power
+ * loss offers the message again, and local delivery's journal knows it.
  */
 int
 spool_remove(struct qitem *it)
@@ -1202,12 +1663,19 @@ spool_remove(struct qitem *it)
 		    strerror(errno));
 		ret = -1;
 	}
+	return (ret);
+}
+
+/* spool_sync - make the removals and creations so far durable */
+int
+spool_sync(void)
+{
 	if (dir_sync() != 0) {
 		log_msg(LOG_ERR, "can not sync `%s': %s", spooldir(),
 		    strerror(errno));
-		ret = -1;
+		return (-1);
 	}
-	return (ret);
+	return (0);
 }
 
 /* spool_release - drop the lock and the message handle */

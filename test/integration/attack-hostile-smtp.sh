@@ -4,7 +4,7 @@
 # message is then either still queued, byte for byte (temporary
 # failure), or bounced to her with a clean bounce: exactly the expected
 # header fields, no control bytes.  The queue run ends promptly, the Q
-# file keeps its three lines, and no raw control byte reaches the log.
+# file keeps its four lines, and no raw control byte reaches the log.
 # The server is fixtures/hostile-smtpd.py.
 
 . "$SRC/test/integration/fixtures/attack-common.sh"
@@ -92,7 +92,7 @@ run_scenario() {
 	case $outcome in
 	queued)
 		is "$scen: still exactly one entry" "$(qfiles)" "$q"
-		ok "$scen: Q file has exactly ID/Sender/Recipient" \
+		ok "$scen: Q file has exactly Version/ID/Sender/Recipient" \
 		    entry_shape_ok "$q" '^carol@example\.org$'
 		is_file "$scen: Q file unchanged" "$SPOOL/$q" "$T/$scen.q"
 		is_file "$scen: M file unchanged" "$SPOOL/$m" "$T/$scen.m"

@@ -3,7 +3,7 @@
 # -f, -F, -L, $EMAIL and To: under -t, with CR, LF and other control
 # bytes.  Each attempt is refused (exit 65, one clean line of error,
 # nothing queued) or, where the input is not part of the envelope (-F, -L,
-# headers under -t), sanitised: the Q file keeps exactly its three lines
+# headers under -t), sanitised: the Q file keeps exactly its four lines
 # and the stored message gets no injected header line.  Bob's message
 # queued before stays intact and is delivered at the end.
 
@@ -89,7 +89,7 @@ sanitised() {
 	NEW=$(new_qfiles)
 	ok "$desc: queued" test -n "$NEW"
 	for q in $NEW; do
-		ok "$desc: $q has exactly ID/Sender/Recipient" entry_shape_ok "$q" "$want"
+		ok "$desc: $q has exactly Version/ID/Sender/Recipient" entry_shape_ok "$q" "$want"
 	done
 }
 

@@ -74,6 +74,11 @@
 #   qfiles                   names of the Q files in $SPOOL, sorted, one per
 #                            line (empty output if none)
 #   count_msgs FILE          number of "From " lines in an mbox (0 if none)
+#   spool_msg MFILE          the message of a spool M file as delivery reads
+#                            it: without the envelope trailer that ends a
+#                            version 2 M file (last line "DMA-Trailer: VVV
+#                            {16 hex digits: where the trailer starts}");
+#                            a file without one (upstream's) as it is
 #   spool_rest               the spool's file names, one per line, but for
 #                            the flush file and the mailbox journals J*
 #   mask_mbox FILE           print FILE with varying values masked:
@@ -369,6 +374,17 @@ wait_queue_empty() {
 
 qfiles() {
 	ls -1 "$SPOOL" 2>/dev/null | grep '^Q' | sort
+}
+
+spool_msg() {
+	local tail off
+	tail=$(tail -c 34 "$1" | tr -d '\n')
+	if [[ $tail =~ ^DMA-Trailer:\ [0-9]{3}\ ([0-9a-f]{16})$ ]]; then
+		off=$((16#${BASH_REMATCH[1]}))
+		head -c "$off" "$1"
+	else
+		cat "$1"
+	fi
 }
 
 spool_rest() {

@@ -114,11 +114,13 @@ capture sh -c "$DMA -bq -t <msg.fold"
 diag "folded quoted recipient: exit $rc, stderr: $err"
 qf_ok=1
 for q in $(qfiles); do
-	[ "$(wc -l <"$SPOOL/$q")" = 3 ] || qf_ok=0
+	[ "$(wc -l <"$SPOOL/$q")" = 4 ] || qf_ok=0
 	[ "$(grep -c '^Recipient:' "$SPOOL/$q")" = 1 ] || qf_ok=0
 	grep -q '^Recipient: root$' "$SPOOL/$q" && qf_ok=0
+	# nor a line of the envelope trailer of the message file
+	grep -q '^Recipient: root$' "$SPOOL/M${q#Q}" && qf_ok=0
 done
-is "folded quoted recipient: every Q file has exactly 3 lines" "$qf_ok" 1
+is "folded quoted recipient: every Q file has exactly 4 lines, its trailer no injected one" "$qf_ok" 1
 rm -f "$SPOOL"/Q* "$SPOOL"/M*
 
 # -- 4. what is accepted -----------------------------------------------------

@@ -40,7 +40,7 @@ for q in $qs; do
 	id=${q#Q}
 	r=$(sed -n 's/^Recipient: //p' "$SPOOL/$q")
 	rcpts="$rcpts $r"
-	printf 'ID: %s\nSender: alice@%s\nRecipient: %s\n' "$id" "$HOST" "$r" >want.q
+	printf 'Version: 2\nID: %s\nSender: alice@%s\nRecipient: %s\n' "$id" "$HOST" "$r" >want.q
 	is_file "Q file $q: exact text" "$SPOOL/$q" want.q
 	like "queue id $id has the form msgid.n" "$id" '^[0-9a-f]+\.[0-9a-f]+$'
 	is_mode "Q file mode" "$SPOOL/$q" 660
@@ -70,7 +70,8 @@ From: <alice@$HOST>
 queued
 EOF
 } >want.m
-mask_mbox "$SPOOL/$m1" >got.m
+spool_msg "$SPOOL/$m1" >m1.msg
+mask_mbox m1.msg >got.m
 is_file "M file: Received header, added headers, message" got.m want.m
 
 capture run_dma -bp

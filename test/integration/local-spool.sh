@@ -148,19 +148,21 @@ before=$(count_msgs /var/mail/bob)
 ok "the committed entry is delivered" wait_queue_empty 30
 is "bob got it" "$(count_msgs /var/mail/bob)" $((before + 1))
 
-# A committed, malformed entry is still set aside.
+# A committed entry whose Q file and message trailer are both malformed
+# is still set aside.
 printf '%s' "$MSG" | run_as alice "$DMA" bob
 q=$(qfiles)
 printf 'garbage\n' >"$SPOOL/$q"
+truncate -s -3 "$SPOOL/M${q#Q}"
 "$DMA" -q -D
 ok "a committed malformed Q file is set aside" test -e "$SPOOL/bad_${q#Q}"
 ok "with its message file" test -e "$SPOOL/bad_${q#Q}.msg"
 rm -f "$SPOOL"/bad_*
 
 # ---- directory fsync failure after the commit point ---------------------
-# One recipient: fsync of the temp file, of Q, of the directory before
-# and after the commit point: the 4th fails.
-capture strace -f -qq -u alice -o /dev/null -e inject=fsync:error=EIO:when=4 \
+# Two fsyncs: of the temp file (message and envelope trailer), then of
+# the directory after the commit point: the 2nd fails.
+capture strace -f -qq -u alice -o /dev/null -e inject=fsync:error=EIO:when=2 \
     "$DMA" bob <"$T/msg"
 is "fsync after the commit fails: exit 75" "$rc" 75
 like "the error says the message is queued" "$err" \
@@ -188,7 +190,7 @@ is "-bs: the entry stays queued" "$(qfiles | grep -c .)" 1
 "$DMA" -q -D
 ok "-bs: a queue run delivers it" wait_queue_empty 30
 # Before the commit point a failing fsync still rolls everything back.
-capture strace -f -qq -u alice -o /dev/null -e inject=fsync:error=EIO:when=3 \
+capture strace -f -qq -u alice -o /dev/null -e inject=fsync:error=EIO:when=1 \
     "$DMA" bob <"$T/msg"
 is "fsync before the commit fails: exit 73" "$rc" 73
 is "nothing left" "$(spool_rest)" ""

@@ -19,11 +19,11 @@ sys.stdout.buffer.write(out)
 }
 
 # queue_and_keep MSGFILE RCPT: submit as alice (DEFER: queued only) and
-# keep a copy of the M file in $T/m.copy.
+# keep a copy of the stored message (spool_msg) in $T/m.copy.
 queue_and_keep() {
 	capture run_as alice sh -c "$DMA $2 <$1"
 	is "submission of $1: exit 0" "$rc" 0
-	cp "$SPOOL/M$(qfiles | head -n 1 | cut -c2-)" "$T/m.copy"
+	spool_msg "$SPOOL/M$(qfiles | head -n 1 | cut -c2-)" >"$T/m.copy"
 }
 
 # -- 1. exact bytes of a plain session ------------------------------------

@@ -23,6 +23,15 @@ ehlo, helo, starttls, auth, mail, rcpt, data, eod, quit; ACTION a reply
 ("451 4.3.0 try later"), "drop" (close the connection) or "stall" (never
 answer).  An "auth" reply fault is given after the credentials were
 exchanged.  --fault-once applies faults to the first session only.
+
+Slowness: --delay STAGE=SECS (repeatable, same stages) waits SECS before
+handling STAGE (for eod: before the message is recorded and answered);
+SIGUSR1 ends every delay, those in progress and those to come.
+
+Concurrency: --max-sessions N answers a connection that arrives while N
+sessions are open "421 4.7.0 Too many concurrent SMTP connections" and
+closes it (its session record has "refused": true and is not counted as
+open).
 """
 
 import argparse
@@ -61,6 +70,17 @@ class State:
             if not sep or stage not in STAGES or not action:
                 sys.exit(f"smtpd.py: bad --fault {f!r}")
             self.faults[stage] = action
+        self.delays = {}
+        for f in args.delay:
+            stage, sep, secs = f.partition("=")
+            try:
+                self.delays[stage] = float(secs)
+            except ValueError:
+                stage = None
+            if not sep or stage not in STAGES:
+                sys.exit(f"smtpd.py: bad --delay {f!r}")
+        self.fast = asyncio.Event()
+        self.nopen = 0
         self.mechs = []
         if args.auth:
             for m in args.auth.split(","):
@@ -119,6 +139,7 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         st = self.st
+        await server.delay("eod")
         st.nmsg += 1
         n = st.nmsg
         with open(st.path(f"msg-{n:04d}.eml"), "wb") as f:
@@ -184,6 +205,7 @@ class RecSMTP(SMTP):
         self.sid = None
         self.raw = None
         self.rec = None
+        self.refused = False
         super().__init__(handler, **kw)
 
     # -- recording -------------------------------------------------------
@@ -191,6 +213,11 @@ class RecSMTP(SMTP):
         first = self.sid is None
         super().connection_made(transport)
         if first:
+            mx = self.st.args.max_sessions
+            if mx and self.st.nopen >= mx:
+                self.refused = True
+            else:
+                self.st.nopen += 1
             self.st.nsess += 1
             self.sid = self.st.nsess
             self.raw = open(self.st.path(f"session-{self.sid:04d}.raw"), "wb")
@@ -201,7 +228,7 @@ class RecSMTP(SMTP):
                 "sni": None, "client_cert": None,
                 "auth_mechanism": None, "auth_login": None,
                 "authenticated": False, "faults": [], "messages": [],
-                "quit": False, "closed": False,
+                "quit": False, "closed": False, "refused": self.refused,
             }
             sslobj = transport.get_extra_info("ssl_object")
             if sslobj is not None:
@@ -233,6 +260,8 @@ class RecSMTP(SMTP):
     def connection_lost(self, exc):
         if self.rec is not None and not self.rec["closed"]:
             self.rec["closed"] = True
+            if not self.refused:
+                self.st.nopen -= 1
             self.save()
             self.raw.close()
         super().connection_lost(exc)
@@ -282,7 +311,24 @@ class RecSMTP(SMTP):
         await self.do_fault(stage, action)
         return True
 
+    async def delay(self, stage):
+        """Wait the --delay of stage, unless SIGUSR1 ended the delays."""
+        secs = self.st.delays.get(stage)
+        if secs is None or self.st.fast.is_set():
+            return
+        self.rec["delays"] = self.rec.get("delays", []) + [stage]
+        self.save()
+        try:
+            await asyncio.wait_for(self.st.fast.wait(), secs)
+        except asyncio.TimeoutError:
+            pass
+
     async def _handle_client(self):
+        if self.refused:
+            await self.push("421 4.7.0 Too many concurrent SMTP connections")
+            self.transport.close()
+            return
+        await self.delay("greeting")
         action = self.fault_for("greeting")
         if action is None:
             return await super()._handle_client()
@@ -309,6 +355,7 @@ class RecSMTP(SMTP):
     async def smtp_EHLO(self, hostname):
         self.note(f"EHLO {hostname}")
         self.rec["ehlo"] = hostname
+        await self.delay("ehlo")
         if await self.fault("ehlo"):
             return
         if self.st.args.no_ehlo:
@@ -350,12 +397,14 @@ class RecSMTP(SMTP):
     async def smtp_HELO(self, hostname):
         self.note(f"HELO {hostname}")
         self.rec["helo"] = hostname
+        await self.delay("helo")
         if await self.fault("helo"):
             return
         await super().smtp_HELO(hostname)
 
     async def smtp_STARTTLS(self, arg):
         self.note("STARTTLS")
+        await self.delay("starttls")
         if await self.fault("starttls"):
             return
         if self.st.args.starttls_inject:
@@ -374,6 +423,7 @@ class RecSMTP(SMTP):
 
     async def smtp_AUTH(self, arg):
         self.note("AUTH " + (arg or "").split(" ")[0])
+        await self.delay("auth")
         action = self.fault_for("auth")
         if action in ("drop", "stall"):
             await self.do_fault("auth", action)
@@ -385,18 +435,21 @@ class RecSMTP(SMTP):
 
     async def smtp_MAIL(self, arg):
         self.note(f"MAIL {arg}")
+        await self.delay("mail")
         if await self.fault("mail"):
             return
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg):
         self.note(f"RCPT {arg}")
+        await self.delay("rcpt")
         if await self.fault("rcpt"):
             return
         await super().smtp_RCPT(arg)
 
     async def smtp_DATA(self, arg):
         self.note("DATA")
+        await self.delay("data")
         if await self.fault("data"):
             return
         await super().smtp_DATA(arg)
@@ -412,6 +465,7 @@ class RecSMTP(SMTP):
     async def smtp_QUIT(self, arg):
         self.note("QUIT")
         self.rec["quit"] = True
+        await self.delay("quit")
         self.save()
         action = self.fault_for("quit")
         if action is None:
@@ -470,6 +524,10 @@ def parse_args(argv):
     p.add_argument("--advertise-starttls", choices=("yes", "no"), default="yes")
     p.add_argument("--fault", action="append", default=[], metavar="STAGE=ACTION")
     p.add_argument("--fault-once", action="store_true")
+    p.add_argument("--delay", action="append", default=[], metavar="STAGE=SECS",
+                   help="wait before STAGE (SIGUSR1 ends the delays)")
+    p.add_argument("--max-sessions", type=int, default=0, metavar="N",
+                   help="421 to a connection beyond N open ones (0: no limit)")
     p.add_argument("--starttls-inject", action="store_true",
                    help="send an extra reply right after the STARTTLS 220")
     p.add_argument("--hostile-ehlo",
@@ -505,6 +563,7 @@ def main(argv):
         f.write(f"{port}\n")
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.add_signal_handler(signal.SIGINT, loop.stop)
+    loop.add_signal_handler(signal.SIGUSR1, st.fast.set)
     print(f"READY {port}", flush=True)
     loop.run_forever()
     server.close()

@@ -12,6 +12,7 @@
 #                     (10 s).  Sets SMTPD_PORT.  Returns 1 (and shows its
 #                     stderr) if it does not come up.
 #   smtpd_stop NAME   stop it (SIGTERM, then wait)
+#   smtpd_fast NAME   end its --delay waits, current and future (SIGUSR1)
 #   smtpd_port NAME   its port
 #   smtpd_conf NAME [LINE...]
 #                     /etc/dma/dma.conf := SMARTHOST 127.0.0.1, PORT of
@@ -70,6 +71,10 @@ smtpd_stop() {
 	wait "$pid" 2>/dev/null
 	rm -f "$d/pid"
 	return 0
+}
+
+smtpd_fast() {
+	kill -USR1 "$(cat "$(_smtpd_dir "$1")/pid")"
 }
 
 smtpd_port() {

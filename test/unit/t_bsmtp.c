@@ -353,6 +353,26 @@ qfile(const struct qitem *it)
 	return (slurp(fmt("%s/Q%s", dir, it->queueid)));
 }
 
+/* message - the message of entry it as delivery reads it, malloc'ed */
+static char *
+message(struct qitem *it)
+{
+	char why[256], *buf;
+	size_t n = 0, cap = 4096, r;
+
+	if (spool_acquire(it, why, sizeof(why)) != 0)
+		return (NULL);
+	buf = xmalloc(cap);
+	while ((r = fread(buf + n, 1, cap - n - 1, it->mfp)) > 0) {
+		n += r;
+		if (cap - n < 2)
+			buf = xrealloc(buf, cap *= 2);
+	}
+	buf[n] = '\0';
+	spool_release(it);
+	return (buf);
+}
+
 static void
 test_two_messages(void)
 {
@@ -402,15 +422,15 @@ test_two_messages(void)
 	ok(strcmp(id1, id2) != 0 && strcmp(id2, id3) != 0, "distinct message ids");
 
 	qf = qfile(it[0]);
-	is_str(qf, fmt("ID: %s\nSender: alice@example.org\nRecipient: a@x.org\n",
+	is_str(qf, fmt("Version: 2\nID: %s\nSender: alice@example.org\nRecipient: a@x.org\n",
 	    it[0]->queueid), "Q file of entry 1");
 	free(qf);
 	qf = qfile(it[3]);
-	is_str(qf, fmt("ID: %s\nSender: \nRecipient: b@x.org\n", it[3]->queueid),
+	is_str(qf, fmt("Version: 2\nID: %s\nSender: \nRecipient: b@x.org\n", it[3]->queueid),
 	    "Q file of the null-sender message");
 	free(qf);
 
-	m = slurp(fmt("%s/M%s", dir, it[0]->queueid));
+	m = message(it[0]);
 #define RCVD1	"Received: from tuser (uid 4242)\n\t(envelope-from alice@example.org)\n"
 	ok(m != NULL && strncmp(m, RCVD1, strlen(RCVD1)) == 0,
 	    "M file 1 starts with the Received header");
@@ -421,7 +441,7 @@ test_two_messages(void)
 	    "M file 1 body dot-unstuffed, CRLF normalised, ends after the body");
 	ok(m != NULL && strchr(m, '\r') == NULL, "M file 1 has no CR");
 	free(m);
-	m = slurp(fmt("%s/M%s", dir, it[3]->queueid));
+	m = message(it[3]);
 	ok(m != NULL && strstr(m, "\nSubject: two\n") != NULL,
 	    "M file 2 has the header");
 	ok(ends_with(m, "\n\nbare LF lines\n"), "M file 2 ends with its body");

@@ -252,13 +252,17 @@ test_roundtrip(void)
 
 	is_int(file_mode(sp(fmt("Q%s.1", id))), 0660, "Q mode 0660");
 	is_int(file_mode(sp(fmt("M%s.2", id))), 0660, "M mode 0660");
-	snprintf(want, sizeof(want),
+	snprintf(want, sizeof(want), "Version: 2\n"
 	    "ID: %s.1\nSender: sender@test.example\nRecipient: alice@remote.example\n", id);
 	is_str(slurp(sp(fmt("Q%s.1", id))), want, "Q file content exact");
-	snprintf(want, sizeof(want),
+	snprintf(want, sizeof(want), "Version: 2\n"
 	    "ID: %s.2\nSender: sender@test.example\nRecipient: bob\n", id);
 	is_str(slurp(sp(fmt("Q%s.2", id))), want, "second Q file content");
-	is_str(slurp(sp(fmt("M%s.2", id))), msgtext, "M holds the message");
+	snprintf(want, sizeof(want), "%sID: %s\nSender: sender@test.example\n"
+	    "Recipient: alice@remote.example\nRecipient: bob\n"
+	    "DMA-Trailer: 002 %016zx\n", msgtext, id, strlen(msgtext));
+	is_str(slurp(sp(fmt("M%s.2", id))), want,
+	    "M holds the message, then the envelope trailer");
 	ok(lstat(sp(fmt("M%s.1", id)), &st) == 0 && st.st_nlink == 2,
 	    "M files are hard links of one inode");
 
@@ -397,8 +401,19 @@ test_parse(void)
 		{ "empty sender", "ID: 0.f\nSender: \nRecipient: root\n", 0, 0,
 		  "0.f", "", "root" },
 		{ "missing line", "ID: ab.1\nRecipient: r@y.org\n", 0, -1, 0, 0, 0 },
-		{ "wrong order", "Sender: s@x.org\nID: ab.1\nRecipient: r@y.org\n", 0, -1, 0, 0, 0 },
-		{ "extra line", "ID: ab.1\nSender: s\nRecipient: r\nRecipient: e\n", 0, -1, 0, 0, 0 },
+		{ "version 2", "Version: 2\nID: ab.1\nSender: s\nRecipient: r\n", 0, 0,
+		  "ab.1", "s", "r" },
+		{ "any order (upstream)", "Sender: s@x.org\nID: ab.1\nRecipient: r@y.org\n", 0, 0,
+		  "ab.1", "s@x.org", "r@y.org" },
+		{ "unknown keys ignored", "Version: 2\nID: ab.1\nState: x y\nSender: s\n"
+		  "Recipient: r\nX-Later: 1\n", 0, 0, "ab.1", "s", "r" },
+		{ "repeated key: last wins", "ID: ab.1\nSender: s\nRecipient: r\nRecipient: e\n", 0, 0,
+		  "ab.1", "s", "e" },
+		{ "bad version", "Version: two\nID: ab.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "version 0", "Version: 0\nID: ab.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "cut in a line", "Version: 2\nID: ab.1\nSender: s\nRecip", 0, -1, 0, 0, 0 },
+		{ "cut after sender", "Version: 2\nID: ab.1\nSender: s\n", 0, -1, 0, 0, 0 },
+		{ "zeros", "\0\0\0\0", 4, -1, 0, 0, 0 },
 		{ "extra blank", "ID: ab.1\nSender: s\nRecipient: r\n\n", 0, -1, 0, 0, 0 },
 		{ "no final newline", "ID: ab.1\nSender: s\nRecipient: r", 0, -1, 0, 0, 0 },
 		{ "bad qid ../x", "ID: ../x\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
@@ -409,7 +424,8 @@ test_parse(void)
 		{ "sender with ctrl", "ID: ab.1\nSender: s\x01\nRecipient: r\n", 0, -1, 0, 0, 0 },
 		{ "NUL in buffer", "ID: ab.1\nSender: s\0x\nRecipient: r\n", 33, -1, 0, 0, 0 },
 		{ "empty recipient", "ID: ab.1\nSender: s\nRecipient: \n", 0, -1, 0, 0, 0 },
-		{ "key without space", "ID:ab.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
+		{ "key without space", "ID:ab.1\nSender:s\nRecipient:\tr\n", 0, 0,
+		  "ab.1", "s", "r" },
 		{ "lower-case key", "id: ab.1\nSender: s\nRecipient: r\n", 0, -1, 0, 0, 0 },
 		{ "empty file", "", 0, -1, 0, 0, 0 },
 	};
@@ -517,6 +533,50 @@ test_uncommitted_and_stale(void)
 	empty_dir();
 }
 
+/* A Q file emptied or cut by a power loss: the envelope from M's trailer. */
+static void
+test_power_loss(void)
+{
+	struct queue q;
+	struct qitem *it;
+	const char *id;
+	char why[256], path[PATH_MAX];
+	int r;
+
+	id = submit("s@x.org", "first@y.org", "second@y.org", NULL);
+	ok(id != NULL, "submit two recipients");
+	if (id == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s", sp(fmt("Q%s.2", id)));
+	ok(truncate(path, 0) == 0, "Q of recipient 2 emptied");
+	snprintf(path, sizeof(path), "%s", sp(fmt("Q%s.1", id)));
+	ok(truncate(path, 30) == 0, "Q of recipient 1 cut in half");
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 2,
+	    "both entries loaded");
+	if (q.n == 2) {
+		is_str(q.head->addr, "first@y.org", "recipient 1 from the trailer");
+		is_str(q.head->sender, "s@x.org", "sender from the trailer");
+		is_str(q.head->next->addr, "second@y.org",
+		    "recipient 2 from the trailer");
+		it = q.head->next;
+		r = spool_acquire(it, why, sizeof(why));
+		is_int(r, 0, "entry with an empty Q acquired (%s)", why);
+		spool_release(it);
+	}
+	spool_free(&q);
+	ok(!exists(sp(fmt("bad_%s.1", id))), "nothing set aside");
+
+	/* trailer of another message, recipient beyond the list */
+	write_file(sp(fmt("Q%s.3", id)), "");
+	ok(link(sp(fmt("M%s.1", id)), sp(fmt("M%s.3", id))) == 0, "third M link");
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 2,
+	    "entry whose recipient is not in the trailer skipped");
+	spool_free(&q);
+	ok(exists(sp(fmt("bad_%s.3", id))) && exists(sp(fmt("bad_%s.3.msg", id))),
+	    "and set aside");
+	empty_dir();
+}
+
 static void
 test_malformed_and_order(void)
 {
@@ -524,7 +584,7 @@ test_malformed_and_order(void)
 	char why[256];
 	time_t now = time(NULL);
 
-	write_file(sp("Qab.1"), "ID: ab.1\nSender: s\nRecipient: r@x.org\nX: y\n");
+	write_file(sp("Qab.1"), "ID: ab.1\nSender: s\nRecipient: r@x.org\nX\n");
 	write_file(sp("Mab.1"), msgtext);
 	write_file(sp("Qab.2"), "ID: ab.3\nSender: s\nRecipient: r@x.org\n");
 	write_file(sp("Mab.2"), msgtext);
@@ -684,9 +744,35 @@ test_locking(void)
 		close(fd);
 		why[0] = '\0';
 		r = spool_acquire(it, why, sizeof(why));
-		is_int(r, -1, "garbled Q refused by acquire");
+		is_int(r, 0, "garbled Q: envelope taken from M's trailer");
+		if (r == 0) {
+			n = fread(buf, 1, sizeof(buf) - 1, it->mfp);
+			buf[n] = '\0';
+			is_str(buf, msgtext, "M read without its trailer");
+			ok(fseeko(it->mfp, 0, SEEK_END) == 0 &&
+			    ftello(it->mfp) == (off_t)strlen(msgtext),
+			    "the end of M is the end of the message");
+			ok(fseeko(it->mfp, -5, SEEK_CUR) == 0 &&
+			    fread(buf, 1, 10, it->mfp) == 5 &&
+			    memcmp(buf, msgtext + strlen(msgtext) - 5, 5) == 0,
+			    "relative seek and read up to the trailer only");
+			rewind(it->mfp);
+			n = fread(buf, 1, sizeof(buf) - 1, it->mfp);
+			buf[n] = '\0';
+			is_str(buf, msgtext, "rewind reads the message again");
+		}
+		spool_release(it);
+
+		/* neither Q nor the trailer: refused */
+		(void)!truncate(it->mpath, (off_t)strlen(msgtext) + 3);
+		why[0] = '\0';
+		r = spool_acquire(it, why, sizeof(why));
+		is_int(r, -1, "garbled Q and trailer refused by acquire");
 		ok(strstr(why, "malformed queue file") != NULL, "reason: %s", why);
 		ok(it->qfd == -1 && it->mfp == NULL, "released on error");
+		fd = open(it->mpath, O_WRONLY | O_TRUNC);
+		(void)!write(fd, msgtext, strlen(msgtext));
+		close(fd);
 
 		fd = open(it->qpath, O_WRONLY | O_TRUNC);
 		snprintf(buf, sizeof(buf), "ID: %s\nSender: s@x.org\n"
@@ -824,6 +910,7 @@ main(void)
 	test_refusal();
 	test_parse();
 	test_uncommitted_and_stale();
+	test_power_loss();
 	test_malformed_and_order();
 	test_hygiene();
 	test_locking();

@@ -64,8 +64,8 @@ strace -f -qq -y -o "$T/st" -e trace=fsync,fdatasync,fork,vfork,clone,clone3 \
     "$DMA" -q -D >"$T/out" 2>&1
 ok "200 messages: all delivered, once and whole" mbox_ok
 is "200 messages: the queue is empty" "$(qfiles)" ""
-# (dma-mbox-create syncs the new mailbox once; the spool directory is
-# synced by the removal of each entry, the queue runner's part.)
+# (dma-mbox-create syncs the new mailbox once, the queue runner the spool
+# directory after its removals.)
 syncs=$(grep -cE '^[0-9]+ +f(data)?sync\([0-9]+</var/(mail/bob|spool/dma/Jbob)>' "$T/st")
 all=$(grep -cE '^[0-9]+ +f(data)?sync\(' "$T/st")
 grep -E '^[0-9]+ +f(data)?sync\(' "$T/st" | sed 's/^[0-9]* *//; s/([0-9]*</(</' |
@@ -75,6 +75,8 @@ diag "fsync/fdatasync for 200 messages: $syncs of the mailbox and its journal, $
 ok "200 messages: at most 2 syncs of the mailbox and journal per batch of 64 (<= 8)" \
     test "$syncs" -le 8
 ok "200 messages: more than one batch" test "$syncs" -ge 4
+ok "200 messages: fsync and fdatasync calls in all well below one per message (<= 20)" \
+    test "$all" -le 20
 procs=$(grep -cE '^[0-9]+ +(fork|vfork|clone|clone3)\(' "$T/st")
 diag "processes started: $procs"
 ok "200 messages: at most 8 processes (a worker per mailbox, dma-mbox-create)" \
@@ -111,7 +113,14 @@ gen_msg c2 3 | send_as alice bob
 queue c3 3
 m=$(grep -l '^begin c2$' "$SPOOL"/M* 2>/dev/null || true)
 ok "corrupted: the M file of c2 found" test -n "$m"
-truncate -s -1 "$m"		# no final newline: a corrupted queue file
+# The message's last newline becomes an X: a corrupted queue file.
+python3 -c '
+import sys
+p = sys.argv[1]
+d = open(p, "rb").read()
+i = d.index(b"\nend c2\n") + len(b"\nend c2")
+open(p, "r+b").write(d[:i] + b"X" + d[i + 1:])
+' "$m"
 deliver
 like "corrupted: c2 fails for good" "$(cat "$T/out")" ' PERMFAIL 5\.3\.0 corrupted queue file$'
 is "corrupted: the others are delivered" "$(grep -c ' OK ' "$T/out")" 2

@@ -584,7 +584,7 @@ void	 journal_close(struct journal *j);
  * (room for JOURNAL_SLOTS); returns their number, 0 for a new journal.
  */
 int	 journal_last(struct journal *j, struct jslot **v);
-/* The 'A' record of the entry id, or NULL (never delivered here). */
+/* The 'A' or 'D' record of the entry id, or NULL (never delivered here). */
 const struct jslot *journal_find(const struct journal *j, const struct jid *id);
 /*
  * Record that id is about to be appended to the mailbox inode ino from

@@ -46,7 +46,11 @@
  * removing it, or before saying so with journal_done): such a record is
  * kept, however many appends follow, until journal_done or until it is
  * older than JOURNAL_KEEP, so that the entry is not appended twice.
- * JOURNAL_SLOTS leaves room for a whole batch beside such records.
+ * JOURNAL_SLOTS leaves room for a whole batch beside such records.  A
+ * 'D' record is reused only when no empty or void slot is left, and is
+ * still found by journal_find: the removal of a queue entry is not
+ * synced at once, so a power loss can bring back an entry whose record
+ * already says 'D', and it must not be appended again either.
  *
  * Side effects: creates and writes J files in the spool directory (which
  * only group mail can enter: no user can forge a record).  Only local.c
@@ -268,30 +272,38 @@ journal_find(const struct journal *j, const struct jid *id)
 	int i;
 
 	for (i = 0; i < JOURNAL_SLOTS; i++) {
-		if (j->slot[i].state == 'A' && same_id(&j->slot[i].id, id))
+		if ((j->slot[i].state == 'A' || j->slot[i].state == 'D') &&
+		    same_id(&j->slot[i].id, id))
 			return (&j->slot[i]);
 	}
 	return (NULL);
 }
 
 /*
- * free_slot - where the next record goes: an empty, void or done slot,
- * else the oldest record older than JOURNAL_KEEP, else (more entries cut
- * off by crashes than slots) the oldest.
+ * free_slot - where the next record goes: an empty or void slot, else
+ * the oldest done one, else the oldest record older than JOURNAL_KEEP,
+ * else (more entries cut off by crashes than slots) the oldest.  Done
+ * records are kept as long as there is room: the removal of their queue
+ * entries is not synced, and an entry that a power loss brings back is
+ * then still known as delivered.
  */
 static int
 free_slot(const struct journal *j, time_t now)
 {
-	int i, oldest = 0;
+	int i, oldest = 0, done = -1;
 
 	for (i = 0; i < JOURNAL_SLOTS; i++) {
 		const struct jslot *s = &j->slot[i];
 
-		if (s->seq == 0 || s->state != 'A')
+		if (s->seq == 0 || s->state == 'V')
 			return (i);
+		if (s->state == 'D' && (done < 0 || s->seq < j->slot[done].seq))
+			done = i;
 		if (s->seq < j->slot[oldest].seq)
 			oldest = i;
 	}
+	if (done >= 0)
+		return (done);
 	if (j->slot[oldest].when + JOURNAL_KEEP >= now)
 		log_msg(LOG_WARNING, "delivery journal full: forgetting that %s "
 		    "was delivered", j->slot[oldest].id.qid);

@@ -82,7 +82,9 @@ test_old_format(void)
 	jid_of(&id, "aa.1");
 	ok(journal_find(&j, &id) != NULL, "old journal: an 'A' record is found");
 	jid_of(&id, "bb.1");
-	ok(journal_find(&j, &id) == NULL, "old journal: a 'D' record is not");
+	ok(journal_find(&j, &id) != NULL, "old journal: a 'D' record too");
+	jid_of(&id, "zz.1");
+	ok(journal_find(&j, &id) == NULL, "old journal: an unknown entry is not");
 	n = journal_last(&j, v);
 	is_int(n, 1, "old journal: the last batch is the last record alone");
 	ok(n == 1 && v[0]->seq == 7 && v[0]->bseq == 7 && v[0]->start == 200 &&
@@ -109,7 +111,8 @@ test_old_format(void)
 	jid_of(&id, "ee.1");
 	ok(journal_done("old", &id) == 0, "done");
 	ok(journal_open(&j, "old") == 0, "reopened");
-	ok(journal_find(&j, &id) == NULL, "a done record is no longer found");
+	ok(journal_find(&j, &id) != NULL,
+	    "a done record is still found (its entry may come back)");
 	n = journal_last(&j, v);
 	ok(n == 3 && v[1]->state == 'D', "and shows 'D' in its batch");
 	ok(journal_void(&j, v[2]) == 0, "void");
@@ -158,6 +161,35 @@ test_full(void)
 	}
 	ok(!bad, "the first record of every batch is still there");
 	n = journal_last(&j, v);
+	journal_close(&j);
+	/* All but the last batch done: a new batch takes empty slots first,
+	 * then the oldest done ones; the newest done records stay. */
+	for (b = 0; b < 3 && !bad; b++) {
+		for (i = 0; i < LOCAL_BATCH; i++) {
+			snprintf(qid, sizeof(qid), "q%d.%d", b, i);
+			jid_of(&id, qid);
+			if (journal_done("full", &id) != 0)
+				bad = 1;
+		}
+	}
+	ok(!bad, "three batches done");
+	bseq = 0;
+	ok(journal_open(&j, "full") == 0, "opened");
+	for (i = 0; i < LOCAL_BATCH * 2; i++) {
+		snprintf(qid, sizeof(qid), "r.%d", i);
+		jid_of(&id, qid);
+		if (journal_add(&j, &id, 1, 0, 0, 1, &bseq) == NULL)
+			bad = 1;
+	}
+	ok(!bad, "a batch of %d more added", LOCAL_BATCH * 2);
+	jid_of(&id, "q0.0");
+	ok(journal_find(&j, &id) == NULL, "the oldest done record was reused");
+	jid_of(&id, "q2.0");
+	ok(journal_find(&j, &id) != NULL, "a newer done record is kept");
+	jid_of(&id, "q3.0");
+	ok(journal_find(&j, &id) != NULL, "the undone records are kept");
+	journal_close(&j);
+	ok(journal_open(&j, "full") == 0, "opened");
 	is_int(n, LOCAL_BATCH, "the last batch has %d records", LOCAL_BATCH);
 	journal_close(&j);
 }

@@ -3,8 +3,11 @@
  *
  * Dependency direction (lower layers never call upward):
  *
- *	dma.c  ->  mail.c rcpt.c spool.c local.c net.c  ->  dns.c crypto.c conf.c
- *	       ->  util.c dfcompat.c
+ *	dma.c  ->  runq.c (every delivery), mail.c rcpt.c spool.c bsmtp.c
+ *	runq.c  ->  local.c smtp.c (through struct dlv_feed), spool.c mail.c
+ *	all  ->  dns.c crypto.c conf.c  ->  util.c dfcompat.c
+ *	smtp.c  ->  net.c (the connection), smtpdata.c (the message's wire
+ *		    form, which uses only net.c's writes)
  *	local.c  ->  mboxlock.c journal.c (its locks and its append journal)
  *	addr.c (envelope address syntax) is ground floor, like util.c
  *
@@ -236,6 +239,9 @@ struct dlv_job {
 struct dlv_feed {
 	int	(*next)(void *arg, struct dlv_job *job);
 	void	(*done)(void *arg, struct dlv_job *job);
+	/* 1 if a session refused for concurrency may be handed back now
+	   (other sessions to the destination are running); NULL: always */
+	int	(*may_yield)(void *arg);
 	void	*arg;
 };
 
@@ -644,17 +650,7 @@ struct bsmtp_ctx {
  */
 int	 bsmtp_serve(FILE *in, FILE *out, const struct bsmtp_ctx *ctx, struct queue *q);
 
-/* ---- net.c --------------------------------------------------------- */
-extern struct authuser *authusers;	/* auth.conf entries, set by dma.c */
-/*
- * One delivery attempt of the remote entry it: SMARTHOST or the MX hosts
- * of the recipient domain, tried in order until one accepts or refuses
- * permanently, within MAXADDRESSES addresses and ATTEMPTTIMEOUT seconds
- * (reaching either is DLV_TEMPFAIL).  Returns DLV_OK, or DLV_TEMPFAIL /
- * DLV_PERMFAIL with why set (always).  Reads it->mfp from its start;
- * never exits.
- */
-enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
+/* ---- smtp.c: remote delivery, sessions and transactions ----------- */
 /*
  * Deliver the jobs of f to one next hop, the SMARTHOST (domain NULL) or
  * the MX hosts of domain, over as few sessions as it can: one connection
@@ -663,14 +659,16 @@ enum dlv smtp_deliver(struct qitem *it, struct dsn *why);
  * closes it or says 421 between messages; all entries of a job go in one
  * transaction (PIPELINING when offered) with an outcome per recipient.
  * When no session can be opened, the job and every later job of the
- * feed get that failure without another attempt.  With may_yield, a
- * first session refused for concurrency (421 before any transaction)
- * gives the job taken DLV_REQUEUE and returns SMTP_YIELD; otherwise 0.
+ * feed get that failure without another attempt.  With may_yield (and
+ * f->may_yield saying yes when asked), a first session refused for
+ * concurrency (421 before any transaction) gives the job taken
+ * DLV_REQUEUE and returns SMTP_YIELD; otherwise 0.
  */
 #define SMTP_YIELD	1
 int	 smtp_deliver_feed(const char *domain, const struct authuser *auth,
 	    int may_yield, struct dlv_feed *f);
 
+/* ---- net.c: the SMTP connection ------------------------------------ */
 /*
  * Timeouts in seconds, RFC 5321 4.5.3.2 (connect and QUIT: ours).  Every
  * use goes through smtp_timeout(), which applies the TIMEOUT cap.
@@ -753,14 +751,78 @@ int	 smtp_conn_flush(struct smtp_conn *c, int timeout);
 /* Replace control characters other than TAB by '?' in place. */
 void	 smtp_sanitise(char *p, size_t n);
 
+/*
+ * An open session with one host (net.c), as smtp.c drives it: the
+ * connection and what the server's EHLO offered.  why is where the
+ * session's helpers write a failure's reason.
+ */
+struct smtp_sess {
+	struct smtp_conn c;
+	const struct mx_host *mx;
+	const char *name;	/* SMARTHOST string or MX name: SNI, auth.conf */
+	const struct authuser *users;	/* auth.conf entries, or NULL */
+	struct dsn *why;
+	/* EHLO extensions of the current (plain or TLS) session */
+	int	 esmtp;
+	int	 starttls;
+	unsigned authmech;
+	char	 authlist[128];
+	int	 size_adv;
+	unsigned long long size_max;
+	int	 eightbit;
+	int	 pipelining;
+	int	 tls_logged;
+	int	 refused;	/* the greeting or EHLO reply was 4xx */
+	int	 yieldable;	/* such a refusal is no delivery failure */
+};
+
+/*
+ * Connect to mx (logging "trying remote delivery to ..."), read the
+ * greeting, say EHLO (HELO), start TLS as configured and log in when
+ * auth names the host name.  No step waits past deadline (CLOCK_MONOTONIC
+ * ms, 0: none; it stays the connection's deadline until changed).
+ * DLV_OK with s open, or DLV_TEMPFAIL / DLV_PERMFAIL with why set (and
+ * logged) and s closed; s->refused says a 4xx greeting or EHLO reply
+ * refused the session, which with yieldable is logged as a refusal, not
+ * as a deferred delivery.
+ */
+enum dlv smtp_sess_open(struct smtp_sess *s, const struct mx_host *mx,
+	    const char *name, const struct authuser *auth, long long deadline,
+	    int yieldable, struct dsn *why);
+/* QUIT (ok: the last message was accepted, for the log) and close. */
+void	 smtp_sess_close(struct smtp_sess *s, int ok);
+/*
+ * Send cmd (NULL: none; shown replaces it in -v output) and read the
+ * reply within timeout seconds.  0, or -1 with r->text describing the
+ * I/O failure (the connection is then unusable).
+ */
+int	 smtp_sess_cmd(struct smtp_sess *s, const char *cmd, const char *shown,
+	    int timeout, struct smtp_reply *r);
+/* A failed step: logged, s->why set; 5xx DLV_PERMFAIL, else DLV_TEMPFAIL. */
+enum dlv smtp_sess_fail(struct smtp_sess *s, const char *step,
+	    const struct smtp_reply *r);
+/* A temporary failure of our own making: logged, s->why set. */
+enum dlv smtp_sess_defer(struct smtp_sess *s, const char *code, const char *fmt, ...)
+	    __printflike(3, 4);
+void	 smtp_reply_init(struct smtp_reply *r);
+/* The enhanced status code of r ("5.1.1"), else "5.0.0" / "4.0.0". */
+void	 smtp_reply_dsn(const struct smtp_reply *r, char *code, size_t len);
+/* The deadline seconds from now (0: none), and whether d has passed. */
+long long smtp_deadline(int seconds);
+int	 smtp_deadline_over(long long d);
+
 /* ---- smtpdata.c: the wire form of a message ------------------------- */
 struct smtp_msg;
 /* Load the M file and measure its wire form; NULL with why set. */
 struct smtp_msg *smtp_msg_load(FILE *fp, char *why, size_t whylen);
 size_t	 smtp_msg_size(const struct smtp_msg *m);	/* bytes on the wire */
 int	 smtp_msg_has8bit(const struct smtp_msg *m);
-/* Write the message (no final dot) through c; errors stick in c. */
-void	 smtp_msg_send(struct smtp_conn *c, const struct smtp_msg *m);
+/*
+ * Write the message (no final dot) through c; write errors stick in c.
+ * 0, or -1 with why set when the M file can not be read.
+ */
+int	 smtp_msg_send(struct smtp_conn *c, struct smtp_msg *m, char *why,
+	    size_t whylen);
 void	 smtp_msg_free(struct smtp_msg *m);
 /*
  * Write the DATA payload of the message msg to c (c NULL: count only):

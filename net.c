@@ -1,22 +1,28 @@
 /*
- * net.c - the SMTP client: one remote delivery attempt of one queue entry.
+ * net.c - the SMTP client's connection layer: one session with one host.
  *
- * Owns the dialogue with the candidate hosts of a recipient domain or
- * with the SMARTHOST: TCP connection with timeouts, the reply reader,
- * EHLO extensions (with HELO fallback), STARTTLS, SMTP AUTH and the
- * transaction; the wire form of the message is smtpdata.c's.
+ * Owns the connection to one candidate host of a next hop: the TCP
+ * connection (TCP_NODELAY) with timeouts and the attempt deadline,
+ * buffered writes, the reply reader, the greeting, EHLO extensions (with
+ * HELO fallback), STARTTLS and implicit TLS (crypto.c) and SMTP AUTH.
+ * The transactions over an open session and the choice of candidates
+ * are smtp.c's; the wire form of a message is smtpdata.c's.  Nothing
+ * here calls either of them.
  *
- * Side effects: outgoing TCP connections and syslog lines.  It reads the
- * already opened M file of the entry, never a configuration file, and
- * never writes to the spool: dma.c acts on the returned DLV_* and reason.
+ * Side effects: outgoing TCP connections and syslog lines.  It never
+ * reads a configuration file and never touches the spool.
  *
- * Privilege: runs in a delivery child that still has the egid mail of
+ * Privilege: runs in a delivery process that still has the egid mail of
  * dma; it needs none of it.  Secrets (auth.conf passwords) arrive in
- * memory from dma.c and never reach a log line, a reason or -v output.
+ * memory from the caller and never reach a log line, a reason or -v
+ * output.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +39,6 @@
 #include "dma.h"
 
 #define SMTP_WIRE_MAX	998	/* octets of a line on the wire, CRLF excluded */
-
-struct authuser *authusers;
 
 /* ---- connection ---------------------------------------------------- */
 
@@ -158,6 +162,18 @@ conn_fill(struct smtp_conn *c, long long deadline)
 		c->rlen = k;
 		return ((ssize_t)k);
 	}
+#ifdef TCP_QUICKACK
+	/*
+	 * Acknowledge the reply at once: a server that writes the replies
+	 * to a pipelined group one by one, with Nagle on, sends the next
+	 * one only after our ACK, which the kernel would delay by ~40 ms.
+	 */
+	if (c->sock) {
+		int one = 1;
+
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	}
+#endif
 	if (c->tls != NULL) {
 		int left = ms_left(deadline);
 
@@ -416,7 +432,7 @@ smtp_conn_put(struct smtp_conn *c, const void *p, size_t n, int timeout)
 static int
 net_connect(const struct mx_host *mx, long long end, char *err, size_t errlen)
 {
-	int fd, soerr = 0;
+	int fd, soerr = 0, one = 1;
 	socklen_t sl = sizeof(soerr);
 
 	fd = socket(mx->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -440,6 +456,8 @@ net_connect(const struct mx_host *mx, long long end, char *err, size_t errlen)
 			return (-1);
 		}
 	}
+	/* The final "." must not wait for the peer's delayed ACK (Nagle). */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return (fd);
 }
 
@@ -449,27 +467,10 @@ net_connect(const struct mx_host *mx, long long end, char *err, size_t errlen)
 #define AUTH_PLAIN	0x2
 #define AUTH_LOGIN	0x4
 
-struct sess {
-	struct smtp_conn c;
-	const struct mx_host *mx;
-	const char *name;	/* SMARTHOST string or MX name: SNI, auth.conf */
-	const struct qitem *it;
-	struct smtp_msg *msg;
-	struct dsn *why;
-	/* EHLO extensions of the current (plain or TLS) session */
-	int	 esmtp;
-	int	 starttls;
-	unsigned auth;
-	char	 authlist[128];
-	int	 size_adv;
-	unsigned long long size_max;
-	int	 eightbit;
-	int	 tls_logged;
-};
 
 /* reply_dsn - enhanced status from a reply ("DDD x.y.z ..."), else class */
-static void
-reply_dsn(const struct smtp_reply *r, char *code, size_t len)
+void
+smtp_reply_dsn(const struct smtp_reply *r, char *code, size_t len)
 {
 	const char *p = r->text + 4;
 	size_t k, k2;
@@ -495,13 +496,13 @@ reply_dsn(const struct smtp_reply *r, char *code, size_t len)
  * (4xx, unexpected class, I/O error, timeout) temporary.  Logs it and
  * fills the reason.
  */
-static enum dlv
-sess_fail(struct sess *s, const char *step, const struct smtp_reply *r)
+enum dlv
+smtp_sess_fail(struct smtp_sess *s, const char *step, const struct smtp_reply *r)
 {
 	char safe[REASON_MAX], code[8];
 
 	log_safe(safe, sizeof(safe), r->text);
-	reply_dsn(r, code, sizeof(code));
+	smtp_reply_dsn(r, code, sizeof(code));
 	if (r->code >= 500) {
 		log_msg(LOG_ERR, "remote delivery to %s [%s] failed after %s: %s",
 		    s->mx->host, s->mx->ip, step, safe);
@@ -517,8 +518,8 @@ sess_fail(struct sess *s, const char *step, const struct smtp_reply *r)
 }
 
 /* sess_defer - a temporary failure of our own making (not a reply) */
-static enum dlv __printflike(3, 4)
-sess_defer(struct sess *s, const char *code, const char *fmt, ...)
+enum dlv
+smtp_sess_defer(struct smtp_sess *s, const char *code, const char *fmt, ...)
 {
 	char text[REASON_MAX], safe[REASON_MAX];
 	va_list ap;
@@ -537,8 +538,8 @@ sess_defer(struct sess *s, const char *code, const char *fmt, ...)
  * the command in -v output (secrets).  0, or -1 with r->text describing
  * the I/O failure (the connection is then unusable).
  */
-static int
-sess_cmd(struct sess *s, const char *cmd, const char *shown, int timeout,
+int
+smtp_sess_cmd(struct smtp_sess *s, const char *cmd, const char *shown, int timeout,
     struct smtp_reply *r)
 {
 	if (cmd != NULL) {
@@ -555,30 +556,33 @@ sess_cmd(struct sess *s, const char *cmd, const char *shown, int timeout,
 	return (smtp_read_reply(&s->c, timeout, r) == SMTP_ROK ? 0 : -1);
 }
 
-static void
-reply_init(struct smtp_reply *r)
+void
+smtp_reply_init(struct smtp_reply *r)
 {
 	memset(r, 0, sizeof(*r));
 }
 
 /* sess_step - one command whose reply must be of class want */
 static enum dlv
-sess_step(struct sess *s, const char *cmd, int timeout, int want, const char *step,
+sess_step(struct smtp_sess *s, const char *cmd, int timeout, int want, const char *step,
     struct smtp_reply *r)
 {
-	if (sess_cmd(s, cmd, NULL, timeout, r) == 0 && r->code / 100 == want)
+	if (smtp_sess_cmd(s, cmd, NULL, timeout, r) == 0 && r->code / 100 == want)
 		return (DLV_OK);
-	return (sess_fail(s, step, r));
+	return (smtp_sess_fail(s, step, r));
 }
 
-/* sess_quit - polite end; ok says whether the message was accepted */
-static void
-sess_quit(struct sess *s, int ok)
+/*
+ * smtp_sess_close - polite end (QUIT), then close; ok says whether the
+ * last message was accepted, for the log.  Safe to call twice.
+ */
+void
+smtp_sess_close(struct smtp_sess *s, int ok)
 {
 	struct smtp_reply r;
 	char safe[REASON_MAX];
 
-	reply_init(&r);
+	smtp_reply_init(&r);
 	if (s->c.broken) {
 		/*
 		 * Out of step with the server (timeout, garbled or endless
@@ -592,26 +596,28 @@ sess_quit(struct sess *s, int ok)
 			(void)smtp_conn_flush(&s->c, smtp_timeout(SMTP_TMO_QUIT));
 			s->c.broken = 1;
 		}
+		smtp_conn_close(&s->c);
 		return;
 	}
-	if (sess_cmd(s, "QUIT", NULL, smtp_timeout(SMTP_TMO_QUIT), &r) != 0 || r.code / 100 != 2) {
+	if (smtp_sess_cmd(s, "QUIT", NULL, smtp_timeout(SMTP_TMO_QUIT), &r) != 0 || r.code / 100 != 2) {
 		if (ok)
 			log_msg(LOG_INFO, "remote delivery succeeded but QUIT failed: %s",
 			    log_safe(safe, sizeof(safe), r.text));
 	}
+	smtp_conn_close(&s->c);
 }
 
 static void
-feat_reset(struct sess *s)
+feat_reset(struct smtp_sess *s)
 {
-	s->esmtp = s->starttls = s->size_adv = s->eightbit = 0;
-	s->auth = 0;
+	s->esmtp = s->starttls = s->size_adv = s->eightbit = s->pipelining = 0;
+	s->authmech = 0;
 	s->size_max = 0;
 	s->authlist[0] = '\0';
 }
 
 static void
-feat_auth(struct sess *s, const char *p)
+feat_auth(struct smtp_sess *s, const char *p)
 {
 	size_t k;
 
@@ -620,11 +626,11 @@ feat_auth(struct sess *s, const char *p)
 		if ((k = strcspn(p, " ")) == 0)
 			break;
 		if (k == 8 && strncasecmp(p, "CRAM-MD5", k) == 0)
-			s->auth |= AUTH_CRAM;
+			s->authmech |= AUTH_CRAM;
 		else if (k == 5 && strncasecmp(p, "PLAIN", k) == 0)
-			s->auth |= AUTH_PLAIN;
+			s->authmech |= AUTH_PLAIN;
 		else if (k == 5 && strncasecmp(p, "LOGIN", k) == 0)
-			s->auth |= AUTH_LOGIN;
+			s->authmech |= AUTH_LOGIN;
 		if (strlen(s->authlist) + k + 2 < sizeof(s->authlist)) {
 			if (s->authlist[0] != '\0')
 				strlcat(s->authlist, " ", sizeof(s->authlist));
@@ -638,7 +644,7 @@ feat_auth(struct sess *s, const char *p)
 static void
 ehlo_line(void *arg, int idx, const char *line, size_t len)
 {
-	struct sess *s = arg;
+	struct smtp_sess *s = arg;
 	const char *kw = line + 4;
 	size_t k;
 
@@ -649,6 +655,8 @@ ehlo_line(void *arg, int idx, const char *line, size_t len)
 		s->starttls = 1;
 	else if (k == 8 && strncasecmp(kw, "8BITMIME", 8) == 0)
 		s->eightbit = 1;
+	else if (k == 10 && strncasecmp(kw, "PIPELINING", 10) == 0)
+		s->pipelining = 1;
 	else if (k == 4 && strncasecmp(kw, "SIZE", 4) == 0) {
 		char *end;
 		unsigned long long v;
@@ -665,35 +673,57 @@ ehlo_line(void *arg, int idx, const char *line, size_t len)
 }
 
 /*
+ * sess_refused - the greeting or EHLO reply r is not 2xx.  A 4xx one
+ * refuses the session for now (often for concurrency); when the caller
+ * can hand its work back (s->yieldable), that is no delivery failure and
+ * is logged as such.  Otherwise as smtp_sess_fail.
+ */
+static enum dlv
+sess_refused(struct smtp_sess *s, const char *step, const struct smtp_reply *r)
+{
+	char safe[REASON_MAX], code[8];
+
+	s->refused = r->code / 100 == 4;
+	if (!s->refused || !s->yieldable)
+		return (smtp_sess_fail(s, step, r));
+	log_msg(LOG_INFO, "%s [%s] refused the session for now after %s: %s",
+	    s->mx->host, s->mx->ip, step, log_safe(safe, sizeof(safe), r->text));
+	smtp_reply_dsn(r, code, sizeof(code));
+	dsn_set(s->why, code, "%s [%s] failed after %s: %s",
+	    s->mx->host, s->mx->ip, step, r->text);
+	return (DLV_TEMPFAIL);
+}
+
+/*
  * sess_hello - EHLO, and HELO when the server rejects EHLO with 5xx
  * (an RFC 821 server); a 5xx to both is permanent.
  */
 static enum dlv
-sess_hello(struct sess *s)
+sess_hello(struct smtp_sess *s)
 {
 	struct smtp_reply r;
 	char cmd[300];
 
 	feat_reset(s);
-	reply_init(&r);
+	smtp_reply_init(&r);
 	r.online = ehlo_line;
 	r.arg = s;
 	if (xsnprintf(cmd, sizeof(cmd), "EHLO %s", hostname()) != 0)
-		return (sess_defer(s, "4.3.5", "host name too long for EHLO"));
-	if (sess_cmd(s, cmd, NULL, smtp_timeout(SMTP_TMO_CMD), &r) == 0 && r.code / 100 == 2) {
+		return (smtp_sess_defer(s, "4.3.5", "host name too long for EHLO"));
+	if (smtp_sess_cmd(s, cmd, NULL, smtp_timeout(SMTP_TMO_CMD), &r) == 0 && r.code / 100 == 2) {
 		s->esmtp = 1;
 		return (DLV_OK);
 	}
 	feat_reset(s);
 	if (r.code < 500)
-		return (sess_fail(s, "EHLO", &r));
+		return (sess_refused(s, "EHLO", &r));
 	memcpy(cmd, "HELO", 4);
-	reply_init(&r);
+	smtp_reply_init(&r);
 	return (sess_step(s, cmd, smtp_timeout(SMTP_TMO_CMD), 2, "HELO", &r));
 }
 
 static void
-log_tls(struct sess *s)
+log_tls(struct smtp_sess *s)
 {
 	char desc[256];
 
@@ -703,7 +733,7 @@ log_tls(struct sess *s)
 }
 
 static enum dlv
-sess_tls(struct sess *s)
+sess_tls(struct smtp_sess *s)
 {
 	struct dsn d;
 	int left, timeout = smtp_timeout(SMTP_TMO_CMD);
@@ -715,7 +745,7 @@ sess_tls(struct sess *s)
 	if (s->c.deadline > 0) {
 		if ((left = ms_left(s->c.deadline)) == 0) {
 			s->c.broken = 1;
-			return (sess_defer(s, "4.4.2", "delivery attempt deadline "
+			return (smtp_sess_defer(s, "4.4.2", "delivery attempt deadline "
 			    "reached before the TLS handshake"));
 		}
 		if ((left + 999) / 1000 < timeout)
@@ -725,7 +755,7 @@ sess_tls(struct sess *s)
 	if (tls_start(s->c.fd, s->name, timeout, &s->c.tls, &d) != 0) {
 		s->c.broken = 1;
 		s->c.tls = NULL;
-		return (sess_defer(s, d.code[0] ? d.code : "4.7.0",
+		return (smtp_sess_defer(s, d.code[0] ? d.code : "4.7.0",
 		    "TLS handshake failed: %s", d.text));
 	}
 	log_tls(s);
@@ -734,7 +764,7 @@ sess_tls(struct sess *s)
 
 /* sess_nostarttls - STARTTLS missing or refused: defer, or go on in plain */
 static enum dlv
-sess_nostarttls(struct sess *s, const char *text)
+sess_nostarttls(struct smtp_sess *s, const char *text)
 {
 	char safe[REASON_MAX];
 
@@ -757,21 +787,21 @@ sess_nostarttls(struct sess *s, const char *text)
  * through TLS (CVE-2011-0411 style injection): refuse them.
  */
 static enum dlv
-sess_starttls(struct sess *s)
+sess_starttls(struct smtp_sess *s)
 {
 	struct smtp_reply r;
 	enum dlv ret;
 
-	reply_init(&r);
+	smtp_reply_init(&r);
 	if (!s->starttls)
 		return (sess_nostarttls(s, "the server does not offer STARTTLS"));
-	if (sess_cmd(s, "STARTTLS", NULL, smtp_timeout(SMTP_TMO_CMD), &r) != 0)
-		return (sess_fail(s, "STARTTLS", &r));
+	if (smtp_sess_cmd(s, "STARTTLS", NULL, smtp_timeout(SMTP_TMO_CMD), &r) != 0)
+		return (smtp_sess_fail(s, "STARTTLS", &r));
 	if (r.code / 100 != 2)
 		return (sess_nostarttls(s, r.text));
 	if (s->c.rpos != s->c.rlen) {
 		s->c.broken = 1;
-		return (sess_defer(s, "4.7.0", "unexpected data after the STARTTLS reply"));
+		return (smtp_sess_defer(s, "4.7.0", "unexpected data after the STARTTLS reply"));
 	}
 	if ((ret = sess_tls(s)) != DLV_OK)
 		return (ret);
@@ -802,9 +832,9 @@ b64_alloc(const void *src, size_t len)
 
 /* auth_secret - send a secret line (masked in -v output) and read the reply */
 static int
-auth_secret(struct sess *s, const char *line, const char *shown, struct smtp_reply *r)
+auth_secret(struct smtp_sess *s, const char *line, const char *shown, struct smtp_reply *r)
 {
-	int ret = sess_cmd(s, line, shown, smtp_timeout(SMTP_TMO_CMD), r);
+	int ret = smtp_sess_cmd(s, line, shown, smtp_timeout(SMTP_TMO_CMD), r);
 
 	explicit_bzero(s->c.wbuf, sizeof(s->c.wbuf));	/* the copy sent */
 	return (ret);
@@ -821,7 +851,7 @@ burn(char *p)
 
 /* auth_plain - RFC 4616 with an initial response */
 static enum auth_res
-auth_plain(struct sess *s, const struct authuser *a, struct smtp_reply *r)
+auth_plain(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r)
 {
 	size_t ll = strlen(a->login), pl = strlen(a->password);
 	char *raw = xmalloc(ll + pl + 3), *b64, *cmd;
@@ -850,12 +880,12 @@ auth_plain(struct sess *s, const struct authuser *a, struct smtp_reply *r)
 
 /* auth_login - the "LOGIN" SASL mechanism: two 334 prompts */
 static enum auth_res
-auth_login(struct sess *s, const struct authuser *a, struct smtp_reply *r)
+auth_login(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r)
 {
 	char *b64;
 	int ret;
 
-	if (sess_cmd(s, "AUTH LOGIN", NULL, smtp_timeout(SMTP_TMO_CMD), r) != 0)
+	if (smtp_sess_cmd(s, "AUTH LOGIN", NULL, smtp_timeout(SMTP_TMO_CMD), r) != 0)
 		return (AUTH_TEMP);
 	if (r->code == 504)
 		return (AUTH_NEXT);
@@ -880,13 +910,13 @@ auth_login(struct sess *s, const struct authuser *a, struct smtp_reply *r)
 
 /* auth_cram - RFC 2195 */
 static enum auth_res
-auth_cram(struct sess *s, const struct authuser *a, struct smtp_reply *r)
+auth_cram(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r)
 {
 	size_t cap = (strlen(a->login) + 34) / 3 * 4 + 8;
 	char *resp;
 	int ret;
 
-	if (sess_cmd(s, "AUTH CRAM-MD5", NULL, smtp_timeout(SMTP_TMO_CMD), r) != 0)
+	if (smtp_sess_cmd(s, "AUTH CRAM-MD5", NULL, smtp_timeout(SMTP_TMO_CMD), r) != 0)
 		return (AUTH_TEMP);
 	if (r->code == 504)
 		return (AUTH_NEXT);
@@ -895,7 +925,7 @@ auth_cram(struct sess *s, const struct authuser *a, struct smtp_reply *r)
 	resp = xmalloc(cap);
 	if (auth_cram_md5(r->text + 4, a->login, a->password, resp, cap) < 0) {
 		free(resp);
-		if (sess_cmd(s, "*", NULL, smtp_timeout(SMTP_TMO_CMD), r) == 0)
+		if (smtp_sess_cmd(s, "*", NULL, smtp_timeout(SMTP_TMO_CMD), r) == 0)
 			snprintf(r->text, sizeof(r->text), "malformed CRAM-MD5 challenge");
 		r->code = 0;
 		return (AUTH_TEMP);
@@ -914,19 +944,19 @@ auth_cram(struct sess *s, const struct authuser *a, struct smtp_reply *r)
  * used unauthenticated: no usable mechanism or TLS defers the message.
  */
 static enum dlv
-sess_auth(struct sess *s)
+sess_auth(struct smtp_sess *s)
 {
 	static const struct {
 		unsigned bit;
 		const char *name;
-		enum auth_res (*fn)(struct sess *, const struct authuser *,
+		enum auth_res (*fn)(struct smtp_sess *, const struct authuser *,
 		    struct smtp_reply *);
 	} mechs[] = {
 		{ AUTH_CRAM, "CRAM-MD5", auth_cram },
 		{ AUTH_PLAIN, "PLAIN", auth_plain },
 		{ AUTH_LOGIN, "LOGIN", auth_login },
 	};
-	const struct authuser *a = conf_find_auth(authusers, s->name);
+	const struct authuser *a = conf_find_auth(s->users, s->name);
 	struct smtp_reply r;
 	char safe[256], rsafe[REASON_MAX];
 	size_t i;
@@ -934,18 +964,18 @@ sess_auth(struct sess *s)
 	if (a == NULL)
 		return (DLV_OK);
 	if (s->c.tls == NULL && !(config.features & INSECURE))
-		return (sess_defer(s, "4.7.10", "SMTP AUTH impossible: TLS is not active "
+		return (smtp_sess_defer(s, "4.7.10", "SMTP AUTH impossible: TLS is not active "
 		    "and INSECURE is not set; not sending credentials in clear"));
-	if ((s->auth & (AUTH_CRAM | AUTH_PLAIN | AUTH_LOGIN)) == 0)
-		return (sess_defer(s, "4.7.12", "SMTP AUTH impossible: no supported "
+	if ((s->authmech & (AUTH_CRAM | AUTH_PLAIN | AUTH_LOGIN)) == 0)
+		return (smtp_sess_defer(s, "4.7.12", "SMTP AUTH impossible: no supported "
 		    "mechanism offered (server offers: %s)",
 		    s->authlist[0] != '\0' ? s->authlist : "none"));
 	for (i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++) {
-		if ((s->auth & mechs[i].bit) == 0)
+		if ((s->authmech & mechs[i].bit) == 0)
 			continue;
 		log_msg(LOG_INFO, "using SMTP authentication for user %s, mechanism %s",
 		    log_safe(safe, sizeof(safe), a->login), mechs[i].name);
-		reply_init(&r);
+		smtp_reply_init(&r);
 		switch (mechs[i].fn(s, a, &r)) {
 		case AUTH_OK:
 			return (DLV_OK);
@@ -954,79 +984,36 @@ sess_auth(struct sess *s)
 		case AUTH_PERM:
 			log_msg(LOG_ERR, "remote delivery to %s [%s] failed after AUTH: %s",
 			    s->mx->host, s->mx->ip, log_safe(rsafe, sizeof(rsafe), r.text));
-			reply_dsn(&r, safe, sizeof(safe));
+			smtp_reply_dsn(&r, safe, sizeof(safe));
 			dsn_set(s->why, safe, "SMTP login to %s failed:\n%s", s->name, r.text);
 			return (DLV_PERMFAIL);
 		case AUTH_TEMP:
-			return (sess_fail(s, "AUTH", &r));
+			return (smtp_sess_fail(s, "AUTH", &r));
 		}
 	}
-	return (sess_defer(s, "4.7.12", "SMTP AUTH impossible: the server refused "
+	return (smtp_sess_defer(s, "4.7.12", "SMTP AUTH impossible: the server refused "
 	    "every mechanism (offered: %s)", s->authlist));
 }
 
-/* ---- transaction --------------------------------------------------- */
+/* ---- opening and deadlines ----------------------------------------- */
 
-static enum dlv
-sess_envelope(struct sess *s)
+/* smtp_deadline - the end of seconds from now (0: no deadline) */
+long long
+smtp_deadline(int seconds)
 {
-	struct smtp_reply r;
-	char *cmd, sz[32];
-	enum dlv ret;
-
-	if (s->size_adv && s->size_max > 0 && smtp_msg_size(s->msg) > s->size_max) {
-		log_msg(LOG_ERR, "remote delivery to %s [%s] failed: message size %zu "
-		    "exceeds the limit of %llu bytes", s->mx->host, s->mx->ip,
-		    smtp_msg_size(s->msg), s->size_max);
-		dsn_set(s->why, "5.3.4", "message size %zu exceeds the limit of %llu "
-		    "bytes of %s", smtp_msg_size(s->msg), s->size_max, s->mx->host);
-		return (DLV_PERMFAIL);
-	}
-	sz[0] = '\0';
-	if (s->size_adv)
-		snprintf(sz, sizeof(sz), " SIZE=%zu", smtp_msg_size(s->msg));
-	cmd = xasprintf("MAIL FROM:<%s>%s%s", s->it->sender, sz,
-	    smtp_msg_has8bit(s->msg) && s->eightbit ? " BODY=8BITMIME" : "");
-	reply_init(&r);
-	ret = sess_step(s, cmd, smtp_timeout(SMTP_TMO_MAIL), 2, "MAIL FROM", &r);
-	free(cmd);
-	if (ret != DLV_OK)
-		return (ret);
-	cmd = xasprintf("RCPT TO:<%s>", s->it->addr);
-	reply_init(&r);
-	ret = sess_step(s, cmd, smtp_timeout(SMTP_TMO_RCPT), 2, "RCPT TO", &r);
-	free(cmd);
-	return (ret);
+	return (seconds > 0 ? now_ms() + (long long)seconds * 1000 : 0);
 }
 
-static enum dlv
-sess_data(struct sess *s)
+/* smtp_deadline_over - whether deadline (0: none) has passed */
+int
+smtp_deadline_over(long long deadline)
 {
-	struct smtp_reply r;
-	char safe[REASON_MAX];
-	enum dlv ret;
-
-	reply_init(&r);
-	if ((ret = sess_step(s, "DATA", smtp_timeout(SMTP_TMO_DATA), 3, "DATA", &r)) != DLV_OK)
-		return (ret);
-	log_verbose(">>> [message, %zu bytes]", smtp_msg_size(s->msg));
-	smtp_msg_send(&s->c, s->msg);
-	log_verbose(">>> .");
-	if (smtp_conn_put(&s->c, ".\r\n", 3, smtp_timeout(SMTP_TMO_BLOCK)) != 0 ||
-	    smtp_conn_flush(&s->c, smtp_timeout(SMTP_TMO_BLOCK)) != 0)
-		return (sess_defer(s, "4.4.2", "write error while sending the message: %s",
-		    strerror(s->c.err)));
-	reply_init(&r);
-	if ((ret = sess_step(s, NULL, smtp_timeout(SMTP_TMO_DOT), 2, "final DATA", &r)) != DLV_OK)
-		return (ret);
-	log_msg(LOG_INFO, "%s [%s] accepted the message: %s", s->mx->host, s->mx->ip,
-	    log_safe(safe, sizeof(safe), r.text));
-	return (DLV_OK);
+	return (attempt_over(deadline));
 }
 
-/* sess_run - the whole dialogue on a connected socket */
+/* sess_setup - greeting, EHLO, TLS and AUTH on a connected socket */
 static enum dlv
-sess_run(struct sess *s)
+sess_setup(struct smtp_sess *s)
 {
 	struct smtp_reply r;
 	enum dlv ret;
@@ -1034,190 +1021,47 @@ sess_run(struct sess *s)
 
 	if (tlsmode == SECURETRANSFER && (ret = sess_tls(s)) != DLV_OK)
 		return (ret);
-	reply_init(&r);
-	if ((ret = sess_step(s, NULL, smtp_timeout(SMTP_TMO_GREETING), 2, "connect", &r)) != DLV_OK)
-		return (ret);
+	smtp_reply_init(&r);
+	if (smtp_sess_cmd(s, NULL, NULL, smtp_timeout(SMTP_TMO_GREETING), &r) != 0 ||
+	    r.code / 100 != 2)
+		return (sess_refused(s, "connect", &r));
 	if ((ret = sess_hello(s)) != DLV_OK)
 		return (ret);
 	if (tlsmode == (SECURETRANSFER | STARTTLS) && (ret = sess_starttls(s)) != DLV_OK)
 		return (ret);
 	if (!s->tls_logged)
 		log_msg(LOG_INFO, "TLS: none");
-	if ((ret = sess_auth(s)) != DLV_OK)
-		return (ret);
-	if ((ret = sess_envelope(s)) != DLV_OK)
-		return (ret);
-	if ((ret = sess_data(s)) != DLV_OK)
-		return (ret);
-	sess_quit(s, 1);
-	return (DLV_OK);
+	return (sess_auth(s));
 }
 
-static enum dlv
-deliver_host(const struct qitem *it, const struct mx_host *mx, const char *name,
-    struct smtp_msg *m, struct dsn *why, long long attempt_end)
+/* smtp_sess_open - a session with mx, ready for a transaction (dma.h) */
+enum dlv
+smtp_sess_open(struct smtp_sess *s, const struct mx_host *mx, const char *name,
+    const struct authuser *auth, long long deadline, int yieldable, struct dsn *why)
 {
-	struct sess s;
 	char err[256];
 	enum dlv ret;
 	int fd;
 
+	memset(s, 0, sizeof(*s));
+	s->c.fd = -1;
+	s->mx = mx;
+	s->name = name;
+	s->users = auth;
+	s->yieldable = yieldable;
+	s->why = why;
 	log_msg(LOG_INFO, "trying remote delivery to %s [%s] pref %d",
 	    mx->host, mx->ip, mx->pref);
-	if ((fd = net_connect(mx, step_end(attempt_end, smtp_timeout(SMTP_TMO_CONNECT)),
+	if ((fd = net_connect(mx, step_end(deadline, smtp_timeout(SMTP_TMO_CONNECT)),
 	    err, sizeof(err))) < 0) {
 		log_msg(LOG_INFO, "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
 		dsn_set(why, "4.4.1", "connect to %s [%s] failed: %s", mx->host, mx->ip, err);
 		return (DLV_TEMPFAIL);
 	}
-	memset(&s, 0, sizeof(s));
-	smtp_conn_fd(&s.c, fd);
-	s.c.sock = 1;
-	s.c.deadline = attempt_end;
-	s.mx = mx;
-	s.name = name;
-	s.it = it;
-	s.msg = m;
-	s.why = why;
-	ret = sess_run(&s);
-	if (ret != DLV_OK)
-		sess_quit(&s, 0);
-	smtp_conn_close(&s.c);
-	return (ret);
-}
-
-/*
- * bound_hit - the attempt ended at one of its bounds (what, value and
- * unit: "address limit (5)") after tried of n addresses: log it and say
- * so in the reason, keeping the last failure and its status code.
- */
-static void
-bound_hit(struct dsn *why, const char *what, int value, const char *unit,
-    size_t tried, size_t n)
-{
-	char code[sizeof(why->code)], last[REASON_MAX];
-
-	strlcpy(code, why->code, sizeof(code));
-	strlcpy(last, why->text, sizeof(last));
-	log_msg(LOG_NOTICE, "remote delivery deferred: %s (%d%s) reached after "
-	    "trying %zu of %zu addresses", what, value, unit, tried, n);
-	dsn_set(why, code, "%s (%d%s) reached after trying %zu of %zu addresses; "
-	    "last error: %s", what, value, unit, tried, n, last);
-}
-
-/*
- * deliver_candidates - offer the message to the candidates in order until
- * one takes it or refuses it for good.  One attempt is bounded: at most
- * MAXADDRESSES addresses, and ATTEMPTTIMEOUT seconds from the first
- * connect to the last reply for all of them together (every step's
- * timeout is cut to what is left); reaching a bound is a temporary
- * failure, so a hostile or broken domain holds a delivery process for
- * minutes, not hours.
- */
-static enum dlv
-deliver_candidates(const struct qitem *it, const struct mx_host *mx, size_t nmx,
-    const char *smarthost, struct smtp_msg *m, struct dsn *why)
-{
-	long long end = 0;
-	size_t tried = 0, cap = nmx;
-	enum dlv ret = DLV_TEMPFAIL;
-
-	if (config.attempttimeout > 0)
-		end = now_ms() + (long long)config.attempttimeout * 1000;
-	if (config.maxaddresses > 0 && (size_t)config.maxaddresses < nmx)
-		cap = (size_t)config.maxaddresses;
-	while (ret == DLV_TEMPFAIL && tried < cap && !attempt_over(end)) {
-		ret = deliver_host(it, &mx[tried], smarthost != NULL ? smarthost :
-		    mx[tried].host, m, why, end);
-		tried++;
-	}
-	if (ret != DLV_TEMPFAIL)
-		return (ret);
-	if (attempt_over(end))
-		bound_hit(why, "delivery attempt deadline", config.attempttimeout,
-		    " s", tried, nmx);
-	else if (tried < nmx)
-		bound_hit(why, "address limit", config.maxaddresses, "", tried, nmx);
-	return (ret);
-}
-
-/* envelope_refused - 1 (why set, logged) if its addresses must not be sent */
-static int
-envelope_refused(const struct qitem *it, struct dsn *why)
-{
-	char err[128], safe[256];
-
-	if (it->sender[0] != '\0' && addr_check(it->sender, 0, err, sizeof(err)) != 0) {
-		log_safe(safe, sizeof(safe), it->sender);
-		log_msg(LOG_ERR, "refusing to send sender <%s> in MAIL FROM: %s", safe, err);
-		dsn_set(why, "5.1.7", "invalid sender address <%s> not sent: %s", safe, err);
-		return (1);
-	}
-	if (addr_check(it->addr, 0, err, sizeof(err)) != 0) {
-		log_safe(safe, sizeof(safe), it->addr);
-		log_msg(LOG_ERR, "refusing to send recipient <%s> in RCPT TO: %s", safe, err);
-		dsn_set(why, "5.1.3", "invalid recipient address <%s> not sent: %s", safe, err);
-		return (1);
-	}
-	return (0);
-}
-
-enum dlv
-smtp_deliver(struct qitem *it, struct dsn *why)
-{
-	struct mx_host *mx = NULL;
-	struct smtp_msg *m;
-	const char *host, *at;
-	size_t nmx = 0;
-	int port, smart = config.smarthost != NULL;
-	enum dlv ret;
-
-	/* LOCALONLY: nothing leaves this host (an alias or a -t header named
-	 * a remote address, or the entry was queued before the key was set). */
-	if (config.features & LOCALONLY) {
-		dsn_set(why, "5.7.1", "remote delivery to <%s> refused: this host "
-		    "delivers local mail only (LOCALONLY)", it->addr);
-		log_msg(LOG_NOTICE, "remote delivery refused: LOCALONLY");
-		return (DLV_PERMFAIL);
-	}
-	if (smart) {
-		host = config.smarthost;
-		port = config.port;
-		log_msg(LOG_INFO, "using smarthost (%s:%d)", host, port);
-	} else {
-		at = strrchr(it->addr, '@');
-		if (at == NULL || at[1] == '\0') {
-			dsn_set(why, "5.1.3", "Internal error: badly formed address %s", it->addr);
-			return (DLV_PERMFAIL);
-		}
-		host = at + 1;
-		port = SMTP_PORT;
-	}
-	/*
-	 * The addresses are written into MAIL FROM:<...> and RCPT TO:<...>:
-	 * one that fails the intake check (an entry queued by an older
-	 * version, or edited) could close the path and add ESMTP parameters,
-	 * so it is never sent.  Permanent: retrying can not change the entry,
-	 * and the bounce (to postmaster when the sender is the bad one)
-	 * reports it at once instead of after five days.
-	 */
-	if (envelope_refused(it, why))
-		return (DLV_PERMFAIL);
-	if ((m = smtp_msg_load(it->mfp, why->text, sizeof(why->text))) == NULL) {
-		strlcpy(why->code, "4.3.0", sizeof(why->code));
-		log_msg(LOG_NOTICE, "remote delivery deferred: %s", why->text);
-		return (DLV_TEMPFAIL);
-	}
-
-	ret = dns_get_mx_list(host, port, smart, &mx, &nmx, why);
-	if (ret != DLV_OK) {
-		log_msg(LOG_NOTICE, "remote delivery %s: %s",
-		    ret == DLV_PERMFAIL ? "failed" : "deferred", why->text);
-	} else {
-		dsn_set(why, "4.4.4", "no mail exchanger found for %s", host);
-		ret = deliver_candidates(it, mx, nmx, smart ? host : NULL, m, why);
-	}
-	free(mx);
-	smtp_msg_free(m);
+	smtp_conn_fd(&s->c, fd);
+	s->c.sock = 1;
+	s->c.deadline = deadline;
+	if ((ret = sess_setup(s)) != DLV_OK)
+		smtp_sess_close(s, 0);
 	return (ret);
 }

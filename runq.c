@@ -118,6 +118,7 @@ struct round {
 	/* shared with the workers */
 	unsigned char *state;	/* enum est per round entry */
 	unsigned *counter;	/* next job per destination */
+	unsigned *alive;	/* its workers alive, per destination */
 	struct slot *slot;	/* per worker slot */
 	struct shared *sh;
 	size_t	 shlen;
@@ -436,6 +437,18 @@ load_auth(struct authuser **auth, struct dsn *why)
 	return (DLV_TEMPFAIL);
 }
 
+/*
+ * feed_may_yield - a session refused for concurrency may be handed
+ * back: another worker of the destination is alive to take the job.
+ */
+static int
+feed_may_yield(void *arg)
+{
+	struct worker *w = arg;
+
+	return (__atomic_load_n(&w->rd->alive[w->d], __ATOMIC_SEQ_CST) > 1);
+}
+
 /* worker_body - deliver jobs of destination d until none is left */
 static int
 worker_body(struct run *run, struct round *rd, int d, int slot, int may_yield)
@@ -455,6 +468,7 @@ worker_body(struct run *run, struct round *rd, int d, int slot, int may_yield)
 	w.slot = &rd->slot[slot];
 	f.next = feed_next;
 	f.done = feed_done;
+	f.may_yield = feed_may_yield;
 	f.arg = &w;
 	if (dst->kind == D_LOCAL) {
 		local_deliver_feed(dst->name, &f);
@@ -634,7 +648,7 @@ round_build(struct run *run, struct round *rd, time_t now)
 	/* One shared mapping: header, counters, slots, states. */
 	off = sizeof(struct shared);
 	off = (off + 63) & ~(size_t)63;
-	rd->shlen = off + nd * sizeof(unsigned);
+	rd->shlen = off + 2 * nd * sizeof(unsigned);
 	rd->shlen = (rd->shlen + 63) & ~(size_t)63;
 	rd->shlen += (size_t)run->nslots * sizeof(struct slot) + rd->n;
 	if ((rd->shmem = shared_alloc(rd->shlen)) == NULL) {
@@ -646,7 +660,8 @@ round_build(struct run *run, struct round *rd, time_t now)
 	}
 	rd->sh = rd->shmem;
 	rd->counter = (unsigned *)(void *)((char *)rd->shmem + off);
-	off = (off + nd * sizeof(unsigned) + 63) & ~(size_t)63;
+	rd->alive = rd->counter + nd;
+	off = (off + 2 * nd * sizeof(unsigned) + 63) & ~(size_t)63;
 	rd->slot = (struct slot *)(void *)((char *)rd->shmem + off);
 	rd->state = (unsigned char *)rd->shmem + off +
 	    (size_t)run->nslots * sizeof(struct slot);
@@ -728,11 +743,14 @@ start(struct run *run, struct round *rd, int d)
 	}
 	if (sl == run->nslots)
 		return (-1);	/* cannot happen: running < nslots */
-	may_yield = dst->running > 0;
+	may_yield = 1;		/* asked again when refused (feed_may_yield) */
 	rd->slot[sl].n = 0;
 	rd->slot[sl].dest = d;
-	if ((pid = fork()) == -1)
+	__atomic_add_fetch(&rd->alive[d], 1, __ATOMIC_SEQ_CST);
+	if ((pid = fork()) == -1) {
+		__atomic_sub_fetch(&rd->alive[d], 1, __ATOMIC_SEQ_CST);
 		return (-1);
+	}
 	if (pid == 0)
 		_exit(worker_body(run, rd, d, sl, may_yield));
 	rd->slot[sl].pid = pid;
@@ -770,6 +788,7 @@ reap(struct run *run, struct round *rd, pid_t pid, int status, int *running)
 			continue;
 		d = &rd->dest[s->dest];
 		d->running--;
+		__atomic_sub_fetch(&rd->alive[s->dest], 1, __ATOMIC_SEQ_CST);
 		(*running)--;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_YIELD) {
 			if (d->limit > 1)

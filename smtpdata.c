@@ -6,8 +6,9 @@
  * over 998 bytes (MIME-aware re-encoding, see below).  It counts (SIZE,
  * 8BITMIME) and writes with the same walk.
  *
- * Side effects: writes through the smtp_conn of net.c only.  No
- * privilege is used; the M file arrives already opened.
+ * Side effects: reads the M file (already opened) and writes through the
+ * smtp_conn of net.c only.  No privilege is used.  Memory is about
+ * 100 kB per message, whatever its size or the length of its lines.
  */
 #include <sys/types.h>
 
@@ -25,13 +26,18 @@
 #define MIME_DEPTH_MAX	10	/* nesting of multiparts / message/rfc822 */
 #define MIME_FIELD_MAX	2048	/* unfolded MIME header value we look at */
 #define MIME_BOUNDARY_MAX 200	/* RFC 2046 says 70; be lenient */
+#define MSG_BLOCK	65536	/* bytes read from the M file at once */
+#define MSG_PIECE	16384	/* a longer line is handled in pieces */
 
 /* ---- message wire form ----------------------------------------------- */
 
 /*
- * The M file is loaded whole and indexed by lines; any LF, CRLF or bare
- * CR ends a line.  The same walk first counts (SIZE, 8BITMIME) and then
- * writes, so the declared size is the size sent.
+ * The M file is streamed, never held in memory: any LF, CRLF or bare CR
+ * ends a line, and a line longer than MSG_PIECE bytes is handled in
+ * pieces, so memory does not depend on the size of the message or of its
+ * lines.  A first pass finds what needs re-encoding (below) and counts;
+ * when something does, a second pass counts again with it; the pass at
+ * DATA writes.  The declared size is the size sent.
  *
  * Lines over 998 bytes cannot be sent as they are.  The walk follows the
  * MIME structure (multipart and message/rfc822, nested up to
@@ -48,102 +54,178 @@
  * the original); a header line without such a place is cut and continued
  * with an added space (XXX: that changes the field, no exact way exists).
  * Overlong multipart preamble/epilogue/delimiter lines are cut (MIME
- * readers ignore them).
+ * readers ignore them).  A boundary delimiter, a header field name and
+ * the MIME fields are recognised within the first MSG_PIECE bytes of a
+ * line.
  */
-struct sline {
-	size_t	 off, len;
+
+/* How the body lines of a leaf entity are sent. */
+enum lmode {
+	L_PLAIN,		/* as they are */
+	L_QPSOFT,		/* quoted-printable given soft breaks */
+	L_CUT,			/* base64 cut at B64_LINE */
+	L_REENC,		/* encoded as quoted-printable */
 };
 
-struct smtp_msg {
-	char	*buf;
-	size_t	 len;
-	struct sline *ln;
-	size_t	 n, cap;
-	size_t	 size;		/* wire bytes, without the final ".\r\n" */
-	int	 has8bit;
-};
-
-struct emit {
-	struct smtp_conn *c;	/* NULL: count only */
-	const struct smtp_msg *m;
-	size_t	 size;
-	int	 has8bit;
+/* What the lines of the innermost entity being walked are. */
+enum fkind {
+	F_HEAD,			/* header lines */
+	F_LEAF,			/* body of a leaf */
+	F_PRE,			/* multipart preamble, before the first delimiter */
+	F_PART,			/* multipart: a part (the next frame) is open */
+	F_EPI,			/* multipart epilogue, after the close delimiter */
+	F_MSG,			/* message/rfc822: its message (next frame) is open */
+	F_FIT,			/* message/rfc822 body without a header */
 };
 
 struct ent {
-	size_t	 hb, he;	/* header lines [hb, he) */
-	size_t	 bb, be;	/* body lines [bb, be) */
-	int	 blank;		/* a blank line at he separates them */
 	int	 multipart, rfc822, mimever;
 	char	 cte[32];	/* lower case, "" when absent */
 	char	 boundary[MIME_BOUNDARY_MAX + 1];
 };
 
-#define LP(m, i)	((m)->buf + (m)->ln[i].off)
-#define LL(m, i)	((m)->ln[i].len)
+/* One entity being walked. */
+struct frame {
+	enum fkind kind;
+	int	 depth, top;
+	unsigned ord;		/* entities in document order */
+	struct ent h;
+	size_t	 nhead;		/* header lines so far */
+	int	 field;		/* collecting: 1 Content-Type, 2 -Transfer-Encoding */
+	int	 skipping;	/* dropping an old Content-Transfer-Encoding */
+	enum lmode mode;
+	int	 need;		/* scan: a body line is too long */
+	size_t	 linelen;	/* scan: of the body line so far */
+};
 
-static void
-msg_addline(struct smtp_msg *m, size_t off, size_t len)
-{
-	if (m->n == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 256;
-		m->ln = xrealloc(m->ln, m->cap * sizeof(*m->ln));
-	}
-	m->ln[m->n].off = off;
-	m->ln[m->n].len = len;
-	m->n++;
-}
+/* A leaf that needs re-encoding, found by the scan. */
+struct needed {
+	unsigned ord;
+	enum lmode mode;
+};
 
-static void
-msg_free(struct smtp_msg *m)
-{
-	free(m->buf);
-	free(m->ln);
-	memset(m, 0, sizeof(*m));
-}
+struct smtp_msg {
+	FILE	*fp;
+	size_t	 size;		/* wire bytes, without the final ".\r\n" */
+	int	 has8bit;
+	struct needed *need;
+	size_t	 nneed, capneed;
+	/* the reader */
+	unsigned char blk[MSG_BLOCK];
+	size_t	 bpos, blen;
+	int	 midline;	/* in the middle of a line */
+	int	 skiplf;	/* the last line ended in CR: an LF may follow */
+	char	 piece[MSG_PIECE];
+};
 
-/* msg_load - read fp from its start and index its lines */
+struct emit {
+	struct smtp_conn *c;	/* NULL: count only */
+	struct smtp_msg *m;
+	int	 scan;		/* first pass: find the leaves to re-encode */
+	size_t	 size;
+	int	 has8bit;
+	struct frame st[MIME_DEPTH_MAX + 2];
+	int	 nst;
+	unsigned nord;		/* entities begun */
+	size_t	 cursor;	/* next of m->need */
+	char	 fval[MIME_FIELD_MAX];	/* the MIME field being collected */
+	size_t	 flen;
+	/* a line handled in pieces: what is left of it */
+	char	 cy[MSG_PIECE + SMTP_WIRE_MAX + 8];
+	size_t	 cylen;
+	int	 cont;		/* folding: the next segment needs a space */
+	char	 seg[QP_LINE_MAX + 4];	/* quoted-printable encoding */
+	size_t	 col;
+	int	 pend;		/* a held back blank, or -1 */
+};
+
+/* ---- reading the M file ---------------------------------------------- */
+
+/*
+ * msg_rewind - to the start of the message in its M file (the one place
+ * that knows where it starts)
+ */
 static int
-msg_load(FILE *fp, struct smtp_msg *m, char *why, size_t whylen)
+msg_rewind(FILE *fp)
 {
-	size_t cap = 65536, i, start;
-	size_t r;
-
-	memset(m, 0, sizeof(*m));
-	if (fp == NULL) {
-		snprintf(why, whylen, "queued message not open");
-		return (-1);
-	}
-	rewind(fp);
-	m->buf = xmalloc(cap);
-	while ((r = fread(m->buf + m->len, 1, cap - m->len, fp)) > 0) {
-		m->len += r;
-		if (m->len == cap) {
-			cap *= 2;
-			m->buf = xrealloc(m->buf, cap);
-		}
-	}
-	if (ferror(fp)) {
-		snprintf(why, whylen, "cannot read the queued message: %s", strerror(errno));
-		msg_free(m);
-		return (-1);
-	}
-	for (i = start = 0; i < m->len; ) {
-		char ch = m->buf[i];
-
-		if (ch != '\n' && ch != '\r') {
-			i++;
-			continue;
-		}
-		msg_addline(m, start, i - start);
-		if (ch == '\r' && i + 1 < m->len && m->buf[i + 1] == '\n')
-			i++;
-		start = ++i;
-	}
-	if (start < m->len)
-		msg_addline(m, start, m->len - start);
-	return (0);
+	clearerr(fp);
+	return (fseeko(fp, 0, SEEK_SET));
 }
+
+/* rd_fill - the next block: 1, 0 at the end, -1 on a read error */
+static int
+rd_fill(struct smtp_msg *m)
+{
+	size_t r = fread(m->blk, 1, sizeof(m->blk), m->fp);
+
+	m->bpos = 0;
+	m->blen = r;
+	if (r == 0 && ferror(m->fp))
+		return (-1);
+	return (r > 0);
+}
+
+/*
+ * rd_piece - the next line, or the next MSG_PIECE bytes of a longer one,
+ * into m->piece, without its line end: 1 (*first: a line begins, *last:
+ * it ends here), 0 after the last line, -1 on a read error (errno)
+ */
+static int
+rd_piece(struct smtp_msg *m, size_t *np, int *first, int *last)
+{
+	const unsigned char *s;
+	size_t n = 0, k, lim;
+	int r;
+
+	*first = !m->midline;
+	for (;;) {
+		if (m->bpos == m->blen) {
+			if ((r = rd_fill(m)) < 0)
+				return (-1);
+			if (r == 0) {
+				m->skiplf = 0;
+				if (n == 0 && !m->midline)
+					return (0);
+				m->midline = 0;
+				*np = n;
+				*last = 1;
+				return (1);
+			}
+		}
+		if (m->skiplf) {
+			m->skiplf = 0;
+			if (m->blk[m->bpos] == '\n') {
+				m->bpos++;
+				continue;
+			}
+		}
+		s = m->blk + m->bpos;
+		lim = m->blen - m->bpos;
+		if (lim > MSG_PIECE - n)
+			lim = MSG_PIECE - n;
+		for (k = 0; k < lim && s[k] != '\n' && s[k] != '\r'; k++)
+			;
+		memcpy(m->piece + n, s, k);
+		n += k;
+		m->bpos += k;
+		if (k < lim) {
+			m->skiplf = s[k] == '\r';
+			m->bpos++;
+			m->midline = 0;
+			*np = n;
+			*last = 1;
+			return (1);
+		}
+		if (n == MSG_PIECE) {
+			m->midline = 1;
+			*np = n;
+			*last = 0;
+			return (1);
+		}
+	}
+}
+
+/* ---- writing --------------------------------------------------------- */
 
 static void
 emit_raw(struct emit *e, const char *p, size_t n)
@@ -179,118 +261,54 @@ line_long(const char *p, size_t n)
 	return (n + (n > 0 && p[0] == '.') > SMTP_WIRE_MAX);
 }
 
-/* emit_cut - a line cut into pieces of at most w bytes (w < SMTP_WIRE_MAX) */
-static void
-emit_cut(struct emit *e, const char *p, size_t n, size_t w)
-{
-	while (n > w) {
-		emit_line(e, p, w);
-		p += w;
-		n -= w;
-	}
-	emit_line(e, p, n);
-}
-
 /*
- * emit_fit - a multipart preamble, delimiter or epilogue line, or one of
- * a message/rfc822 body without a header: sent as is when it fits on the
- * wire, cut only when it does not.
+ * The runners below send a line, or what has come of a long line so far
+ * (last: the line ends here), and return the bytes they used; what they
+ * leave waits for the next piece (carry).
  */
-static void
-emit_fit(struct emit *e, const char *p, size_t n)
+
+/* run_cut - lines of w bytes while more than w are left */
+static size_t
+run_cut(struct emit *e, const char *p, size_t n, size_t w, int last)
 {
-	if (line_long(p, n))
-		emit_cut(e, p, n, SMTP_WIRE_MAX - 1);
-	else
-		emit_line(e, p, n);
+	size_t o = 0;
+
+	while (n - o > w) {
+		emit_line(e, p + o, w);
+		o += w;
+	}
+	if (last) {
+		emit_line(e, p + o, n - o);
+		o = n;
+	}
+	return (o);
 }
 
-/* emit_folded - a header line, folded before whitespace when too long */
-static void
-emit_folded(struct emit *e, const char *p, size_t n)
-{
-	char seg[SMTP_WIRE_MAX + 1];
-	size_t lim, i, cut, fnw;
-	int cont = 0;		/* this piece needs a leading space */
-
-	if (!line_long(p, n)) {
-		emit_line(e, p, n);
-		return;
-	}
-	while (n + (size_t)cont > SMTP_WIRE_MAX - 1) {
-		lim = SMTP_WIRE_MAX - 1 - (size_t)cont;
-		for (fnw = 0; fnw < n && (p[fnw] == ' ' || p[fnw] == '\t'); fnw++)
-			;
-		cut = 0;
-		for (i = lim; i > fnw; i--) {
-			if (p[i] == ' ' || p[i] == '\t') {
-				cut = i;
-				break;
-			}
-		}
-		if (cut == 0)
-			cut = lim;
-		seg[0] = ' ';
-		memcpy(seg + cont, p, cut);
-		emit_line(e, seg, cut + (size_t)cont);
-		cont = !(p[cut] == ' ' || p[cut] == '\t');
-		p += cut;
-		n -= cut;
-	}
-	seg[0] = ' ';
-	memcpy(seg + cont, p, n);
-	emit_line(e, seg, n + (size_t)cont);
-}
-
-/* emit_qp_soft - an already quoted-printable line, given soft breaks */
-static void
-emit_qp_soft(struct emit *e, const char *p, size_t n)
+/* run_qpsoft - an already quoted-printable line, given soft breaks */
+static size_t
+run_qpsoft(struct emit *e, const char *p, size_t n, int last)
 {
 	char seg[QP_LINE_MAX + 1];
-	size_t cut;
+	const char *q;
+	size_t cut, o = 0;
 
-	while (n > QP_LINE_MAX) {
+	while (n - o > QP_LINE_MAX) {
+		q = p + o;
 		cut = QP_LINE_MAX - 1;
-		if (p[cut - 1] == '=')
+		if (q[cut - 1] == '=')
 			cut -= 1;
-		else if (p[cut - 2] == '=')
+		else if (q[cut - 2] == '=')
 			cut -= 2;
-		memcpy(seg, p, cut);
+		memcpy(seg, q, cut);
 		seg[cut] = '=';
 		emit_line(e, seg, cut + 1);
-		p += cut;
-		n -= cut;
+		o += cut;
 	}
-	emit_line(e, p, n);
-}
-
-/* emit_qp_encode - one body line encoded as quoted-printable (RFC 2045 6.7) */
-static void
-emit_qp_encode(struct emit *e, const char *p, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char seg[QP_LINE_MAX + 4];
-	size_t i, col = 0;
-
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		int enc = ch == '=' || ch >= 0x7f || (ch < 0x20 && ch != '\t') ||
-		    ((ch == ' ' || ch == '\t') && i == n - 1);
-		size_t w = enc ? 3 : 1;
-
-		if (col + w > QP_LINE_MAX - 1) {
-			seg[col++] = '=';
-			emit_line(e, seg, col);
-			col = 0;
-		}
-		if (enc) {
-			seg[col++] = '=';
-			seg[col++] = hex[ch >> 4];
-			seg[col++] = hex[ch & 15];
-		} else
-			seg[col++] = (char)ch;
+	if (last) {
+		emit_line(e, p + o, n - o);
+		o = n;
 	}
-	emit_line(e, seg, col);
+	return (o);
 }
 
 static int
@@ -320,26 +338,175 @@ field_is(const char *p, size_t n, const char *name)
 	return (n > k && strncasecmp(p, name, k) == 0 && p[k] == ':');
 }
 
-/* field_value - unfolded value of the field at line i (capped) */
-static void
-field_value(const struct smtp_msg *m, size_t i, size_t end, char *out, size_t outlen)
+/* run_fold - a long header line, folded before whitespace */
+static size_t
+run_fold(struct emit *e, const char *p, size_t n, int last)
 {
-	const char *p = (const char *)memchr(LP(m, i), ':', LL(m, i)) + 1;
-	size_t n = LL(m, i) - (size_t)(p - LP(m, i)), o = 0;
+	char seg[SMTP_WIRE_MAX + 1];
+	const char *q;
+	size_t lim, i, cut, fnw, left, o = 0;
+	int cont = e->cont;	/* this piece needs a leading space */
 
-	for (;;) {
-		size_t k = n < outlen - 1 - o ? n : outlen - 1 - o;
-
-		memcpy(out + o, p, k);
-		o += k;
-		if (++i >= end || LL(m, i) == 0 || !is_wsp(LP(m, i)[0]))
-			break;
-		p = LP(m, i);
-		n = LL(m, i);
+	while (n - o + (size_t)cont > SMTP_WIRE_MAX - 1) {
+		q = p + o;
+		left = n - o;
+		lim = SMTP_WIRE_MAX - 1 - (size_t)cont;
+		for (fnw = 0; fnw < left && is_wsp(q[fnw]); fnw++)
+			;
+		cut = 0;
+		for (i = lim; i > fnw; i--) {
+			if (is_wsp(q[i])) {
+				cut = i;
+				break;
+			}
+		}
+		if (cut == 0)
+			cut = lim;
+		seg[0] = ' ';
+		memcpy(seg + cont, q, cut);
+		emit_line(e, seg, cut + (size_t)cont);
+		cont = !is_wsp(q[cut]);
+		o += cut;
 	}
-	out[o] = '\0';
-	smtp_sanitise(out, o);
+	e->cont = cont;
+	if (last) {
+		seg[0] = ' ';
+		memcpy(seg + cont, p + o, n - o);
+		emit_line(e, seg, n - o + (size_t)cont);
+		o = n;
+		e->cont = 0;
+	}
+	return (o);
 }
+
+enum run {
+	R_FIT,			/* cut at SMTP_WIRE_MAX - 1 */
+	R_B64,			/* cut at B64_LINE */
+	R_QPSOFT,
+	R_FOLD,
+};
+
+/* run - runner k over p; the bytes it used */
+static size_t
+run(struct emit *e, enum run k, const char *p, size_t n, int last)
+{
+	switch (k) {
+	case R_FIT:
+		return (run_cut(e, p, n, SMTP_WIRE_MAX - 1, last));
+	case R_B64:
+		return (run_cut(e, p, n, B64_LINE, last));
+	case R_QPSOFT:
+		return (run_qpsoft(e, p, n, last));
+	case R_FOLD:
+		return (run_fold(e, p, n, last));
+	}
+	return (n);
+}
+
+/* feed - a piece of a line through runner k, with the carry */
+static void
+feed(struct emit *e, enum run k, const char *p, size_t n, int last)
+{
+	size_t used;
+
+	if (e->cylen == 0) {
+		used = run(e, k, p, n, last);
+		memcpy(e->cy, p + used, n - used);
+		e->cylen = n - used;
+		return;
+	}
+	memcpy(e->cy + e->cylen, p, n);
+	e->cylen += n;
+	used = run(e, k, e->cy, e->cylen, last);
+	memmove(e->cy, e->cy + used, e->cylen - used);
+	e->cylen -= used;
+}
+
+/*
+ * fit_piece - a multipart preamble, delimiter or epilogue line, or one
+ * of a message/rfc822 body without a header: sent as is when it fits on
+ * the wire, cut only when it does not (a line in pieces never fits).
+ */
+static void
+fit_piece(struct emit *e, const char *p, size_t n, int first, int last)
+{
+	if (first && last && !line_long(p, n))
+		emit_line(e, p, n);
+	else
+		feed(e, R_FIT, p, n, last);
+}
+
+/* fold_piece - a header line, folded when too long */
+static void
+fold_piece(struct emit *e, const char *p, size_t n, int first, int last)
+{
+	if (first && last && !line_long(p, n))
+		emit_line(e, p, n);
+	else
+		feed(e, R_FOLD, p, n, last);
+}
+
+/* plain_piece - a line as it is, dot-stuffed */
+static void
+plain_piece(struct emit *e, const char *p, size_t n, int first, int last)
+{
+	if (first && n > 0 && p[0] == '.')
+		emit_raw(e, ".", 1);
+	emit_raw(e, p, n);
+	if (last)
+		emit_raw(e, "\r\n", 2);
+}
+
+/* qp_byte - one byte of a line encoded as quoted-printable (RFC 2045 6.7) */
+static void
+qp_byte(struct emit *e, unsigned char ch, int end)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int enc = ch == '=' || ch >= 0x7f || (ch < 0x20 && ch != '\t') ||
+	    (is_wsp((char)ch) && end);
+	size_t w = enc ? 3 : 1;
+
+	if (e->col + w > QP_LINE_MAX - 1) {
+		e->seg[e->col++] = '=';
+		emit_line(e, e->seg, e->col);
+		e->col = 0;
+	}
+	if (enc) {
+		e->seg[e->col++] = '=';
+		e->seg[e->col++] = hex[ch >> 4];
+		e->seg[e->col++] = hex[ch & 15];
+	} else
+		e->seg[e->col++] = (char)ch;
+}
+
+/* qp_piece - a body line encoded; a blank ending a piece waits for the next */
+static void
+qp_piece(struct emit *e, const char *p, size_t n, int first, int last)
+{
+	size_t i;
+
+	if (first) {
+		e->col = 0;
+		e->pend = -1;
+	}
+	if (e->pend >= 0) {
+		qp_byte(e, (unsigned char)e->pend, last && n == 0);
+		e->pend = -1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (i == n - 1 && !last && is_wsp((char)ch)) {
+			e->pend = ch;
+			break;
+		}
+		qp_byte(e, ch, last && i == n - 1);
+	}
+	if (last)
+		emit_line(e, e->seg, e->col);
+}
+
+/* ---- the MIME walk ---------------------------------------------------- */
 
 /* skip_qstring - past a quoted-string starting at *p, collecting it */
 static const char *
@@ -407,100 +574,6 @@ ctype_parse(const char *p, struct ent *h)
 	}
 }
 
-/* ent_parse - split lines [beg, end) into header and body, read MIME fields */
-static void
-ent_parse(const struct smtp_msg *m, size_t beg, size_t end, struct ent *h)
-{
-	char val[MIME_FIELD_MAX];
-	size_t i, k;
-
-	memset(h, 0, sizeof(*h));
-	h->hb = beg;
-	h->be = end;
-	for (i = beg; i < end; i++) {
-		const char *p = LP(m, i);
-		size_t n = LL(m, i);
-
-		if (n == 0) {
-			h->blank = 1;
-			break;
-		}
-		if (is_wsp(p[0]) && i > beg)
-			continue;
-		if (!field_line(p, n))
-			break;
-		if (field_is(p, n, "Content-Type")) {
-			field_value(m, i, end, val, sizeof(val));
-			ctype_parse(val, h);
-		} else if (field_is(p, n, "Content-Transfer-Encoding")) {
-			field_value(m, i, end, val, sizeof(val));
-			k = strspn(val, " \t");
-			strlcpy(h->cte, val + k, sizeof(h->cte));
-			h->cte[strcspn(h->cte, " \t(")] = '\0';
-		} else if (field_is(p, n, "MIME-Version"))
-			h->mimever = 1;
-	}
-	h->he = i;
-	h->bb = h->blank ? i + 1 : i;
-}
-
-/* emit_header - header lines of h; rewrite drops CTE and declares QP */
-static void
-emit_header(struct emit *e, const struct ent *h, int rewrite, int top)
-{
-	size_t i;
-	int skipping = 0;
-
-	for (i = h->hb; i < h->he; i++) {
-		const char *p = LP(e->m, i);
-		size_t n = LL(e->m, i);
-
-		if (skipping && n > 0 && is_wsp(p[0]))
-			continue;
-		skipping = rewrite && field_is(p, n, "Content-Transfer-Encoding");
-		if (!skipping)
-			emit_folded(e, p, n);
-	}
-	if (rewrite) {
-		static const char mv[] = "MIME-Version: 1.0";
-		static const char qp[] = "Content-Transfer-Encoding: quoted-printable";
-
-		if (top && !h->mimever)
-			emit_line(e, mv, sizeof(mv) - 1);
-		emit_line(e, qp, sizeof(qp) - 1);
-	}
-	if (h->blank || (rewrite && h->bb < h->be))
-		emit_line(e, "", 0);
-}
-
-static void
-emit_leaf(struct emit *e, const struct ent *h, int top)
-{
-	const struct smtp_msg *m = e->m;
-	size_t i;
-	int need = 0;
-
-	for (i = h->bb; i < h->be && !need; i++)
-		need = line_long(LP(m, i), LL(m, i));
-	if (!need) {
-		emit_header(e, h, 0, top);
-		for (i = h->bb; i < h->be; i++)
-			emit_line(e, LP(m, i), LL(m, i));
-	} else if (strcasecmp(h->cte, "quoted-printable") == 0) {
-		emit_header(e, h, 0, top);
-		for (i = h->bb; i < h->be; i++)
-			emit_qp_soft(e, LP(m, i), LL(m, i));
-	} else if (strcasecmp(h->cte, "base64") == 0) {
-		emit_header(e, h, 0, top);
-		for (i = h->bb; i < h->be; i++)
-			emit_cut(e, LP(m, i), LL(m, i), B64_LINE);
-	} else {
-		emit_header(e, h, 1, top);
-		for (i = h->bb; i < h->be; i++)
-			emit_qp_encode(e, LP(m, i), LL(m, i));
-	}
-}
-
 /* delim - 1 for a boundary delimiter line, 2 for the close delimiter */
 static int
 delim(const char *p, size_t n, const char *b)
@@ -521,34 +594,6 @@ delim(const char *p, size_t n, const char *b)
 	return (kind);
 }
 
-static void walk(struct emit *e, size_t beg, size_t end, int depth, int top);
-
-static void
-walk_multipart(struct emit *e, const struct ent *h, int depth)
-{
-	const struct smtp_msg *m = e->m;
-	size_t i = h->bb, j;
-	int kind;
-
-	emit_header(e, h, 0, 0);
-	for (; i < h->be && delim(LP(m, i), LL(m, i), h->boundary) == 0; i++)
-		emit_fit(e, LP(m, i), LL(m, i));
-	while (i < h->be) {
-		kind = delim(LP(m, i), LL(m, i), h->boundary);
-		emit_fit(e, LP(m, i), LL(m, i));
-		i++;
-		if (kind == 2) {
-			for (; i < h->be; i++)
-				emit_fit(e, LP(m, i), LL(m, i));
-			break;
-		}
-		for (j = i; j < h->be && delim(LP(m, j), LL(m, j), h->boundary) == 0; j++)
-			;
-		walk(e, i, j, depth + 1, 0);
-		i = j;
-	}
-}
-
 static int
 cte_identity(const char *cte)
 {
@@ -556,69 +601,284 @@ cte_identity(const char *cte)
 	    strcasecmp(cte, "8bit") == 0 || strcasecmp(cte, "binary") == 0);
 }
 
-/* walk - emit the entity in lines [beg, end) */
+/* push - an entity begins (its header first) */
 static void
-walk(struct emit *e, size_t beg, size_t end, int depth, int top)
+push(struct emit *e, int depth, int top)
 {
-	struct ent h;
-	size_t i;
+	struct frame *f = &e->st[e->nst++];
+	struct smtp_msg *m = e->m;
 
-	ent_parse(e->m, beg, end, &h);
-	if (depth < MIME_DEPTH_MAX && h.multipart && h.boundary[0] != '\0') {
-		walk_multipart(e, &h, depth);
-	} else if (depth < MIME_DEPTH_MAX && h.rfc822 && cte_identity(h.cte)) {
-		emit_header(e, &h, 0, top);
-		if (h.blank)
-			walk(e, h.bb, h.be, depth + 1, 1);
-		else {
-			for (i = h.bb; i < h.be; i++)
-				emit_fit(e, LP(e->m, i), LL(e->m, i));
-		}
-	} else
-		emit_leaf(e, &h, top);
+	memset(f, 0, sizeof(*f));
+	f->kind = F_HEAD;
+	f->depth = depth;
+	f->top = top;
+	f->ord = e->nord++;
+	f->mode = L_PLAIN;
+	if (!e->scan && e->cursor < m->nneed && m->need[e->cursor].ord == f->ord)
+		f->mode = m->need[e->cursor++].mode;
 }
 
-int
-smtp_data_write(struct smtp_conn *c, FILE *msg, size_t *size, int *has8bit,
-    char *why, size_t whylen)
+/* field_add - more of the value of the MIME field being collected */
+static void
+field_add(struct emit *e, const char *p, size_t n)
 {
-	struct smtp_msg m;
-	struct emit e;
+	size_t k = MIME_FIELD_MAX - 1 - e->flen;
 
-	if (msg_load(msg, &m, why, whylen) != 0)
+	if (n < k)
+		k = n;
+	memcpy(e->fval + e->flen, p, k);
+	e->flen += k;
+}
+
+/* field_end - the MIME field being collected is complete: read it */
+static void
+field_end(struct emit *e, struct frame *f)
+{
+	char *val = e->fval;
+	size_t k;
+
+	if (f->field == 0)
+		return;
+	val[e->flen] = '\0';
+	for (k = 0; k < e->flen; k++) {
+		/* control characters (but TAB) are not part of a value */
+		if (((unsigned char)val[k] < 0x20 && val[k] != '\t') || val[k] == 0x7f)
+			val[k] = '?';
+	}
+	if (f->field == 1)
+		ctype_parse(val, &f->h);
+	else {
+		k = strspn(val, " \t");
+		strlcpy(f->h.cte, val + k, sizeof(f->h.cte));
+		f->h.cte[strcspn(f->h.cte, " \t(")] = '\0';
+	}
+	f->field = 0;
+}
+
+/* pop - the innermost entity ends; the scan notes a leaf to re-encode */
+static void
+pop(struct emit *e)
+{
+	struct frame *f = &e->st[e->nst - 1];
+	struct smtp_msg *m = e->m;
+
+	if (f->kind == F_HEAD)
+		field_end(e, f);
+	if (e->scan && f->kind == F_LEAF && f->need) {
+		if (m->nneed == m->capneed) {
+			m->capneed = m->capneed ? m->capneed * 2 : 8;
+			m->need = xrealloc(m->need, m->capneed * sizeof(*m->need));
+		}
+		m->need[m->nneed].ord = f->ord;
+		m->need[m->nneed].mode = strcasecmp(f->h.cte, "quoted-printable") == 0 ?
+		    L_QPSOFT : strcasecmp(f->h.cte, "base64") == 0 ? L_CUT : L_REENC;
+		m->nneed++;
+	}
+	e->nst--;
+}
+
+/* head_end - the header of f ended (at a blank line or not): the body's kind */
+static void
+head_end(struct emit *e, struct frame *f, int blank)
+{
+	static const char mv[] = "MIME-Version: 1.0";
+	static const char qp[] = "Content-Transfer-Encoding: quoted-printable";
+
+	field_end(e, f);
+	if (f->depth < MIME_DEPTH_MAX && f->h.multipart && f->h.boundary[0] != '\0') {
+		f->kind = F_PRE;
+		f->mode = L_PLAIN;
+	} else if (f->depth < MIME_DEPTH_MAX && f->h.rfc822 && cte_identity(f->h.cte)) {
+		f->kind = blank ? F_MSG : F_FIT;
+		f->mode = L_PLAIN;
+	} else
+		f->kind = F_LEAF;
+	if (f->kind == F_LEAF && f->mode == L_REENC) {
+		if (f->top && !f->h.mimever)
+			emit_line(e, mv, sizeof(mv) - 1);
+		emit_line(e, qp, sizeof(qp) - 1);
+		blank = 1;
+	}
+	if (blank)
+		emit_line(e, "", 0);
+	if (f->kind == F_MSG)
+		push(e, f->depth + 1, 1);
+}
+
+/*
+ * head_piece - a header line of f (or a piece of one).  0 when it is not
+ * one: the header ended before it and it belongs to the body.
+ */
+static int
+head_piece(struct emit *e, struct frame *f, const char *p, size_t n, int first,
+    int last)
+{
+	const char *v;
+
+	if (first && n == 0 && last) {
+		head_end(e, f, 1);
+		return (1);
+	}
+	if (first && !(n > 0 && is_wsp(p[0]) && f->nhead > 0)) {
+		if (!field_line(p, n)) {
+			head_end(e, f, 0);
+			return (0);
+		}
+		field_end(e, f);
+		if (field_is(p, n, "Content-Type"))
+			f->field = 1;
+		else if (field_is(p, n, "Content-Transfer-Encoding"))
+			f->field = 2;
+		else if (field_is(p, n, "MIME-Version"))
+			f->h.mimever = 1;
+		f->skipping = f->mode == L_REENC && f->field == 2;
+		if (f->field != 0) {
+			e->flen = 0;
+			v = (const char *)memchr(p, ':', n) + 1;
+			field_add(e, v, n - (size_t)(v - p));
+		}
+	} else if (f->field != 0)
+		field_add(e, p, n);
+	if (first)
+		f->nhead++;
+	if (!f->skipping)
+		fold_piece(e, p, n, first, last);
+	return (1);
+}
+
+/* leaf_piece - a body line of a leaf (or a piece of one) */
+static void
+leaf_piece(struct emit *e, struct frame *f, const char *p, size_t n, int first,
+    int last)
+{
+	if (e->scan) {
+		if (first)
+			f->linelen = n > 0 && p[0] == '.';
+		f->linelen += n;
+		if (f->linelen > SMTP_WIRE_MAX)
+			f->need = 1;
+	}
+	switch (f->mode) {
+	case L_PLAIN:
+		plain_piece(e, p, n, first, last);
+		break;
+	case L_QPSOFT:
+		feed(e, R_QPSOFT, p, n, last);
+		break;
+	case L_CUT:
+		feed(e, R_B64, p, n, last);
+		break;
+	case L_REENC:
+		qp_piece(e, p, n, first, last);
+		break;
+	}
+}
+
+/*
+ * feed_line - one line (or piece of one) of the message.  A delimiter of
+ * an open multipart (the outermost first) ends every entity inside it;
+ * anything else belongs to the innermost entity.
+ */
+static void
+feed_line(struct emit *e, const char *p, size_t n, int first, int last)
+{
+	struct frame *f;
+	int k, d;
+
+again:
+	d = 0;
+	if (first && last) {
+		for (k = 0; k < e->nst; k++) {
+			f = &e->st[k];
+			if ((f->kind == F_PRE || f->kind == F_PART) &&
+			    (d = delim(p, n, f->h.boundary)) != 0)
+				break;
+		}
+		if (d != 0) {
+			while (e->nst > k + 1)
+				pop(e);
+			fit_piece(e, p, n, 1, 1);
+			if (d == 2)
+				f->kind = F_EPI;
+			else {
+				f->kind = F_PART;
+				push(e, f->depth + 1, 0);
+			}
+			return;
+		}
+	}
+	f = &e->st[e->nst - 1];
+	switch (f->kind) {
+	case F_HEAD:
+		if (head_piece(e, f, p, n, first, last))
+			return;
+		goto again;	/* the header ended before this line */
+	case F_LEAF:
+		leaf_piece(e, f, p, n, first, last);
+		return;
+	default:
+		fit_piece(e, p, n, first, last);
+		return;
+	}
+}
+
+/* msg_pass - one walk over the message: scan, count or write */
+static int
+msg_pass(struct smtp_msg *m, struct emit *e, char *why, size_t whylen)
+{
+	size_t n;
+	int first, last, r;
+
+	e->m = m;
+	e->pend = -1;
+	push(e, 0, 1);
+	m->bpos = m->blen = 0;
+	m->midline = m->skiplf = 0;
+	if (msg_rewind(m->fp) != 0) {
+		snprintf(why, whylen, "cannot read the queued message: %s", strerror(errno));
 		return (-1);
-	memset(&e, 0, sizeof(e));
-	e.c = c;
-	e.m = &m;
-	walk(&e, 0, m.n, 0, 1);
-	msg_free(&m);
-	*size = e.size;
-	*has8bit = e.has8bit;
-	if (c != NULL && smtp_conn_flush(c, smtp_timeout(SMTP_TMO_BLOCK)) != 0) {
-		snprintf(why, whylen, "write error: %s", strerror(c->err));
+	}
+	while ((r = rd_piece(m, &n, &first, &last)) > 0)
+		feed_line(e, m->piece, n, first, last);
+	while (e->nst > 0)
+		pop(e);
+	if (r < 0) {
+		snprintf(why, whylen, "cannot read the queued message: %s", strerror(errno));
 		return (-1);
 	}
 	return (0);
 }
 
-
-/* smtp_msg_load - load and measure the M file; NULL with why set */
+/* smtp_msg_load - measure the M file's wire form; NULL with why set */
 struct smtp_msg *
 smtp_msg_load(FILE *fp, char *why, size_t whylen)
 {
-	struct smtp_msg *m = xcalloc(1, sizeof(*m));
-	struct emit e;
+	struct smtp_msg *m;
+	struct emit *e;
 
-	if (msg_load(fp, m, why, whylen) != 0) {
-		free(m);
+	if (fp == NULL) {
+		snprintf(why, whylen, "queued message not open");
 		return (NULL);
 	}
-	memset(&e, 0, sizeof(e));
-	e.m = m;
-	walk(&e, 0, m->n, 0, 1);
-	m->size = e.size;
-	m->has8bit = e.has8bit;
+	m = xcalloc(1, sizeof(*m));
+	e = xcalloc(1, sizeof(*e));
+	m->fp = fp;
+	e->scan = 1;
+	if (msg_pass(m, e, why, whylen) != 0)
+		goto fail;
+	if (m->nneed > 0) {
+		memset(e, 0, sizeof(*e));
+		if (msg_pass(m, e, why, whylen) != 0)
+			goto fail;
+	}
+	m->size = e->size;
+	m->has8bit = e->has8bit;
+	free(e);
 	return (m);
+fail:
+	free(e);
+	smtp_msg_free(m);
+	return (NULL);
 }
 
 size_t
@@ -634,15 +894,16 @@ smtp_msg_has8bit(const struct smtp_msg *m)
 }
 
 /* smtp_msg_send - the message in wire form, without the final dot */
-void
-smtp_msg_send(struct smtp_conn *c, const struct smtp_msg *m)
+int
+smtp_msg_send(struct smtp_conn *c, struct smtp_msg *m, char *why, size_t whylen)
 {
-	struct emit e;
+	struct emit *e = xcalloc(1, sizeof(*e));
+	int ret;
 
-	memset(&e, 0, sizeof(e));
-	e.c = c;
-	e.m = m;
-	walk(&e, 0, m->n, 0, 1);
+	e->c = c;
+	ret = msg_pass(m, e, why, whylen);
+	free(e);
+	return (ret);
 }
 
 void
@@ -650,6 +911,28 @@ smtp_msg_free(struct smtp_msg *m)
 {
 	if (m == NULL)
 		return;
-	msg_free(m);
+	free(m->need);
 	free(m);
+}
+
+int
+smtp_data_write(struct smtp_conn *c, FILE *msg, size_t *size, int *has8bit,
+    char *why, size_t whylen)
+{
+	struct smtp_msg *m;
+
+	if ((m = smtp_msg_load(msg, why, whylen)) == NULL)
+		return (-1);
+	*size = m->size;
+	*has8bit = m->has8bit;
+	if (c != NULL && smtp_msg_send(c, m, why, whylen) != 0) {
+		smtp_msg_free(m);
+		return (-1);
+	}
+	smtp_msg_free(m);
+	if (c != NULL && smtp_conn_flush(c, smtp_timeout(SMTP_TMO_BLOCK)) != 0) {
+		snprintf(why, whylen, "write error: %s", strerror(c->err));
+		return (-1);
+	}
+	return (0);
 }

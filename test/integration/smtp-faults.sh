@@ -1,6 +1,7 @@
 # smtp-faults.sh - a smarthost failing at each stage of the dialogue:
 # 4xx and dropped connections defer (the entry stays queued and the next
-# queue run delivers once the server recovers), 5xx bounces to the sender
+# queue run delivers once the server recovers; a connection dropped inside
+# a transaction is opened again at once, once), 5xx bounces to the sender
 # with the server's exact text, QUIT is sent after every refusal while the
 # connection is usable, and a refused QUIT does not undo a delivery.
 # (A stalling server: smtp-stall.sh, with a short TIMEOUT.)
@@ -63,14 +64,22 @@ for stage in greeting ehlo helo mail rcpt data eod; do
 	smtpd_stop "$name"
 
 	# -- drop: deferred, retried successfully ----------------------------
+	# Dropped before a transaction: the entry waits for the next run;
+	# dropped inside one: tried again at once on a fresh session.
 	name=td$stage
 	smtpd_start "$name" $(extra_of "$stage") --fault-once --fault "$stage=drop" || exit 1
 	smtpd_conf "$name" DEFER
 	submit_one "d$n@example.org"
 	capture run_dma -q -D
-	is "$stage drop: entry still queued" "$(qfiles | grep -c .)" 1
+	case $stage in
+	greeting|ehlo|helo) left=1 ;;
+	*) left=0 ;;
+	esac
+	is "$stage drop: entry queued ($left) after the run" "$(qfiles | grep -c .)" $left
 	ok "$stage drop: logged as deferred" syslog_has \
 	    "remote delivery deferred: 127\\.0\\.0\\.1 \\[127\\.0\\.0\\.1\\] failed after $step: connection closed by the server\$"
+	[ $left = 0 ] && is "$stage drop: two sessions in the run" \
+	    "$(smtpd_sessions "$name")" 2
 	capture run_dma -q -D
 	ok "$stage drop: the next queue run delivers" wait_queue_empty
 	is "$stage drop: accepted once" "$(smtpd_messages "$name")" 1

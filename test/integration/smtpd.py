@@ -17,6 +17,16 @@ Everything a session does is recorded in --dir:
                      its parameters, RCPT TOs), session, TLS, AUTH, the
                      reply given and whether the message was accepted
   msg-NNNN.eml       the message as received (dot-unstuffed, CRLF kept)
+  session-NNNN.reads one line per read from the connection outside DATA
+                     (under 4096 bytes): its lines, cut to 12 bytes and
+                     joined with " | ", e.g. "MAIL FROM:<a | RCPT TO:<b@ |
+                     DATA"; a pipelined command group is one line
+
+Session behaviour: --pipelining advertises PIPELINING; --rcpt-reply
+ADDR=REPLY (repeatable) answers RCPT TO:<ADDR> with REPLY; --rcpt-max N
+answers "452 4.5.3" to the RCPTs of a transaction after N accepted ones;
+--close-after N answers "421" to the MAIL after N messages of a session
+and closes it.
 
 Fault injection: --fault STAGE=ACTION (repeatable), STAGE one of greeting,
 ehlo, helo, starttls, auth, mail, rcpt, data, eod, quit; ACTION a reply
@@ -132,6 +142,8 @@ class Handler:
                 r = r[:4] + ("AUTH=" if a.auth_equals else "AUTH ") + \
                     " ".join(self.st.mechs)
             out.append(r)
+        if a.pipelining:
+            out.append("250-PIPELINING")
         # the last line must be "250 ", the others "250-"
         out = [("250-" if i < len(out) - 1 else "250 ") + r[4:]
                for i, r in enumerate(out)]
@@ -255,7 +267,15 @@ class RecSMTP(SMTP):
         if self.raw is not None:
             self.raw.write(data)
             self.raw.flush()
+            if len(data) < 4096 and not self.in_data():
+                lines = [x[:12].decode("latin-1") for x in data.split(b"\r\n") if x]
+                with open(self.st.path(f"session-{self.sid:04d}.reads"), "a") as f:
+                    f.write(" | ".join(lines) + "\n")
         super().data_received(data)
+
+    def in_data(self):
+        """Whether the bytes now arriving are message data."""
+        return bool(self.rec and self.rec.get("in_data"))
 
     def connection_lost(self, exc):
         if self.rec is not None and not self.rec["closed"]:
@@ -438,12 +458,30 @@ class RecSMTP(SMTP):
         await self.delay("mail")
         if await self.fault("mail"):
             return
+        n = self.st.args.close_after
+        if n and len(self.rec["messages"]) >= n:
+            self.rec["faults"].append("close-after")
+            self.save()
+            await self.push("421 4.7.0 enough messages on this connection")
+            self.transport.close()
+            return
         await super().smtp_MAIL(arg)
 
     async def smtp_RCPT(self, arg):
         self.note(f"RCPT {arg}")
         await self.delay("rcpt")
         if await self.fault("rcpt"):
+            return
+        a = self.st.args
+        addr = (arg or "").partition("<")[2].partition(">")[0].lower()
+        for r in a.rcpt_reply:
+            who, sep, reply = r.partition("=")
+            if sep and who.lower() == addr and self.envelope.mail_from is not None:
+                await self.push(reply)
+                return
+        if a.rcpt_max and self.envelope.mail_from is not None and \
+                len(self.envelope.rcpt_tos) >= a.rcpt_max:
+            await self.push("452 4.5.3 too many recipients")
             return
         await super().smtp_RCPT(arg)
 
@@ -452,7 +490,11 @@ class RecSMTP(SMTP):
         await self.delay("data")
         if await self.fault("data"):
             return
-        await super().smtp_DATA(arg)
+        self.rec["in_data"] = bool(self.envelope.rcpt_tos)
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.rec["in_data"] = False
 
     async def smtp_RSET(self, arg):
         self.note("RSET")
@@ -530,6 +572,10 @@ def parse_args(argv):
                    help="421 to a connection beyond N open ones (0: no limit)")
     p.add_argument("--starttls-inject", action="store_true",
                    help="send an extra reply right after the STARTTLS 220")
+    p.add_argument("--pipelining", action="store_true", help="offer PIPELINING")
+    p.add_argument("--rcpt-reply", action="append", default=[], metavar="ADDR=REPLY")
+    p.add_argument("--rcpt-max", type=int, default=0)
+    p.add_argument("--close-after", type=int, default=0)
     p.add_argument("--hostile-ehlo",
                    choices=("endless", "overlong", "nul", "nulcode", "crlf",
                             "mixed", "garbage"))

@@ -33,7 +33,7 @@ ALL_CPPFLAGS =	$(DMA_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS =	$(HARDEN_LD) $(SAN) $(LDFLAGS)
 LIBS =		-lssl -lcrypto -lresolv $(LDADD)
 
-MODS =		runq.o feedcompat.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o bsmtp.o \
+MODS =		runq.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o bsmtp.o \
 		util.o dfcompat.o aliases_parse.o aliases_scan.o
 GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
 UNIT_SRCS =	$(wildcard test/unit/t_*.c)
@@ -75,7 +75,7 @@ endif
 endif
 .build-flags: ;
 
-dma.o $(MODS) dma-mbox-create dma.8 $(UNIT_BINS) test/unit/dnsq: .build-flags
+dma.o $(MODS) dma-mbox-create dma.8 $(UNIT_BINS) test/unit/dnsq test/unit/lfeed: .build-flags
 
 # The manual page with the paths of this build.
 dma.8: dma.8.in
@@ -198,9 +198,16 @@ test/unit/dnsq: test/unit/dnsq.c $(MODS)
 
 unit: test/unit/dnsq
 
+# lfeed: local delivery test driver for test/integration/local-batch.sh;
+# delivers one user's queued entries through local_deliver_feed().
+test/unit/lfeed: test/unit/lfeed.c $(MODS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ test/unit/lfeed.c $(MODS) $(LIBS)
+
+unit: test/unit/lfeed
+
 clean: clean-dnsq
 clean-dnsq:
-	rm -f test/unit/dnsq
+	rm -f test/unit/dnsq test/unit/lfeed
 
 .PHONY: clean-dnsq
 

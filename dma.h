@@ -518,24 +518,22 @@ pid_t	 mboxlock_stopped_holder(const struct mbox *mb);
 
 /* ---- local.c ------------------------------------------------------- */
 /*
- * Append it (it->mfp, it->sender) to MAIL_PATH/it->addr in mbox format,
- * creating a missing mbox through DMA_MBOX_CREATE.  DLV_OK once fsync'ed;
- * DLV_PERMFAIL for an unknown/invalid local user or a corrupted queue
- * file; DLV_TEMPFAIL otherwise (a symlink, hard link or foreign-owned
- * mbox is refused, never written).  On failure the mbox is cut back;
- * an append that a crash interrupted is cut back by the next delivery to
- * that mailbox, and an entry whose append completed is not appended
- * again (journal.c).
- */
-enum dlv local_deliver(struct qitem *it, struct dsn *why);
-/*
  * Deliver the jobs of f, all for the mailbox of user, in batches: per
- * batch (up to LOCAL_BATCH jobs) one lock of the mailbox, one durable
+ * batch (up to LOCAL_BATCH entries) one lock of the mailbox, one durable
  * journal write and one fsync of the mailbox, then done() for each job.
- * The crash guarantees of local_deliver hold for every message of a
- * batch.
+ * Each entry (it->mfp, it->sender) is appended to MAIL_PATH/user in mbox
+ * format, a missing mbox created through DMA_MBOX_CREATE.  res[i] is
+ * DLV_OK once fsync'ed; DLV_PERMFAIL for an unknown/invalid local user
+ * or a corrupted queue file; DLV_TEMPFAIL otherwise (a symlink, hard
+ * link or foreign-owned mbox is refused, never written; a mailbox that
+ * cannot be locked fails the rest of the feed).  A message that cannot
+ * be written is cut back alone; a failed fsync cuts the whole batch
+ * back.  A batch that a crash interrupted is cut back by the next
+ * delivery to that mailbox, and an entry whose append completed is not
+ * appended again (journal.c).
  */
 void	 local_deliver_feed(const char *user, struct dlv_feed *f);
+#define LOCAL_BATCH	64		/* entries appended under one lock */
 /* Tell the journal that the entry it, delivered, left the queue. */
 void	 local_done(const struct qitem *it);
 /*
@@ -549,7 +547,7 @@ int	 local_write_mbox(int fd, FILE *msg, const char *sender, time_t when,
 	    off_t *len);
 
 /* ---- journal.c: the append journal of local delivery -------------- */
-#define JOURNAL_SLOTS	32		/* records per mailbox */
+#define JOURNAL_SLOTS	256		/* records per mailbox */
 #define JOURNAL_KEEP	(MAX_TIMEOUT + 24 * 60 * 60) /* of undone records */
 #define JOURNAL_SLOTSIZE 256		/* bytes per record, '\n' last */
 #define JOURNAL_QID_MAX	64
@@ -564,6 +562,7 @@ struct jid {
 /* One record: an append begun ('A'), done ('D') or undone ('V'). */
 struct jslot {
 	uintmax_t seq;			/* 0: empty slot */
+	uintmax_t bseq;			/* seq of the first of its batch */
 	char	 state;
 	time_t	 when;			/* begun at */
 	ino_t	 ino;			/* mailbox inode */
@@ -586,17 +585,24 @@ struct journal {
  */
 int	 journal_open(struct journal *j, const char *user);
 void	 journal_close(struct journal *j);
-/* The last append begun, if its record says 'A'; NULL otherwise. */
-struct jslot *journal_current(struct journal *j);
-/* The 'A' record of the entry id, or NULL (never delivered here). */
+/*
+ * The records (any state) of the last batch begun, in seq order, into v
+ * (room for JOURNAL_SLOTS); returns their number, 0 for a new journal.
+ */
+int	 journal_last(struct journal *j, struct jslot **v);
+/* The 'A' or 'D' record of the entry id, or NULL (never delivered here). */
 const struct jslot *journal_find(const struct journal *j, const struct jid *id);
 /*
- * Record, durably (fdatasync), that id is about to be appended to the
- * mailbox inode ino from offset start, making it end bytes long.
- * 0, or -1 with errno: then nothing may be appended.
+ * Record that id is about to be appended to the mailbox inode ino from
+ * offset start, making it end bytes long, as part of the batch *bseq (0:
+ * this record starts a batch; *bseq is then set).  Not durable until
+ * journal_sync: nothing may be appended before.  The record, or NULL
+ * with errno.
  */
-int	 journal_begin(struct journal *j, const struct jid *id, ino_t ino,
-	    off_t start, off_t fixlen, off_t end);
+struct jslot *journal_add(struct journal *j, const struct jid *id, ino_t ino,
+	    off_t start, off_t fixlen, off_t end, uintmax_t *bseq);
+/* Make the records written so far durable (fdatasync); 0 or -1 errno. */
+int	 journal_sync(struct journal *j);
 /* Mark s void (the append was undone); 0 or -1 with errno. */
 int	 journal_void(struct journal *j, struct jslot *s);
 /*

@@ -7,7 +7,7 @@
  * One file per mailbox, {spooldir}/J{user}, of JOURNAL_SLOTS fixed-size
  * text records (one line each, padded with spaces):
  *
- *	state seq when ino start fixlen end qid mino mtime.nsec
+ *	state seq when ino start fixlen end qid mino mtime.nsec [bseq]
  *
  *   seq	increases by one per append; the record with the highest
  *		seq is the current one (the last append begun)
@@ -21,17 +21,36 @@
  *   qid, mino, mtime	the queue entry: its id and the inode and
  *		modification time of its message file (a queue id alone
  *		can come back when an inode number is reused)
+ *   bseq	the seq of the first record of the batch this one belongs
+ *		to.  Records written before batches existed have no bseq
+ *		and read as a batch of one (bseq = seq); a journal of 32
+ *		records (the older JOURNAL_SLOTS) reads as one whose other
+ *		slots are empty.
  *
- * The record of an append is written and fdatasync'ed before the first
- * byte reaches the mailbox, so after any crash the mailbox can be
- * compared with it: shorter than `end' means cut short (local.c cuts it
- * back to `start'), at least `end' means complete.  Records older than
- * the current one were checked that way by the append that followed
- * them, so an 'A' record other than the current one means a complete
+ * One record per message, not one per batch: journal_find and
+ * journal_done name a single queue entry, a message of a batch can fail
+ * or be cut back on its own while the others stay, and the crash repair
+ * can tell for each message of an interrupted batch whether it is whole.
+ * A batch costs a record write per message but one fdatasync for all.
+ *
+ * The records of a batch (up to LOCAL_BATCH plus one job) are written
+ * and fdatasync'ed together before the first byte of the batch reaches
+ * the mailbox, with the offsets its messages will have, so after any
+ * crash the mailbox can be compared with them: the messages are appended
+ * in seq order, so those whose `end' the mailbox reaches are whole, and
+ * the first that it does not reach was cut short (local.c cuts the
+ * mailbox back to its `start' and voids it and the later ones).  Records
+ * of earlier batches were checked that way by the batch that followed
+ * them, so an 'A' record outside the current batch means a complete
  * append whose queue entry may still exist (its process died before
  * removing it, or before saying so with journal_done): such a record is
  * kept, however many appends follow, until journal_done or until it is
  * older than JOURNAL_KEEP, so that the entry is not appended twice.
+ * JOURNAL_SLOTS leaves room for a whole batch beside such records.  A
+ * 'D' record is reused only when no empty or void slot is left, and is
+ * still found by journal_find: the removal of a queue entry is not
+ * synced at once, so a power loss can bring back an entry whose record
+ * already says 'D', and it must not be appended again either.
  *
  * Side effects: creates and writes J files in the spool directory (which
  * only group mail can enter: no user can forge a record).  Only local.c
@@ -39,7 +58,7 @@
  * which serialise every access to that mailbox's journal, except
  * journal_done, which writes one byte of the record of an append of its
  * own process.  spool.c never
- * touches J files; they are never removed (4 KiB per local user).
+ * touches J files; they are never removed (64 KiB per local user).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -68,7 +87,7 @@ static int
 parse_slot(const char *p, struct jslot *s)
 {
 	char line[JOURNAL_SLOTSIZE + 1], qid[JOURNAL_QID_MAX], state;
-	uintmax_t seq, ino, mino;
+	uintmax_t seq, ino, mino, bseq;
 	intmax_t when, start, fixlen, end, msec;
 	long mnsec;
 	int n = 0;
@@ -79,12 +98,22 @@ parse_slot(const char *p, struct jslot *s)
 		return (-1);
 	if (sscanf(line, "%c %ju %jd %ju %jd %jd %jd %63s %ju %jd.%ld %n",
 	    &state, &seq, &when, &ino, &start, &fixlen, &end, qid, &mino, &msec,
-	    &mnsec, &n) != 11 || n != JOURNAL_SLOTSIZE)
+	    &mnsec, &n) != 11)
 		return (-1);
+	bseq = seq;		/* a record without bseq: a batch of one */
+	if (n != JOURNAL_SLOTSIZE) {
+		int m = 0;
+
+		if (sscanf(line + n, "%ju %n", &bseq, &m) != 1 ||
+		    n + m != JOURNAL_SLOTSIZE)
+			return (-1);
+	}
 	if ((state != 'A' && state != 'D' && state != 'V') || start < 0 || fixlen < 0 ||
-	    fixlen > 2 || end < start + fixlen || mnsec < 0 || mnsec > 999999999)
+	    fixlen > 2 || end < start + fixlen || mnsec < 0 || mnsec > 999999999 ||
+	    bseq > seq || bseq == 0)
 		return (-1);
 	s->seq = seq;
+	s->bseq = bseq;
 	s->state = state;
 	s->when = (time_t)when;
 	s->ino = (ino_t)ino;
@@ -106,12 +135,13 @@ write_slot(struct journal *j, int i)
 	char line[JOURNAL_SLOTSIZE + 1];
 	int n;
 
-	n = snprintf(line, sizeof(line), "%c %ju %jd %ju %jd %jd %jd %s %ju %jd.%09ld",
+	n = snprintf(line, sizeof(line),
+	    "%c %ju %jd %ju %jd %jd %jd %s %ju %jd.%09ld %ju",
 	    s->state, (uintmax_t)s->seq, (intmax_t)s->when, (uintmax_t)s->ino,
 	    (intmax_t)s->start,
 	    (intmax_t)s->fixlen, (intmax_t)s->end, s->id.qid,
 	    (uintmax_t)s->id.mino, (intmax_t)s->id.mtime.tv_sec,
-	    (long)s->id.mtime.tv_nsec);
+	    (long)s->id.mtime.tv_nsec, s->bseq);
 	if (n < 0 || n >= JOURNAL_SLOTSIZE) {
 		errno = ENAMETOOLONG;
 		return (-1);
@@ -200,12 +230,25 @@ journal_close(struct journal *j)
 	j->fd = -1;
 }
 
-struct jslot *
-journal_current(struct journal *j)
+int
+journal_last(struct journal *j, struct jslot **v)
 {
-	if (j->cur < 0 || j->slot[j->cur].state != 'A')
-		return (NULL);
-	return (&j->slot[j->cur]);
+	uintmax_t bseq;
+	int i, k, n = 0;
+
+	if (j->cur < 0)
+		return (0);
+	bseq = j->slot[j->cur].bseq;
+	for (i = 0; i < JOURNAL_SLOTS; i++) {
+		if (j->slot[i].seq == 0 || j->slot[i].bseq != bseq)
+			continue;
+		/* insertion by seq: at most JOURNAL_SLOTS records */
+		for (k = n; k > 0 && v[k - 1]->seq > j->slot[i].seq; k--)
+			v[k] = v[k - 1];
+		v[k] = &j->slot[i];
+		n++;
+	}
+	return (n);
 }
 
 int
@@ -229,39 +272,47 @@ journal_find(const struct journal *j, const struct jid *id)
 	int i;
 
 	for (i = 0; i < JOURNAL_SLOTS; i++) {
-		if (j->slot[i].state == 'A' && same_id(&j->slot[i].id, id))
+		if ((j->slot[i].state == 'A' || j->slot[i].state == 'D') &&
+		    same_id(&j->slot[i].id, id))
 			return (&j->slot[i]);
 	}
 	return (NULL);
 }
 
 /*
- * free_slot - where the next record goes: an empty, void or done slot,
- * else the oldest record older than JOURNAL_KEEP, else (more entries cut
- * off by crashes than slots) the oldest.
+ * free_slot - where the next record goes: an empty or void slot, else
+ * the oldest done one, else the oldest record older than JOURNAL_KEEP,
+ * else (more entries cut off by crashes than slots) the oldest.  Done
+ * records are kept as long as there is room: the removal of their queue
+ * entries is not synced, and an entry that a power loss brings back is
+ * then still known as delivered.
  */
 static int
 free_slot(const struct journal *j, time_t now)
 {
-	int i, oldest = 0;
+	int i, oldest = 0, done = -1;
 
 	for (i = 0; i < JOURNAL_SLOTS; i++) {
 		const struct jslot *s = &j->slot[i];
 
-		if (s->seq == 0 || s->state != 'A')
+		if (s->seq == 0 || s->state == 'V')
 			return (i);
+		if (s->state == 'D' && (done < 0 || s->seq < j->slot[done].seq))
+			done = i;
 		if (s->seq < j->slot[oldest].seq)
 			oldest = i;
 	}
+	if (done >= 0)
+		return (done);
 	if (j->slot[oldest].when + JOURNAL_KEEP >= now)
 		log_msg(LOG_WARNING, "delivery journal full: forgetting that %s "
 		    "was delivered", j->slot[oldest].id.qid);
 	return (oldest);
 }
 
-int
-journal_begin(struct journal *j, const struct jid *id, ino_t ino, off_t start,
-    off_t fixlen, off_t end)
+struct jslot *
+journal_add(struct journal *j, const struct jid *id, ino_t ino, off_t start,
+    off_t fixlen, off_t end, uintmax_t *bseq)
 {
 	struct jslot *s;
 	uintmax_t seq = 1;
@@ -274,6 +325,7 @@ journal_begin(struct journal *j, const struct jid *id, ino_t ino, off_t start,
 	s = &j->slot[i];
 	memset(s, 0, sizeof(*s));
 	s->seq = seq;
+	s->bseq = *bseq != 0 ? *bseq : seq;
 	s->state = 'A';
 	s->when = now;
 	s->ino = ino;
@@ -281,10 +333,22 @@ journal_begin(struct journal *j, const struct jid *id, ino_t ino, off_t start,
 	s->fixlen = fixlen;
 	s->end = end;
 	s->id = *id;
-	if (write_slot(j, i) != 0 || fdatasync(j->fd) != 0)
-		return (-1);
+	if (write_slot(j, i) != 0) {
+		int saved = errno;
+
+		memset(s, 0, sizeof(*s));
+		errno = saved;
+		return (NULL);
+	}
+	*bseq = s->bseq;
 	j->cur = i;
-	return (0);
+	return (s);
+}
+
+int
+journal_sync(struct journal *j)
+{
+	return (fdatasync(j->fd));
 }
 
 /*

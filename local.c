@@ -1,14 +1,17 @@
 /*
  * local.c - delivery into the mbox files of MAIL_PATH.
  *
- * Owns the mbox ritual: open the mailbox without following links and
- * check it, lock it (flock, fcntl and a dotlock) with a timeout, repair
- * what an interrupted earlier append left, remember the end, record the
- * append in the journal (journal.c), append the From_ line and the
- * >From-quoted message, fsync, and on any error cut the file back to
- * where it was.  Missing mailboxes are created by the setuid root helper
- * dma-mbox-create, which local.c runs with a clean environment and no
- * inherited descriptors.
+ * Owns the mbox ritual, done once per batch of up to LOCAL_BATCH queue
+ * entries for one mailbox (group commit): open the mailbox without
+ * following links and check it, lock it (flock, fcntl and a dotlock)
+ * with a timeout, repair what an interrupted earlier batch left, record
+ * every append of the batch in the journal (journal.c) and make that
+ * durable once, append each From_ line and >From-quoted message, fsync
+ * once, and on any error cut the file back: to the start of the message
+ * that failed to be written (the others stay), or to the start of the
+ * batch when the fsync fails.  Missing mailboxes are created by the
+ * setuid root helper dma-mbox-create, which local.c runs with a clean
+ * environment and no inherited descriptors.
  *
  * Locking (mboxlock.c): flock and fcntl on the mailbox, which die with
  * their holder, then the dotlock {user}.lock for mail readers.  Users
@@ -134,32 +137,41 @@ from_line(char *buf, size_t len, const char *sender, time_t when)
 	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900));
 }
 
-/* needs_quote - the line matches ^>*From (mboxrd) */
+/* put_gt - n '>' bytes, without a buffer of n bytes */
 static int
-needs_quote(const char *line, size_t len)
+put_gt(struct obuf *o, uintmax_t n)
 {
-	size_t i = 0;
+	static const char gt[] = ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>";
+	size_t k;
 
-	while (i < len && line[i] == '>')
-		i++;
-	return (len - i >= 5 && memcmp(line + i, "From ", 5) == 0);
+	while (n > 0) {
+		k = n < sizeof(gt) - 1 ? (size_t)n : sizeof(gt) - 1;
+		if (obuf_put(o, gt, k) != 0)
+			return (-1);
+		n -= k;
+	}
+	return (0);
 }
 
 /*
  * write_mbox - put one mbox message into o (see local_write_mbox).
- * msg is rewound and copied line by line (lines of any length, NUL bytes
- * kept); the From_ line, the quoting and the final empty line follow
- * mboxrd.  0, -1 on an I/O error (errno set, possibly after a partial
- * write) or -2 when the last line of msg lacks its newline.
+ * msg is rewound and copied in blocks (lines of any length, NUL bytes
+ * kept); memory does not depend on the length of a line: at the start
+ * of a line only the number of '>' and how much of "From " follows are
+ * remembered until the line is known to match ^>*From (mboxrd) or not.
+ * The From_ line, the quoting and the final empty line follow mboxrd.
+ * 0, -1 on an I/O error (errno set, possibly after a partial write) or
+ * -2 when the last line of msg lacks its newline.
  */
 static int
 write_mbox(struct obuf *o, FILE *msg, const char *sender, time_t when)
 {
-	char head[ENVFIELD_MAX + 64];
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int ret = -1, lastnl = 1;
+	static const char from[] = "From ";
+	char head[ENVFIELD_MAX + 64], buf[16384];
+	const char *nl;
+	uintmax_t ngt = 0;		/* '>' seen at the start of the line */
+	size_t n, i, nfrom = 0;		/* bytes of "From " matched after them */
+	int bol = 1, lastnl = 1, ret = -1;
 
 	if (from_line(head, sizeof(head), sender, when) != 0) {
 		errno = ENAMETOOLONG;
@@ -170,19 +182,58 @@ write_mbox(struct obuf *o, FILE *msg, const char *sender, time_t when)
 		goto out;
 	for (;;) {
 		errno = 0;
-		n = getline(&line, &cap, msg);
-		if (n < 0)
+		n = fread(buf, 1, sizeof(buf), msg);
+		if (n == 0)
 			break;
-		lastnl = line[n - 1] == '\n';
-		if (needs_quote(line, (size_t)n) && obuf_put(o, ">", 1) != 0)
-			goto out;
-		if (obuf_put(o, line, (size_t)n) != 0)
-			goto out;
+		for (i = 0; i < n;) {
+			if (bol) {
+				if (nfrom == 0 && buf[i] == '>') {
+					ngt++;
+					i++;
+					continue;
+				}
+				if (buf[i] == from[nfrom]) {
+					i++;
+					if (++nfrom < sizeof(from) - 1)
+						continue;
+					/* ^>*From: one more '>' */
+					if (put_gt(o, ngt + 1) != 0 ||
+					    obuf_put(o, from, nfrom) != 0)
+						goto out;
+				} else if (put_gt(o, ngt) != 0 ||
+				    obuf_put(o, from, nfrom) != 0)
+					goto out;
+				bol = 0;
+				ngt = 0;
+				nfrom = 0;
+				lastnl = 0;
+				continue;
+			}
+			nl = memchr(buf + i, '\n', n - i);
+			if (nl != NULL) {
+				if (obuf_put(o, buf + i, (size_t)(nl - buf) + 1 - i) != 0)
+					goto out;
+				i = (size_t)(nl - buf) + 1;
+				bol = 1;
+				lastnl = 1;
+			} else {
+				if (obuf_put(o, buf + i, n - i) != 0)
+					goto out;
+				i = n;
+				lastnl = 0;
+			}
+		}
 	}
 	if (ferror(msg)) {
 		if (errno == 0)
 			errno = EIO;
 		goto out;
+	}
+	/* A last line that is only a prefix of ">*From ". */
+	if (bol && (ngt > 0 || nfrom > 0)) {
+		if (put_gt(o, ngt) != 0 || obuf_put(o, from, nfrom) != 0)
+			goto out;
+		lastnl = 0;
 	}
 	if (!lastnl) {
 		ret = -2;
@@ -194,7 +245,6 @@ write_mbox(struct obuf *o, FILE *msg, const char *sender, time_t when)
 out:
 	if (ret == -2)
 		(void)obuf_flush(o);	/* the caller truncates anyway */
-	free(line);
 	return (ret);
 }
 
@@ -442,38 +492,67 @@ mbox_lock(struct mbox *mb, struct dsn *why)
 }
 
 /*
- * recover - undo what an interrupted append left, as the journal's
- * current record tells (see journal.c).  *size is the mailbox size, and
- * is updated.  0, or -1 with errno on an I/O error.
+ * void_from - mark void the 'A' records v[k..n-1] of the last batch.
+ * 0, or -1 with errno.
+ */
+static int
+void_from(struct journal *j, struct jslot **v, int k, int n)
+{
+	for (; k < n; k++) {
+		if (v[k]->state == 'A' && journal_void(j, v[k]) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * recover - undo what an interrupted batch left, as the journal's
+ * records of the last batch tell (see journal.c): its messages were
+ * appended in order, so the first whose end the mailbox does not reach
+ * was cut short and is cut back with everything after it.  *size is the
+ * mailbox size, and is updated.  0, or -1 with errno on an I/O error.
  */
 static int
 recover(struct mbox *mb, struct journal *j, ino_t ino, off_t *size)
 {
-	struct jslot *s = journal_current(j);
+	struct jslot *v[JOURNAL_SLOTS], *s;
 	char head[5];
+	int n, k, i;
 
-	if (s == NULL || (s->ino == ino && *size >= s->end))
-		return (0);		/* nothing begun, or complete */
-	if (s->ino != ino || *size < s->start) {
-		/* Replaced or shrunk by someone else: the journal can no
-		 * longer tell; the entry is delivered again if still queued. */
+	n = journal_last(j, v);
+	for (k = 0; k < n; k++) {
+		if (v[k]->state == 'A' && (v[k]->ino != ino || *size < v[k]->end))
+			break;
+	}
+	if (k == n)
+		return (0);		/* nothing begun, or all complete */
+	s = v[k];
+	for (i = k + 1; i < n; i++) {
+		if (v[i]->state == 'D')
+			break;
+	}
+	if (s->ino != ino || *size < s->start || i < n) {
+		/* Replaced or shrunk by someone else (a later message of
+		 * the batch left the queue, so the bytes after this one
+		 * were there): the journal can no longer tell; the entry
+		 * is delivered again if still queued. */
 		log_msg(LOG_NOTICE, "mailbox `%s' changed since the interrupted "
 		    "delivery of %s; left as it is", mb->path, s->id.qid);
-		return (journal_void(j, s));
+		return (void_from(j, v, k, n));
 	}
 	if (mb->readable && *size >= s->start + s->fixlen + 5 &&
 	    (pread(mb->fd, head, 5, s->start + s->fixlen) != 5 ||
 	    memcmp(head, "From ", 5) != 0)) {
 		log_msg(LOG_WARNING, "mailbox `%s' was rewritten since the "
 		    "interrupted delivery of %s; left as it is", mb->path, s->id.qid);
-		return (journal_void(j, s));
+		return (void_from(j, v, k, n));
 	}
 	if (ftruncate(mb->fd, s->start) != 0 || fsync(mb->fd) != 0)
 		return (-1);
 	log_msg(LOG_NOTICE, "removed %jd bytes of the interrupted delivery of %s "
 	    "from mailbox `%s'", (intmax_t)(*size - s->start), s->id.qid, mb->path);
 	*size = s->start;
-	return (journal_void(j, s));
+	return (void_from(j, v, k, n));
 }
 
 /*
@@ -510,96 +589,285 @@ entry_id(const struct qitem *it, struct jid *id)
 	id->mtime = it->mmtime;
 }
 
-/*
- * mbox_append - write the message at the end, recorded in the journal;
- * cut back on failure.  An entry the journal shows delivered (the queue
- * entry outlived a completed append) is not written again.
- */
-static enum dlv
-mbox_append(struct mbox *mb, struct qitem *it, time_t when, struct dsn *why)
-{
-	struct journal j;
-	struct jslot *cur;
+/* An entry of a batch, and where it stands. */
+struct bent {
+	struct qitem *it;
+	enum dlv *res;
+	struct dsn *why;
 	struct jid id;
-	struct stat st;
-	const char *fix;
-	off_t start, len, end;
-	enum dlv ret = DLV_TEMPFAIL;
-	int r, err;
+	struct jslot *slot;	/* its journal record, while appended */
+	off_t	 len;		/* its size in mbox form */
+	off_t	 start, fixlen, end;
+	enum {
+		BE_NEW,		/* not looked at */
+		BE_PENDING,	/* measured, to be appended */
+		BE_ROUND,	/* recorded, being appended */
+		BE_WRITTEN,	/* appended, waits for the fsync */
+		BE_KNOWN,	/* appended by an earlier run: the fsync */
+		BE_FINAL	/* *res and *why are set */
+	}	 state;
+};
 
-	if (fstat(mb->fd, &st) != 0)
-		return (local_fail(why, DLV_TEMPFAIL, LOG_NOTICE, "4.3.0",
-		    "can not stat `%s': %s", mb->path, strerror(errno)));
-	entry_id(it, &id);
-	if (journal_open(&j, mb->name) != 0)
-		return (local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
-		    "can not open the delivery journal of `%s': %s", mb->path,
-		    strerror(errno)));
-	start = st.st_size;
-	if (recover(mb, &j, st.st_ino, &start) != 0) {
-		ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
-		    "can not repair `%s': %s", mb->path, strerror(errno));
-		goto out;
+/* bent_fail - e gets r and a copy of why (logged once by the caller) */
+static void
+bent_fail(struct bent *e, enum dlv r, const struct dsn *why)
+{
+	*e->res = r;
+	*e->why = *why;
+	e->state = BE_FINAL;
+}
+
+/* fail_open - every entry not yet final of e[0..n-1] gets r and why */
+static void
+fail_open(struct bent *e, size_t n, enum dlv r, const struct dsn *why)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (e[i].state != BE_FINAL)
+			bent_fail(&e[i], r, why);
 	}
-	if (journal_find(&j, &id) != NULL) {
-		/* Appended and complete; the process died before the queue
-		 * entry went.  Make sure the bytes are on disk first. */
-		if (fsync(mb->fd) != 0) {
-			ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
-			    "can not sync `%s': %s", mb->path, strerror(errno));
-			goto out;
-		}
-		log_msg(LOG_NOTICE, "%s was already delivered to `%s'", it->queueid,
-		    mb->path);
-		ret = DLV_OK;
-		goto out;
-	}
-	fix = boundary(mb, start);
-	r = local_write_mbox(-1, it->mfp, it->sender, when, &len);
-	if (r == -2) {
-		ret = local_fail(why, DLV_PERMFAIL, LOG_CRIT, "5.3.0",
-		    "corrupted queue file");
-		goto out;
-	}
-	if (r != 0) {
-		ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
-		    "can not read the queued message: %s", strerror(errno));
-		goto out;
-	}
-	end = start + (off_t)strlen(fix) + len;
-	if (journal_begin(&j, &id, st.st_ino, start, (off_t)strlen(fix), end) != 0) {
-		ret = local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
-		    "can not write the delivery journal of `%s': %s", mb->path,
-		    strerror(errno));
-		goto out;
-	}
-	cur = journal_current(&j);
-	r = write_all(mb->fd, fix, strlen(fix));
-	if (r == 0)
-		r = local_write_mbox(mb->fd, it->mfp, it->sender, when, NULL);
-	if (r == 0 && lseek(mb->fd, 0, SEEK_END) != end) {
-		errno = EIO;		/* someone wrote without locking */
-		r = -1;
-	}
-	if (r == 0 && fsync(mb->fd) != 0)
-		r = -1;
-	if (r == 0) {
-		ret = DLV_OK;
-		goto out;
-	}
-	err = errno;
-	if (ftruncate(mb->fd, start) != 0 || fsync(mb->fd) != 0)
-		log_msg(LOG_WARNING, "error recovering mbox `%s': %s", mb->path,
-		    strerror(errno));
-	else if (cur != NULL)
-		(void)journal_void(&j, cur);
-	/* Temporary, but logged as "failed" like the corrupted case (§5.4). */
+}
+
+/* write_dsn - the reason of a failed write to the mailbox, logged */
+static void
+write_dsn(struct dsn *why, int err)
+{
 	dsn_set(why, err == ENOSPC ? "4.3.1" : err == EDQUOT || err == EFBIG ?
 	    "4.2.2" : "4.3.0", "write error: %s", strerror(err));
+	/* Temporary, but logged as "failed" like the corrupted case (§5.4). */
 	log_msg(LOG_ERR, "local delivery failed: %s", why->text);
+}
+
+/*
+ * append_one - write e (its boundary newlines, then the message) at the
+ * end of the mailbox, which must then end at e->end.  0 or -1 (errno).
+ */
+static int
+append_one(struct mbox *mb, struct bent *e, time_t when)
+{
+	int r;
+
+	if (write_all(mb->fd, "\n\n", (size_t)e->fixlen) != 0)
+		return (-1);
+	r = local_write_mbox(mb->fd, e->it->mfp, e->it->sender, when, NULL);
+	if (r == -2)
+		errno = EIO;		/* it was whole when measured */
+	if (r != 0)
+		return (-1);
+	if (lseek(mb->fd, 0, SEEK_END) != e->end) {
+		errno = EIO;		/* someone wrote without locking */
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * measure - look at every entry: one the journal shows delivered (its
+ * queue entry outlived a completed append) is BE_KNOWN, one whose queue
+ * file is corrupted fails for good, the others are measured (BE_PENDING).
+ */
+static void
+measure(struct journal *j, struct bent *e, size_t n, time_t when)
+{
+	struct dsn why;
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		if (e[i].state != BE_NEW)
+			continue;
+		log_setqid("%s", e[i].it->queueid);
+		if (journal_find(j, &e[i].id) != NULL) {
+			e[i].state = BE_KNOWN;
+			continue;
+		}
+		r = local_write_mbox(-1, e[i].it->mfp, e[i].it->sender, when,
+		    &e[i].len);
+		if (r == 0) {
+			e[i].state = BE_PENDING;
+			continue;
+		}
+		if (r == -2)
+			bent_fail(&e[i], local_fail(&why, DLV_PERMFAIL, LOG_CRIT,
+			    "5.3.0", "corrupted queue file"), &why);
+		else
+			bent_fail(&e[i], local_fail(&why, DLV_TEMPFAIL, LOG_ERR,
+			    "4.3.0", "can not read the queued message: %s",
+			    strerror(errno)), &why);
+	}
+}
+
+/*
+ * append_round - record the pending entries (from offset *size on) in
+ * the journal as part of the batch *bseq, make the records durable,
+ * append the entries in order.
+ * A failed append is cut back and fails that entry alone: the entries
+ * after it go back to pending for another round (all fail when the
+ * mailbox is full or could not be cut back).  *size follows the
+ * mailbox.  0 to go on, -1 to stop (the entries left pending fail).
+ */
+static int
+append_round(struct mbox *mb, struct journal *j, struct bent *e, size_t n,
+    ino_t ino, off_t *size, uintmax_t *bseq, time_t when, struct dsn *why)
+{
+	off_t pos = *size;
+	size_t i, k, nround = 0;
+	int err, cut;
+
+	for (i = 0; i < n; i++) {
+		if (e[i].state != BE_PENDING)
+			continue;
+		e[i].fixlen = pos == *size ? (off_t)strlen(boundary(mb, pos)) : 0;
+		e[i].start = pos;
+		e[i].end = pos + e[i].fixlen + e[i].len;
+		e[i].slot = journal_add(j, &e[i].id, ino, e[i].start, e[i].fixlen,
+		    e[i].end, bseq);
+		if (e[i].slot == NULL) {
+			log_setqid("%s", e[i].it->queueid);
+			bent_fail(&e[i], local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+			    "can not write the delivery journal of `%s': %s",
+			    mb->path, strerror(errno)), why);
+			continue;
+		}
+		e[i].state = BE_ROUND;
+		pos = e[i].end;
+		nround++;
+	}
+	if (nround == 0)
+		return (0);
+	if (journal_sync(j) != 0) {
+		local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not write the delivery journal of `%s': %s", mb->path,
+		    strerror(errno));
+		for (i = 0; i < n; i++) {
+			if (e[i].state == BE_ROUND) {
+				(void)journal_void(j, e[i].slot);
+				bent_fail(&e[i], DLV_TEMPFAIL, why);
+			}
+		}
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (e[i].state != BE_ROUND)
+			continue;
+		log_setqid("%s", e[i].it->queueid);
+		if (append_one(mb, &e[i], when) == 0) {
+			e[i].state = BE_WRITTEN;
+			*size = e[i].end;
+			continue;
+		}
+		err = errno;
+		cut = ftruncate(mb->fd, e[i].start) == 0 && fsync(mb->fd) == 0;
+		if (!cut)
+			log_msg(LOG_WARNING, "error recovering mbox `%s': %s",
+			    mb->path, strerror(errno));
+		write_dsn(why, err);
+		bent_fail(&e[i], DLV_TEMPFAIL, why);
+		for (k = i; k < n; k++) {
+			if (k > i && e[k].state != BE_ROUND)
+				continue;
+			if (cut)
+				(void)journal_void(j, e[k].slot);
+			if (k > i)
+				e[k].state = BE_PENDING;
+		}
+		*size = e[i].start;
+		/* A full file system or quota fails the others too. */
+		return (cut && err != ENOSPC && err != EDQUOT ? 0 : -1);
+	}
+	return (0);
+}
+
+/*
+ * batch_append - append the entries e[0..n-1] to the locked mailbox:
+ * repair what an interrupted batch left, record all of them in the
+ * journal, make that durable once, append them, fsync the mailbox once.
+ * Sets *res and *why of every entry.  When the fsync fails every append
+ * of the batch is cut back and all fail temporarily.
+ */
+static void
+batch_append(struct mbox *mb, struct bent *e, size_t n, time_t when)
+{
+	struct journal j;
+	struct dsn why;
+	struct stat st;
+	uintmax_t bseq = 0;
+	off_t size, base;
+	size_t i;
+	int err, wrote = 0, known = 0;
+
+	if (fstat(mb->fd, &st) != 0) {
+		fail_open(e, n, local_fail(&why, DLV_TEMPFAIL, LOG_NOTICE, "4.3.0",
+		    "can not stat `%s': %s", mb->path, strerror(errno)), &why);
+		return;
+	}
+	if (journal_open(&j, mb->name) != 0) {
+		fail_open(e, n, local_fail(&why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not open the delivery journal of `%s': %s", mb->path,
+		    strerror(errno)), &why);
+		return;
+	}
+	size = st.st_size;
+	if (recover(mb, &j, st.st_ino, &size) != 0) {
+		fail_open(e, n, local_fail(&why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not repair `%s': %s", mb->path, strerror(errno)), &why);
+		goto out;
+	}
+	base = size;
+	measure(&j, e, n, when);
+	for (;;) {
+		for (i = 0; i < n && e[i].state != BE_PENDING; i++)
+			;
+		if (i == n)
+			break;
+		if (append_round(mb, &j, e, n, st.st_ino, &size, &bseq, when,
+		    &why) != 0) {
+			for (i = 0; i < n; i++) {
+				if (e[i].state == BE_PENDING || e[i].state == BE_ROUND)
+					bent_fail(&e[i], DLV_TEMPFAIL, &why);
+			}
+			break;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		wrote |= e[i].state == BE_WRITTEN;
+		known |= e[i].state == BE_KNOWN;
+	}
+	if (!wrote && !known)
+		goto out;
+	/* The one fsync of the batch: before it nothing is delivered. */
+	if (fsync(mb->fd) != 0) {
+		err = errno;
+		if (wrote) {
+			if (ftruncate(mb->fd, base) != 0)
+				log_msg(LOG_WARNING, "error recovering mbox `%s': %s",
+				    mb->path, strerror(errno));
+			else {
+				for (i = 0; i < n; i++) {
+					if (e[i].state == BE_WRITTEN)
+						(void)journal_void(&j, e[i].slot);
+				}
+			}
+		}
+		local_fail(&why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
+		    "can not sync `%s': %s", mb->path, strerror(err));
+		fail_open(e, n, DLV_TEMPFAIL, &why);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (e[i].state == BE_KNOWN) {
+			log_setqid("%s", e[i].it->queueid);
+			log_msg(LOG_NOTICE, "%s was already delivered to `%s'",
+			    e[i].it->queueid, mb->path);
+		} else if (e[i].state != BE_WRITTEN)
+			continue;
+		*e[i].res = DLV_OK;
+		dsn_set(e[i].why, "2.0.0", "delivered to mailbox `%s'", mb->path);
+		e[i].state = BE_FINAL;
+	}
 out:
 	journal_close(&j);
-	return (ret);
 }
 
 /* lookup_user - uid of a local user; DLV_PERMFAIL only if surely unknown */
@@ -636,49 +904,101 @@ lookup_user(const char *name, uid_t *uid, struct dsn *why)
 }
 
 /*
- * local_deliver - append the message of it to MAIL_PATH/it->addr.
- * DLV_OK when it is on disk (fsync'ed); DLV_PERMFAIL for an unknown user
- * or a corrupted queue file; DLV_TEMPFAIL otherwise.  why and the log
- * say why; the mbox is never left with a partial message.
+ * mbox_setup - check the user and open the mail directory for mb.
+ * DLV_OK, or the failure that every entry for this user gets.
  */
-enum dlv
-local_deliver(struct qitem *it, struct dsn *why)
+static enum dlv
+mbox_setup(struct mbox *mb, const char *user, struct dsn *why)
 {
-	struct mbox mb;
-	time_t when = time(NULL);
 	enum dlv r;
 
-	memset(&mb, 0, sizeof(mb));
-	mb.fd = -1;
-	mb.name = it->addr;
-	if ((r = lookup_user(it->addr, &mb.uid, why)) != DLV_OK)
+	memset(mb, 0, sizeof(*mb));
+	mb->fd = -1;
+	mb->dirfd = -1;
+	mb->name = user;
+	if ((r = lookup_user(user, &mb->uid, why)) != DLV_OK)
 		return (r);
-	if (xsnprintf(mb.path, sizeof(mb.path), "%s/%s", MAIL_PATH, mb.name) != 0 ||
-	    xsnprintf(mb.lockname, sizeof(mb.lockname), "%s.lock", mb.name) != 0)
+	if (xsnprintf(mb->path, sizeof(mb->path), "%s/%s", MAIL_PATH, mb->name) != 0 ||
+	    xsnprintf(mb->lockname, sizeof(mb->lockname), "%s.lock", mb->name) != 0)
 		return (local_fail(why, DLV_TEMPFAIL, LOG_NOTICE, "4.3.0",
-		    "mailbox path too long for `%s'", mb.name));
-	if (it->mfp == NULL)
-		return (local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
-		    "message file not open"));
-	mb.dirfd = open(MAIL_PATH, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (mb.dirfd < 0)
+		    "mailbox path too long for `%s'", mb->name));
+	mb->dirfd = open(MAIL_PATH, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (mb->dirfd < 0)
 		return (local_fail(why, DLV_TEMPFAIL, LOG_ERR, "4.3.0",
 		    "can not open mail directory `%s': %s", MAIL_PATH, strerror(errno)));
-	r = mbox_lock(&mb, why);
-	if (r == DLV_OK)
-		r = mbox_append(&mb, it, when, why);
-	if (mb.fd >= 0) {
-		mboxlock_release(&mb);
-		close(mb.fd);
+	return (DLV_OK);
+}
+
+#if LOCAL_BATCH + JOB_MAX > JOURNAL_SLOTS - 32
+#error "the journal must hold a batch beside the records still waiting"
+#endif
+
+/*
+ * local_deliver_feed - see dma.h.  A failure of the mailbox itself
+ * (unknown user, no lock, refused or not creatable) is given to every
+ * job of the feed without trying again for each.
+ */
+void
+local_deliver_feed(const char *user, struct dlv_feed *f)
+{
+	struct dlv_job job[LOCAL_BATCH];
+	struct bent *e;
+	struct mbox mb;
+	struct dsn why;
+	enum dlv fail;
+	size_t nj, ne, i, k;
+	time_t when;
+
+	e = xmalloc((LOCAL_BATCH + JOB_MAX) * sizeof(*e));
+	fail = mbox_setup(&mb, user, &why);
+	for (;;) {
+		nj = ne = 0;
+		while (nj < LOCAL_BATCH && ne < LOCAL_BATCH &&
+		    f->next(f->arg, &job[nj])) {
+			for (k = 0; k < job[nj].n && ne < LOCAL_BATCH + JOB_MAX; k++) {
+				memset(&e[ne], 0, sizeof(e[ne]));
+				e[ne].it = job[nj].it[k];
+				e[ne].res = &job[nj].res[k];
+				e[ne].why = &job[nj].why[k];
+				if (e[ne].it->mfp == NULL ||
+				    strcmp(e[ne].it->addr, user) != 0) {
+					log_setqid("%s", e[ne].it->queueid);
+					bent_fail(&e[ne], local_fail(&why, DLV_TEMPFAIL,
+					    LOG_ERR, "4.3.0", e[ne].it->mfp == NULL ?
+					    "message file not open" :
+					    "entry handed to another mailbox"), &why);
+				} else
+					entry_id(e[ne].it, &e[ne].id);
+				ne++;
+			}
+			nj++;
+		}
+		if (nj == 0)
+			break;
+		when = time(NULL);
+		if (fail == DLV_OK && (fail = mbox_lock(&mb, &why)) == DLV_OK) {
+			batch_append(&mb, e, ne, when);
+			mboxlock_release(&mb);
+		}
+		if (mb.fd >= 0) {
+			close(mb.fd);
+			mb.fd = -1;
+		}
+		if (fail != DLV_OK)
+			fail_open(e, ne, fail, &why);
+		for (i = 0; i < nj; i++) {
+			if (job[i].n > 0)
+				log_setqid("%s", job[i].it[0]->queueid);
+			f->done(f->arg, &job[i]);
+		}
 	}
-	close(mb.dirfd);
-	if (r == DLV_OK)
-		dsn_set(why, "2.0.0", "delivered to mailbox `%s'", mb.path);
-	return (r);
+	if (mb.dirfd >= 0)
+		close(mb.dirfd);
+	free(e);
 }
 
 /*
- * local_done - after the entry it, delivered by local_deliver, left the
+ * local_done - after the entry it, delivered by local_deliver_feed, left the
  * queue: its journal record is no longer needed to keep it from being
  * appended twice.  Failures only cost a journal slot for JOURNAL_KEEP.
  */

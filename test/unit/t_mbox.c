@@ -3,6 +3,7 @@
  * binary safety and the corrupted-queue-file case.  Writes only into a
  * mkdtemp directory.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -19,7 +20,7 @@
 static char tmpdir[] = "/tmp/t_mbox.XXXXXX";
 static int nfile;
 
-/* new_mbox - a fresh empty file opened O_APPEND, as local_deliver does */
+/* new_mbox - a fresh empty file opened O_APPEND, as local delivery does */
 static int
 new_mbox(void)
 {
@@ -317,6 +318,100 @@ test_ioerror(void)
 	fclose(fp);
 }
 
+/*
+ * test_splits - a line to quote (or not) whose start lies at every
+ * position around the boundaries of the writer's reads, so that the
+ * ">*From " prefix is cut between two reads in every possible place.
+ */
+static void
+test_splits(void)
+{
+	static const struct {
+		const char *in;
+		const char *out;
+	} cases[] = {
+		{ ">>From x\n", ">>>From x\n" },
+		{ "From \n", ">From \n" },
+		{ ">>Frox\n", ">>Frox\n" },
+		{ ">>>>\n", ">>>>\n" },
+	};
+	size_t c, pad, len, mlen, wlen;
+	char *msg, *want, *out;
+	int r, bad;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		bad = 0;
+		for (pad = 16370; pad <= 16390; pad++) {
+			/* a line of pad - 1 bytes and its newline, then the case */
+			msg = xmalloc(pad + 64);
+			want = xmalloc(pad + 128);
+			memset(msg, 'a', pad - 1);
+			msg[pad - 1] = '\n';
+			mlen = pad + (size_t)sprintf(msg + pad, "%send\n", cases[c].in);
+			wlen = (size_t)sprintf(want, "%s", FROM0);
+			memcpy(want + wlen, msg, pad);
+			wlen += pad;
+			wlen += (size_t)sprintf(want + wlen, "%send\n\n", cases[c].out);
+			out = deliver(msg, mlen, "a@b", T0, &r, &len);
+			if (r != 0 || out == NULL || len != wlen ||
+			    memcmp(out, want, wlen) != 0) {
+				if (!bad)
+					printf("# case %zu, line start at %zu\n", c, pad);
+				bad = 1;
+			}
+			free(out);
+			free(msg);
+			free(want);
+		}
+		ok(!bad, "split reads: \"%.*s\" at every offset around 16 KiB",
+		    (int)strlen(cases[c].in) - 1, cases[c].in);
+	}
+	/* a last line that is only a prefix of ">*From " lacks its newline */
+	{
+		char *o = deliver("x\n>>Fro", 8, "a@b", T0, &r, &len);
+
+		is_int(r, -2, "last line \">>Fro\" without newline: -2");
+		free(o);
+	}
+}
+
+/*
+ * test_longline_rss - a 100 MiB message that is one line: the writer's
+ * memory does not grow with it (maximum resident size grows < 8 MiB).
+ */
+static void
+test_longline_rss(void)
+{
+	const off_t size = (off_t)100 << 20;
+	struct rusage before, after;
+	FILE *fp = tmpfile();
+	int fd = open("/dev/null", O_WRONLY);
+	off_t len = 0;
+	int r;
+
+	if (fp == NULL || fd < 0 || ftruncate(fileno(fp), size - 1) != 0 ||
+	    fseeko(fp, 0, SEEK_END) != 0 || fputc('\n', fp) == EOF ||
+	    fflush(fp) != 0) {
+		ok(0, "100 MiB line: test file");
+		if (fp != NULL)
+			fclose(fp);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	getrusage(RUSAGE_SELF, &before);
+	r = local_write_mbox(fd, fp, "a@b", T0, &len);
+	getrusage(RUSAGE_SELF, &after);
+	is_int(r, 0, "100 MiB line: written");
+	ok(len == (off_t)strlen(FROM0) + size + 1, "100 MiB line: length %jd",
+	    (intmax_t)len);
+	ok(after.ru_maxrss - before.ru_maxrss < 8192,
+	    "100 MiB line: resident size grew by %ld KiB (< 8 MiB)",
+	    after.ru_maxrss - before.ru_maxrss);
+	close(fd);
+	fclose(fp);
+}
+
 int
 main(void)
 {
@@ -336,6 +431,8 @@ main(void)
 	test_big();
 	test_corrupt();
 	test_ioerror();
+	test_splits();
+	test_longline_rss();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmpdir);

@@ -175,7 +175,7 @@ struct qitem {
 	int	 qfd;		/* locked Q file, or -1 */
 	FILE	*mfp;		/* M file opened read-only, or NULL; reads
 				   give the message only, from its start */
-	ino_t	 mino;		/* while mfp is open: the M file's inode */
+	ino_t	 mino;		/* once acquired: the M file's inode */
 	struct timespec mmtime;	/* and its modification time */
 	time_t	 qtime;		/* mtime of Q = time queued */
 	int	 version;	/* queue file format: 1 = upstream's (M

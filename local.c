@@ -999,15 +999,17 @@ local_deliver_feed(const char *user, struct dlv_feed *f)
 
 /*
  * local_done - after the entry it, delivered by local_deliver_feed, left the
- * queue: its journal record is no longer needed to keep it from being
- * appended twice.  Failures only cost a journal slot for JOURNAL_KEEP.
+ * queue durably (its removal and a directory sync of the spool): its
+ * journal record is no longer needed to keep it from being appended
+ * twice.  it may be released already (its M file's identity, mino and
+ * mmtime, stays).  Failures only cost a journal slot for JOURNAL_KEEP.
  */
 void
 local_done(const struct qitem *it)
 {
 	struct jid id;
 
-	if (it->mfp == NULL)
+	if (it->mino == 0)
 		return;
 	entry_id(it, &id);
 	if (journal_done(it->addr, &id) != 0)

@@ -132,6 +132,7 @@ struct dlimit {
 };
 
 #define ROUNDS_MAX	10	/* rounds of an entry a worker never got to */
+#define DONE_BATCH	(JOURNAL_SLOTS / 4)	/* see done_later */
 
 struct run {
 	const struct runq_opts *o;
@@ -143,6 +144,8 @@ struct run {
 	int	 nrounds;
 	int	 nslots;
 	int	 gaveup;	/* fork kept failing */
+	struct qitem *done[DONE_BATCH];	/* in a worker: see done_later */
+	size_t	 ndone;
 };
 
 /* The context of a worker (in the child). */
@@ -253,6 +256,40 @@ entry_lost(const struct qitem *it)
 }
 
 /*
+ * done_flush - the spool directory is synced, so the removals before it
+ * survive a power loss: tell local delivery's journal they are done.
+ */
+static void
+done_flush(struct run *run)
+{
+	size_t i;
+
+	if (run->ndone == 0)
+		return;
+	if (spool_sync() == 0) {
+		for (i = 0; i < run->ndone; i++)
+			local_done(run->done[i]);
+	}
+	run->ndone = 0;
+}
+
+/*
+ * done_later - it was delivered to its mailbox and removed; its journal
+ * record is marked done after the next spool sync, not before: a power
+ * loss could bring back a removal that was not synced, and then only the
+ * record keeps the message from being appended twice.  One sync per
+ * DONE_BATCH removals keeps the journal's records in use well below its
+ * JOURNAL_SLOTS.
+ */
+static void
+done_later(struct run *run, struct qitem *it)
+{
+	if (run->ndone == DONE_BATCH)
+		done_flush(run);
+	run->done[run->ndone++] = it;
+}
+
+/*
  * finish - act on the outcome r (reason why) of the locked entry it and
  * unlock it.  Returns its new state.
  */
@@ -267,7 +304,7 @@ finish(struct run *run, struct qitem *it, enum dlv r, struct dsn *why, int *boun
 	case DLV_OK:
 		log_msg(LOG_INFO, "<%s> delivery successful", it->addr);
 		if (spool_remove(it) == 0 && it->local)
-			local_done(it);
+			done_later(run, it);
 		break;
 	case DLV_REQUEUE:
 		st = E_REQUEUE;
@@ -488,9 +525,13 @@ worker_body(struct run *run, struct round *rd, int d, int slot, int may_yield)
 	 * Removals need no durability (an entry that comes back after a
 	 * power loss is offered again; local delivery's journal knows it
 	 * was appended), but one directory sync per worker keeps that to
-	 * the last moments.
+	 * the last moments; then the journal records of the local
+	 * deliveries are marked done.
 	 */
-	spool_sync();
+	if (run->ndone > 0)
+		done_flush(run);
+	else
+		spool_sync();
 	return (ret == SMTP_YIELD ? WORKER_YIELD : EX_OK);
 }
 

@@ -43,13 +43,7 @@ struct config config;
 enum keytype {
 	K_STR,			/* string member, value required */
 	K_FLAG,			/* bit in features, no value allowed */
-	K_PORT,			/* 1..65535 */
-	K_TIMEOUT,		/* seconds, 1..3600 */
-	K_MAXADDR,		/* 1..MAX_MAXADDRESSES */
-	K_ATTEMPT,		/* seconds, 1..MAX_ATTEMPTTIMEOUT */
-	K_WORKERS,		/* 1..MAX_MAXWORKERS */
-	K_SESSIONS,		/* 1..MAX_MAXSESSIONS */
-	K_SESSMSGS,		/* 1..MAX_SESSIONMESSAGES */
+	K_NUM,			/* int member, 1..max */
 	K_MASQ,			/* split into masquerade_user/_host */
 	K_FPR,			/* SHA-256 fingerprint */
 };
@@ -57,29 +51,37 @@ enum keytype {
 struct confkey {
 	const char *name;
 	enum keytype type;
-	size_t	 off;		/* K_STR: offset of the char * member */
+	size_t	 off;		/* K_STR, K_NUM: offset of the member */
 	int	 flag;		/* K_FLAG: feature bit */
+	int	 def;		/* K_NUM: value kept when the given one is bad */
+	int	 max;		/* K_NUM: largest value */
+	const char *what;	/* K_NUM: "a number" or "a number of seconds" */
 };
 
-#define STRKEY(n, m)	{ n, K_STR, offsetof(struct config, m), 0 }
-#define FLAGKEY(n, f)	{ n, K_FLAG, 0, f }
+#define STRKEY(n, m)	{ n, K_STR, offsetof(struct config, m), 0, 0, 0, NULL }
+#define FLAGKEY(n, f)	{ n, K_FLAG, 0, f, 0, 0, NULL }
+#define NUMKEY(n, m, d, x, w) { n, K_NUM, offsetof(struct config, m), 0, d, x, w }
+#define COUNT		"a number"
+#define SECONDS		"a number of seconds"
 
 static const struct confkey confkeys[] = {
 	STRKEY("SMARTHOST", smarthost),
-	{ "PORT", K_PORT, 0, 0 },
-	{ "TIMEOUT", K_TIMEOUT, 0, 0 },
-	{ "MAXADDRESSES", K_MAXADDR, 0, 0 },
-	{ "ATTEMPTTIMEOUT", K_ATTEMPT, 0, 0 },
-	{ "MAXWORKERS", K_WORKERS, 0, 0 },
-	{ "MAXSESSIONS", K_SESSIONS, 0, 0 },
-	{ "SESSIONMESSAGES", K_SESSMSGS, 0, 0 },
+	NUMKEY("PORT", port, DEF_PORT, 65535, COUNT),
+	NUMKEY("TIMEOUT", timeout, 0, 3600, SECONDS),
+	NUMKEY("MAXADDRESSES", maxaddresses, DEF_MAXADDRESSES, MAX_MAXADDRESSES, COUNT),
+	NUMKEY("ATTEMPTTIMEOUT", attempttimeout, DEF_ATTEMPTTIMEOUT,
+	    MAX_ATTEMPTTIMEOUT, SECONDS),
+	NUMKEY("MAXWORKERS", maxworkers, DEF_MAXWORKERS, MAX_MAXWORKERS, COUNT),
+	NUMKEY("MAXSESSIONS", maxsessions, DEF_MAXSESSIONS, MAX_MAXSESSIONS, COUNT),
+	NUMKEY("SESSIONMESSAGES", sessionmessages, DEF_SESSIONMESSAGES,
+	    MAX_SESSIONMESSAGES, COUNT),
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
 	STRKEY("CERTFILE", certfile),
 	STRKEY("MAILNAME", mailname),
-	{ "MASQUERADE", K_MASQ, 0, 0 },
-	{ "FINGERPRINT", K_FPR, 0, 0 },
+	{ "MASQUERADE", K_MASQ, 0, 0, 0, 0, NULL },
+	{ "FINGERPRINT", K_FPR, 0, 0, 0, 0, NULL },
 	FLAGKEY("SECURETRANSFER", SECURETRANSFER),
 	FLAGKEY("STARTTLS", STARTTLS),
 	FLAGKEY("OPPORTUNISTIC_TLS", TLS_OPP),
@@ -256,13 +258,6 @@ parse_uint(const char *v, int max)
 	return (n == 0 ? -1 : (int)n);
 }
 
-/* parse_port - decimal 1..65535, digits only */
-static int
-parse_port(const char *v)
-{
-	return (parse_uint(v, 65535));
-}
-
 /*
  * apply_key - store one key/value pair; val is NULL when the line has no
  * value.  Returns 0, or -1 with detail (without the location) in err.
@@ -273,6 +268,7 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 	const struct confkey *k = NULL;
 	size_t i;
 	char **sp;
+	int *np;
 
 	for (i = 0; i < sizeof(confkeys) / sizeof(confkeys[0]); i++) {
 		if (strcmp(confkeys[i].name, key) == 0) {
@@ -302,58 +298,12 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 		free(*sp);
 		*sp = xstrdup(val);
 		break;
-	case K_PORT:
-		if ((c->port = parse_port(val)) < 0) {
-			c->port = DEF_PORT;
-			set_why(err, errlen, "PORT must be a number from 1 to 65535");
-			return (-1);
-		}
-		break;
-	case K_TIMEOUT:
-		c->timeout = parse_port(val);
-		if (c->timeout < 1 || c->timeout > 3600) {
-			c->timeout = 0;
-			set_why(err, errlen, "TIMEOUT must be a number of seconds from 1 to 3600");
-			return (-1);
-		}
-		break;
-	case K_MAXADDR:
-		if ((c->maxaddresses = parse_uint(val, MAX_MAXADDRESSES)) < 0) {
-			c->maxaddresses = DEF_MAXADDRESSES;
-			set_why(err, errlen, "MAXADDRESSES must be a number from 1 to %d",
-			    MAX_MAXADDRESSES);
-			return (-1);
-		}
-		break;
-	case K_ATTEMPT:
-		if ((c->attempttimeout = parse_uint(val, MAX_ATTEMPTTIMEOUT)) < 0) {
-			c->attempttimeout = DEF_ATTEMPTTIMEOUT;
-			set_why(err, errlen, "ATTEMPTTIMEOUT must be a number of seconds "
-			    "from 1 to %d", MAX_ATTEMPTTIMEOUT);
-			return (-1);
-		}
-		break;
-	case K_WORKERS:
-		if ((c->maxworkers = parse_uint(val, MAX_MAXWORKERS)) < 0) {
-			c->maxworkers = DEF_MAXWORKERS;
-			set_why(err, errlen, "MAXWORKERS must be a number from 1 to %d",
-			    MAX_MAXWORKERS);
-			return (-1);
-		}
-		break;
-	case K_SESSIONS:
-		if ((c->maxsessions = parse_uint(val, MAX_MAXSESSIONS)) < 0) {
-			c->maxsessions = DEF_MAXSESSIONS;
-			set_why(err, errlen, "MAXSESSIONS must be a number from 1 to %d",
-			    MAX_MAXSESSIONS);
-			return (-1);
-		}
-		break;
-	case K_SESSMSGS:
-		if ((c->sessionmessages = parse_uint(val, MAX_SESSIONMESSAGES)) < 0) {
-			c->sessionmessages = DEF_SESSIONMESSAGES;
-			set_why(err, errlen, "SESSIONMESSAGES must be a number from 1 "
-			    "to %d", MAX_SESSIONMESSAGES);
+	case K_NUM:
+		np = (int *)(void *)((char *)c + k->off);
+		if ((*np = parse_uint(val, k->max)) < 0) {
+			*np = k->def;
+			set_why(err, errlen, "%s must be %s from 1 to %d", k->name,
+			    k->what, k->max);
 			return (-1);
 		}
 		break;

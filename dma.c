@@ -377,15 +377,15 @@ load_aliases(int fatal)
 	}
 }
 
-/* daemonize - detach from the caller, who gets exit 0 */
-static void
+/* daemonize - detach from the caller, who gets exit 0; -1: fork failed */
+static int
 daemonize(void)
 {
 	pid_t pid = fork();
 	int fd;
 
 	if (pid == -1)
-		die(EX_OSERR, "can not daemonize");
+		return (-1);
 	if (pid > 0)
 		_exit(EX_OK);
 	setsid();
@@ -399,6 +399,7 @@ daemonize(void)
 		if (fd > 2)
 			close(fd);
 	}
+	return (0);
 }
 
 /*
@@ -415,8 +416,20 @@ run_entries(struct queue *q, int foreground, int retry, int inproc)
 
 	if (q->n == 0)
 		return;
-	if (!foreground)
-		daemonize();
+	/*
+	 * A submission's message is queued once we get here: a failing
+	 * fork must not make the caller think it was refused (and send it
+	 * again); the next queue run delivers it.  A queue run says so.
+	 */
+	if (!foreground && daemonize() != 0) {
+		if (inproc) {
+			log_msg(LOG_WARNING, "can not fork to deliver: %s; the "
+			    "message stays queued for the next queue run",
+			    strerror(errno));
+			return;
+		}
+		die(EX_OSERR, "can not daemonize");
+	}
 	memset(&ro, 0, sizeof(ro));
 	ro.aliases = aliases;
 	ro.uid = invoker_uid;

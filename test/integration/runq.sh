@@ -258,11 +258,22 @@ for mode in "-q -D" "-q"; do
 	is "dma $mode, fork fails: nothing is left locked" "$(locked_qfiles)" ""
 	is "dma $mode, fork fails: the entries are still queued" "$(qfiles | wc -l)" 5
 done
+# A submission whose delivery can not fork: the message is queued, so the
+# caller is told it was accepted (never refused, then sent again).
+smtpd_conf nofork
+msg f6 >"$T/msg-f6"
+chmod 644 "$T/msg-f6"
+syslog_mark
+capture run_as alice sh -c "prlimit --nproc=1 $DMA r6@example.org <'$T/msg-f6'"
+is "submission, fork fails: accepted (exit 0)" "$rc" 0
+ok "submission, fork fails: a log line says it stays queued" \
+    logged 'can not fork to deliver.*stays queued'
+is "submission, fork fails: queued" "$(qfiles | wc -l)" 6
 kill $sleeper
 wait "$sleepjob"
 capture "$DMA" -q -D
 ok "after the failed runs root's run delivers everything" test -z "$(qfiles)"
-is "the server got each message once" "$(server_rcpts nofork)" "$(want_rcpts 5)"
+is "the server got each message once" "$(server_rcpts nofork)" "$(want_rcpts 6)"
 smtpd_stop nofork
 reset_mail
 

@@ -121,11 +121,13 @@ printf '%s' "$MSG" | run_as alice "$DMA" bob
 q=$(qfiles)
 msgid=${q#Q}
 msgid=${msgid%%.*}
-strace -qq -o /dev/null -e trace=newfstatat \
+# Stopped means strace says so: a process state of 't' is also any
+# syscall-stop of the tracer, before the injected signal.
+strace -qq -o "$T/stop.st" -e trace=newfstatat \
     -e inject=newfstatat:signal=STOP:when="$k" "$DMA" -q -D &
 stracepid=$!
-ok "the runner stops between its tmp_ check and the open of the Q file" wait_until 10 sh -c \
-    "pgrep -x dma | while read p; do grep -q '^State:.*[Tt]' /proc/\$p/status && echo \$p; done | grep -q ."
+ok "the runner stops between its tmp_ check and the open of the Q file" \
+    wait_until 30 grep -q 'stopped by SIGSTOP' "$T/stop.st"
 runner=$(pgrep -x dma | head -n 1)
 m="M${q#Q}"
 rm "$SPOOL/$q" "$SPOOL/$m"

@@ -213,16 +213,20 @@ clean-dnsq:
 
 # Speed and memory against the original dma, as ratios (root; not part of
 # check, never fails on slow figures): see test/bench/README.
-bench: all test/bench/sink
+bench: all test/bench/sink test/bench/floor
 	sh test/bench/bench.sh
 
 # sink: the benchmark's counting SMTP server.  Not installed.
 test/bench/sink: test/bench/sink.c .build-flags
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -pthread -o $@ test/bench/sink.c -lssl -lcrypto
 
+# floor: the least a durable submission costs (one file, two fsyncs).
+test/bench/floor: test/bench/floor.c .build-flags
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ test/bench/floor.c
+
 clean: clean-sink
 clean-sink:
-	rm -f test/bench/sink
+	rm -f test/bench/sink test/bench/floor
 
 .PHONY: bench clean-sink
 

@@ -177,6 +177,15 @@ struct qitem {
 				   give the message only, from its start */
 	ino_t	 mino;		/* once acquired: the M file's inode */
 	struct timespec mmtime;	/* and its modification time */
+	int	 mfd;		/* version 2: mfp's descriptor (owned by
+				   mfp), for siblings to share; or -1 */
+	off_t	 mlen;		/* version 2: the message's length in M */
+	dev_t	 qdev;		/* Q as read at load or acquire: inode, */
+	ino_t	 qino;
+	off_t	 qsize;		/* size, */
+	struct timespec qmtim;	/* and times; an acquire that finds them */
+	struct timespec qctim;	/* unchanged need not read Q again */
+	int	 qfresh;	/* spool.c: the envelope was read from Q */
 	time_t	 qtime;		/* mtime of Q = time queued */
 	int	 version;	/* queue file format: 1 = upstream's (M
 				   is the message), 2 = M ends with the
@@ -469,6 +478,16 @@ void	 spool_print(FILE *out, const struct queue *q);
 #define SPOOL_ELOCKED	1
 #define SPOOL_ESYNC	2	/* spool_commit: committed, durability unknown */
 int	 spool_acquire(struct qitem *it, char *why, size_t whylen);
+/*
+ * The same for an entry of the message of held, an entry this process
+ * has acquired and still holds: its M must be a link of held's (same
+ * inode, which held's open descriptor keeps from being reused), so the
+ * message is shared (a duplicate of held's descriptor) instead of opened
+ * and its trailer read again, and the commit check of held stands.
+ * Falls back to spool_acquire for upstream's format or another message.
+ */
+int	 spool_acquire_sibling(struct qitem *it, const struct qitem *held,
+	    char *why, size_t whylen);
 /* Remove Q then M of a delivered or bounced entry; not synced. */
 int	 spool_remove(struct qitem *it);
 /* One fsync of the spool directory (removals so far durable); 0 or -1. */

@@ -382,7 +382,9 @@ feed_next(void *arg, struct dlv_job *job)
 
 			rd->state[k] = E_BUSY;
 			slot_add(w->slot, (unsigned)k);
-			a = spool_acquire(it, why, sizeof(why));
+			/* A job is one message: its M opened once. */
+			a = job->n > 0 ? spool_acquire_sibling(it, job->it[0],
+			    why, sizeof(why)) : spool_acquire(it, why, sizeof(why));
 			if (a != 0) {
 				if (a != SPOOL_ELOCKED) {
 					log_setqid("%s", it->queueid);

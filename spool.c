@@ -262,14 +262,20 @@ write_all(int fd, const char *buf, size_t len)
 	return (0);
 }
 
-/* read_capped - read fd from offset 0 into buf; -1, or size (cap+1 = too big) */
+/*
+ * read_capped - read fd from offset 0 into buf; -1, or size (cap+1 = too
+ * big).  size is what fstat said: a short read that reaches it is the
+ * end of the file (Q files are never appended to), which saves the
+ * second read that would only return 0.
+ */
 static ssize_t
-read_capped(int fd, char *buf, size_t cap)
+read_capped(int fd, char *buf, size_t cap, off_t size)
 {
 	size_t got = 0;
 
 	while (got < cap + 1) {
-		ssize_t r = pread(fd, buf + got, cap + 1 - got, (off_t)got);
+		size_t want = cap + 1 - got;
+		ssize_t r = pread(fd, buf + got, want, (off_t)got);
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -279,6 +285,8 @@ read_capped(int fd, char *buf, size_t cap)
 		if (r == 0)
 			break;
 		got += (size_t)r;
+		if ((size_t)r < want && (off_t)got >= size)
+			break;
 	}
 	return ((ssize_t)got);
 }
@@ -476,6 +484,7 @@ qitem_new(const char *qid, const char *sender, const char *addr)
 	it->addr = xstrdup(addr);
 	it->qfd = -1;
 	it->mfp = NULL;
+	it->mfd = -1;
 	/* Paths are allocated to size: a run may hold 10,000s of entries. */
 	if (spool_path(qpath, sizeof(qpath), "Q", qid) != 0 ||
 	    spool_path(mpath, sizeof(mpath), "M", qid) != 0) {
@@ -921,6 +930,27 @@ names_add(struct names *nm, const char *name)
 	nm->v[nm->n++] = xstrdup(name);
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* names_has - name is in nm, sorted by names_sort */
+static int
+names_has(const struct names *nm, const char *name)
+{
+	return (nm->n > 0 && bsearch(&name, nm->v, nm->n, sizeof(*nm->v),
+	    name_cmp) != NULL);
+}
+
+static void
+names_sort(struct names *nm)
+{
+	if (nm->n > 1)
+		qsort(nm->v, nm->n, sizeof(*nm->v), name_cmp);
+}
+
 static void
 names_free(struct names *nm)
 {
@@ -1050,15 +1080,22 @@ out:
 	return (removed);
 }
 
-/* clean_orphan_m - remove M{qid} that has neither Q{qid} nor tmp_{msgid} */
+/*
+ * clean_orphan_m - remove M{qid} that has neither Q{qid} nor tmp_{msgid}.
+ * An M whose Q was listed with it is not looked at (the common case: no
+ * stat per entry); if that Q goes since, a later run sees the M alone.
+ */
 static int
-clean_orphan_m(const char *name)
+clean_orphan_m(const char *name, const struct names *all)
 {
 	char path[PATH_MAX], tmpname[QID_MAX + 8], msgid[QID_MAX];
 	const char *qid = name + 1;
 	size_t mlen;
 
 	if (!qid_ok(qid))
+		return (0);
+	if (xsnprintf(path, sizeof(path), "Q%s", qid) == 0 &&
+	    names_has(all, path))
 		return (0);
 	mlen = (size_t)(strchr(qid, '.') - qid);
 	memcpy(msgid, qid, mlen);
@@ -1075,30 +1112,28 @@ clean_orphan_m(const char *name)
 
 /*
  * read_envelope - the envelope of entry qid: from its Q file (open as
- * fd) or, when that is empty, cut or otherwise unreadable (a power loss
+ * fd, st its fstat) or, when that is empty, cut or otherwise unreadable (a power loss
  * after the commit: Q files are not fsync'ed), from the trailer of its
  * message file mpath.  Fills e (queueid, sender, addr, version).
  * Returns 0, 1 if neither gives one (why says both reasons), -1 on a
  * read error of the Q file (errno set).
  */
 static int
-read_envelope(int fd, const char *qid, const char *qpath, const char *mpath,
-    struct qitem *e, char *why, size_t whylen)
+read_envelope(int fd, const struct stat *st, const char *qid,
+    const char *qpath, const char *mpath, struct qitem *e, char *why,
+    size_t whylen)
 {
-	struct stat st;
 	char qwhy[128], mwhy[128], *buf;
 	ssize_t len;
 	int ret = 1;
 
-	if (fstat(fd, &st) != 0)
-		return (-1);
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		snprintf(why, whylen, "malformed queue file `%s': not a "
 		    "regular file", qpath);
 		return (1);
 	}
 	buf = xmalloc(QFILE_MAX + 1);
-	len = read_capped(fd, buf, QFILE_MAX);
+	len = read_capped(fd, buf, QFILE_MAX, st->st_size);
 	if (len < 0) {
 		free(buf);
 		return (-1);
@@ -1114,8 +1149,10 @@ read_envelope(int fd, const char *qid, const char *qpath, const char *mpath,
 			snprintf(qwhy, sizeof(qwhy), "ID is not `%s'", qid);
 	}
 	free(buf);
-	if (ret == 0)
+	if (ret == 0) {
+		e->qfresh = 1;
 		return (0);
+	}
 	free(e->queueid);
 	free(e->sender);
 	free(e->addr);
@@ -1128,6 +1165,37 @@ read_envelope(int fd, const char *qid, const char *qpath, const char *mpath,
 	snprintf(why, whylen, "malformed queue file `%s' (%s) and no "
 	    "envelope in `%s' (%s)", qpath, qwhy, mpath, mwhy);
 	return (1);
+}
+
+/*
+ * qid_remember - note which Q file (inode, size, times) it was read from;
+ * only when the envelope came from it (e->qfresh), not from the trailer
+ * because Q was unreadable.
+ */
+static void
+qid_remember(struct qitem *it, const struct stat *st)
+{
+	it->qdev = st->st_dev;
+	it->qino = st->st_ino;
+	it->qsize = st->st_size;
+	it->qmtim = st->st_mtim;
+	it->qctim = st->st_ctim;
+}
+
+/*
+ * q_unchanged - st is the Q file it was last read from, untouched since:
+ * the same inode (Q files are only ever replaced by a new file) with the
+ * same size and times (any write in place changes mtime and ctime).
+ */
+static int
+q_unchanged(const struct qitem *it, const struct stat *st)
+{
+	return (it->qino != 0 && st->st_dev == it->qdev &&
+	    st->st_ino == it->qino && st->st_size == it->qsize &&
+	    st->st_mtim.tv_sec == it->qmtim.tv_sec &&
+	    st->st_mtim.tv_nsec == it->qmtim.tv_nsec &&
+	    st->st_ctim.tv_sec == it->qctim.tv_sec &&
+	    st->st_ctim.tv_nsec == it->qctim.tv_nsec);
 }
 
 /*
@@ -1148,7 +1216,8 @@ parse_entry(int fd, const char *qid, struct qitem *it, char *why,
 	if (fstat(fd, &st) != 0)
 		return (-1);
 	memset(&tmp, 0, sizeof(tmp));
-	ret = read_envelope(fd, qid, it->qpath, it->mpath, &tmp, why, whylen);
+	ret = read_envelope(fd, &st, qid, it->qpath, it->mpath, &tmp, why,
+	    whylen);
 	if (ret == 0) {
 		local = rcpt_canonical(tmp.addr, canon, sizeof(canon));
 		if (local >= 0 && canon[0] != '\0') {
@@ -1161,6 +1230,8 @@ parse_entry(int fd, const char *qid, struct qitem *it, char *why,
 			it->local = local;
 			it->version = tmp.version;
 			it->qtime = st.st_mtime;
+			if (tmp.qfresh)
+				qid_remember(it, &st);
 			free(tmp.addr);
 			tmp.queueid = tmp.sender = tmp.addr = NULL;
 		} else {
@@ -1239,16 +1310,30 @@ set_aside(const struct qitem *it, const char *qid)
  * deliverable entry (uncommitted, gone, malformed, unreadable).
  */
 static struct qitem *
-load_entry(const char *qid, int cleanup)
+load_entry(const char *qid, int cleanup, char *committed)
 {
 	struct qitem *it;
 	struct stat st;
 	char why[WHY_MAX];
+	size_t mlen = strcspn(qid, ".");
 	int fd = -1, malformed = 0, r;
 
-	/* An entry whose submission is not committed does not exist yet. */
-	if (uncommitted(qid))
-		return (NULL);
+	/*
+	 * An entry whose submission is not committed does not exist yet.
+	 * Committed is for good, so one look per message: the names come
+	 * sorted, its entries one after the other (committed holds the
+	 * last msgid found committed).  A message removed and its inode
+	 * number reused by a new submission during this pass would escape
+	 * the look; spool_acquire looks again under the lock.
+	 */
+	if (strncmp(committed, qid, mlen) != 0 || committed[mlen] != '\0') {
+		if (uncommitted(qid))
+			return (NULL);
+		if (mlen < QID_MAX) {
+			memcpy(committed, qid, mlen);
+			committed[mlen] = '\0';
+		}
+	}
 
 	it = qitem_new(qid, "", "");
 	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -1317,6 +1402,7 @@ spool_load(struct queue *q, int cleanup, char *why, size_t whylen)
 {
 	struct names all = { NULL, 0, 0 };
 	struct qitem *it, **v = NULL;
+	char committed[QID_MAX] = "";
 	struct dirent *de;
 	DIR *d;
 	size_t i, n = 0, cap = 0;
@@ -1336,6 +1422,7 @@ spool_load(struct queue *q, int cleanup, char *why, size_t whylen)
 			names_add(&all, de->d_name);
 	}
 	closedir(d);
+	names_sort(&all);
 
 	if (cleanup) {
 		for (i = 0; i < all.n; i++) {
@@ -1346,7 +1433,7 @@ spool_load(struct queue *q, int cleanup, char *why, size_t whylen)
 	for (i = 0; i < all.n; i++) {
 		if (all.v[i][0] != 'Q' || !qid_ok(all.v[i] + 1))
 			continue;
-		if ((it = load_entry(all.v[i] + 1, cleanup)) == NULL)
+		if ((it = load_entry(all.v[i] + 1, cleanup, committed)) == NULL)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -1357,7 +1444,7 @@ spool_load(struct queue *q, int cleanup, char *why, size_t whylen)
 	if (cleanup) {
 		for (i = 0; i < all.n; i++) {
 			if (all.v[i][0] == 'M')
-				removed |= clean_orphan_m(all.v[i]);
+				removed |= clean_orphan_m(all.v[i], &all);
 		}
 		if (removed)
 			dir_sync();
@@ -1417,7 +1504,7 @@ spool_print(FILE *out, const struct queue *q)
  * ours to deliver with the fields we loaded; the next run will see it.
  */
 static int
-check_locked(struct qitem *it, char *why, size_t whylen)
+check_locked(struct qitem *it, int commit_known, char *why, size_t whylen)
 {
 	struct qitem cur;
 	struct stat fst, pst;
@@ -1432,11 +1519,16 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 	/* Another runner delivered it between our load and our lock. */
 	if (fst.st_nlink == 0 || lstat(it->qpath, &pst) != 0 ||
 	    pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino ||
-	    uncommitted(it->queueid))
+	    (!commit_known && uncommitted(it->queueid)))
 		return (SPOOL_ELOCKED);
+	/* What was read at load time still holds. */
+	if (q_unchanged(it, &fst)) {
+		it->qtime = fst.st_mtime;
+		return (0);
+	}
 	memset(&cur, 0, sizeof(cur));
-	r = read_envelope(it->qfd, it->queueid, it->qpath, it->mpath, &cur,
-	    pwhy, sizeof(pwhy));
+	r = read_envelope(it->qfd, &fst, it->queueid, it->qpath, it->mpath,
+	    &cur, pwhy, sizeof(pwhy));
 	if (r < 0) {
 		snprintf(why, whylen, "can not read `%s': %s", it->qpath,
 		    strerror(errno));
@@ -1450,6 +1542,8 @@ check_locked(struct qitem *it, char *why, size_t whylen)
 	} else {
 		it->qtime = fst.st_mtime;
 		it->version = cur.version;
+		if (cur.qfresh)
+			qid_remember(it, &fst);
 		ret = 0;
 	}
 	free(cur.queueid);
@@ -1587,6 +1681,10 @@ open_message(struct qitem *it, char *why, size_t whylen)
 			return (-1);
 		}
 		it->mfp = mview_open(fd, mlen);
+		if (it->mfp != NULL) {
+			it->mfd = fd;
+			it->mlen = mlen;
+		}
 	} else {
 		it->mfp = fdopen(fd, "r");
 		if (it->mfp == NULL)
@@ -1603,14 +1701,39 @@ open_message(struct qitem *it, char *why, size_t whylen)
 }
 
 /*
- * spool_acquire - become the one process that delivers this entry.
- *
- * flock is per open file description, so a second open of the same Q
- * (here or in another process) gets EWOULDBLOCK.  On any result other
- * than 0 the entry's handles are released (qfd = -1, mfp = NULL).
+ * share_message - its M is a link of held's M (same inode): share
+ * held's message through a duplicate descriptor.  0, or 1 if M is
+ * another file (then open it the usual way), -1 with why.
  */
-int
-spool_acquire(struct qitem *it, char *why, size_t whylen)
+static int
+share_message(struct qitem *it, const struct qitem *held, char *why,
+    size_t whylen)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(it->mpath, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_ino != held->mino)
+		return (1);
+	fd = fcntl(held->mfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0 || (it->mfp = mview_open(fd, held->mlen)) == NULL) {
+		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
+		    strerror(errno));
+		return (-1);
+	}
+	it->mfd = fd;
+	it->mlen = held->mlen;
+	it->mino = held->mino;
+	it->mmtime = held->mmtime;
+	return (0);
+}
+
+/*
+ * acquire - spool_acquire, or with held (an entry of the same message,
+ * version 2, acquired and open) spool_acquire_sibling.
+ */
+static int
+acquire(struct qitem *it, const struct qitem *held, char *why, size_t whylen)
 {
 	int r;
 
@@ -1633,12 +1756,49 @@ spool_acquire(struct qitem *it, char *why, size_t whylen)
 		spool_release(it);
 		return (r);
 	}
-	r = check_locked(it, why, whylen);
+	/*
+	 * held's commit was checked under its lock, and its open M keeps
+	 * the inode number, which is the msgid, from naming a new message.
+	 */
+	r = check_locked(it, held != NULL, why, whylen);
+	if (r == 0 && it->mfp == NULL && held != NULL && it->version >= 2) {
+		r = share_message(it, held, why, whylen);
+		if (r > 0) {
+			/* Not a link of held's M: checked in full. */
+			r = uncommitted(it->queueid) ? SPOOL_ELOCKED : 0;
+		}
+	}
 	if (r == 0 && it->mfp == NULL)
 		r = open_message(it, why, whylen);
 	if (r != 0)
 		spool_release(it);
 	return (r);
+}
+
+/*
+ * spool_acquire - become the one process that delivers this entry.
+ *
+ * flock is per open file description, so a second open of the same Q
+ * (here or in another process) gets EWOULDBLOCK.  On any result other
+ * than 0 the entry's handles are released (qfd = -1, mfp = NULL).
+ */
+int
+spool_acquire(struct qitem *it, char *why, size_t whylen)
+{
+	return (acquire(it, NULL, why, whylen));
+}
+
+int
+spool_acquire_sibling(struct qitem *it, const struct qitem *held, char *why,
+    size_t whylen)
+{
+	size_t mlen = strcspn(it->queueid, ".");
+
+	if (held == NULL || held->mfp == NULL || held->mfd < 0 ||
+	    held->version < 2 || strncmp(held->queueid, it->queueid, mlen) != 0 ||
+	    held->queueid[mlen] != '.')
+		held = NULL;
+	return (acquire(it, held, why, whylen));
 }
 
 /*
@@ -1685,6 +1845,7 @@ spool_release(struct qitem *it)
 	if (it->mfp != NULL) {
 		fclose(it->mfp);
 		it->mfp = NULL;
+		it->mfd = -1;
 	}
 	if (it->qfd >= 0) {
 		close(it->qfd);

@@ -214,6 +214,33 @@ sink_stop() {
 	done <"$OUT/sink.stats"
 }
 
+# floor_round: FN sequential runs of test/bench/floor (one new file and two
+# fsyncs per message, nothing else) by alice, in the same shell loop as
+# submit; adds the rate to E_RUNS[floor.ours] (the floor is no MTA: its
+# figure bounds what the submission ratio can reach on this machine)
+FLOOR=$SRC/test/bench/floor
+FLOORDIR=/var/tmp/dma-floor-sub
+floor_round() {
+	local t0 t1 rc n
+	[ -x "$FLOOR" ] || return
+	rm -rf "$FLOORDIR"
+	install -d -m 1777 "$FLOORDIR"
+	t0=$EPOCHREALTIME
+	run_as alice /bin/bash -c 'i=0
+	    while [ $i -lt "$1" ]; do "$2" "$4" <"$3" || exit 1; i=$((i + 1)); done' \
+	    bash "$FN" "$FLOOR" "$OUT/med.eml" "$FLOORDIR"
+	rc=$?
+	t1=$EPOCHREALTIME
+	n=$(find "$FLOORDIR" -type f | wc -l)
+	if [ "$rc" -ne 0 ] || [ "$n" -ne "$FN" ]; then
+		efail floor "floor: $n of $FN files, exit $rc"
+		eadd floor.ours FAILED
+	else
+		eadd floor.ours "$(rate "$FN" "$t0" "$t1")"
+	fi
+	rm -rf "$FLOORDIR"
+}
+
 # submit IMPL COUNT MSG RCPT: COUNT submissions by alice (one shell loop,
 # so per-message overhead is one fork+exec); sets SUB_RATE (or FAILED)
 submit() {
@@ -705,6 +732,7 @@ for round in $(seq "$EROUNDS"); do
 		[ "$impl" = ref ] && [ "$REFKIND" = floor ] && continue
 		eround "$impl"
 	done
+	floor_round
 done
 for impl in ours ref; do
 	[ "$impl" = ref ] && [ "$REFKIND" = floor ] && continue
@@ -868,9 +896,25 @@ for where in local smtp; do
 	    "${E_RUNS[rss_$where.ours]:-n/a}" "${E_RUNS[rss_$where.ref]:-n/a}" "<= 4096 KiB" \
 	    "$(le "${E_RUNS[rss_$where.ours]:-}" 4096)"
 done
+fl=$(emedian floor.ours)
+sr=$(emedian sub.ref)
+so=$(emedian sub.ours)
+case $fl$sr$so in
+*[!0-9.]*) ;;
+*)
+	echo
+	echo "floor of the DEFER submission row: test/bench/floor (a process start, one new"
+	echo "file, its fsync and the directory's, nothing else), the same loop and message:"
+	printf '  %s msg/s = %s x the reference, %s x ours\n' "$fl" \
+	    "$(awk -v a="$fl" -v b="$sr" 'BEGIN { printf "%.2f", a / b }')" \
+	    "$(awk -v a="$fl" -v b="$so" 'BEGIN { printf "%.2f", a / b }')"
+	echo "  (no implementation that fsyncs a message before accepting it can pass"
+	echo "  floor / reference on this machine)"
+	;;
+esac
 echo
 echo "per round (ours | reference):"
-for key in smtp tls fan mbox dsub sub; do
+for key in smtp tls fan mbox dsub sub floor; do
 	printf '  %-10s %s | %s\n' "$key" "${E_RUNS[$key.ours]:-n/a}" "${E_RUNS[$key.ref]:-n/a}"
 done
 echo "Queue runs: \`dma -q\` for both (either may detach), timed until no Q file and"

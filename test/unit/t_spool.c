@@ -668,6 +668,54 @@ test_hygiene(void)
 	empty_dir();
 }
 
+/* spool_acquire_sibling: one message, its M shared; a foreign M is opened */
+static void
+test_sibling(void)
+{
+	struct queue q;
+	struct qitem *a, *b;
+	char why[256], buf[128];
+	size_t n;
+	const char *msgid;
+
+	empty_dir();
+	msgid = submit("s@x.org", "r1@y.org", "r2@y.org", NULL);
+	ok(msgid != NULL, "submit to two recipients");
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 2, "load two");
+	if (q.n != 2)
+		return;
+	a = q.head;
+	b = q.head->next;
+	is_int(spool_acquire_sibling(a, NULL, why, sizeof(why)), 0,
+	    "sibling acquire without a held entry is a plain acquire");
+	ok(a->mfp != NULL && a->mfd >= 0, "first entry: M open");
+	is_int(spool_acquire_sibling(b, a, why, sizeof(why)), 0,
+	    "second entry acquired beside the first");
+	ok(b->qfd >= 0 && b->mfp != NULL && b->mfd >= 0 && b->mfd != a->mfd,
+	    "its own lock and its own descriptor of M");
+	ok(b->mino == a->mino, "the same message file");
+	n = fread(buf, 1, sizeof(buf) - 1, b->mfp);
+	buf[n] = '\0';
+	is_str(buf, msgtext, "the sibling reads the message, without the trailer");
+	n = fread(buf, 1, sizeof(buf) - 1, a->mfp);
+	buf[n] = '\0';
+	is_str(buf, msgtext, "the first entry reads it from its start too");
+	spool_release(b);
+	ok(b->qfd == -1 && b->mfp == NULL && b->mfd == -1, "sibling released");
+
+	/* b's M is now another file: opened and checked the usual way */
+	unlink(b->mpath);
+	write_file(b->mpath, "Subject: other\n\nbody\n");
+	why[0] = '\0';
+	is_int(spool_acquire_sibling(b, a, why, sizeof(why)), -1,
+	    "an M that is not a link of the held one is opened and checked");
+	ok(strstr(why, "trailer") != NULL, "reason: %s", why);
+	ok(b->qfd == -1 && b->mfp == NULL, "nothing held after the refusal");
+	spool_release(a);
+	spool_free(&q);
+	empty_dir();
+}
+
 static void
 test_locking(void)
 {
@@ -914,6 +962,7 @@ main(void)
 	test_malformed_and_order();
 	test_hygiene();
 	test_locking();
+	test_sibling();
 	test_flush();
 	test_errors();
 

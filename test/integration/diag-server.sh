@@ -5,7 +5,11 @@
 
 tls_certs || exit 1
 C=$T/certs
-dns_start 'host-record=mail.example.org,127.0.0.1' || exit 1
+dns_start '
+host-record=mail.example.org,127.0.0.1
+mx-host=example.net,mx1.example.net,10
+host-record=mx1.example.net,127.0.0.1
+' || exit 1
 
 # info ARGS...: run dma ARGS as root; $out masked: ports, dates
 info() {
@@ -141,6 +145,20 @@ info --serverinfo
 is "wrong pin: exit 75" "$rc" 75
 like "wrong pin: says so" "$out" '^pinning: does not match FINGERPRINT$'
 like "wrong pin: failed" "$out" '^failed: .*fingerprints do not match$'
+
+# ---- the MX of a mail domain, port 25, its name verified ---------------------
+smtpd_start mx --port 25 --tls starttls $TLS_SRV || exit 1
+printf 'SECURETRANSFER\nSTARTTLS\nVERIFYCERT\n' | dma_conf
+info --serverinfo example.net
+is "MX of a domain: exit 0" "$rc" 0
+is "MX of a domain: golden" "$(printf '%s\n' "$out" | sed -n '1,3p;/^verification/p;$p')" \
+"next hop: MX of example.net port 25
+tls mode: STARTTLS (required)
+trying: mx1.example.net [127.0.0.1] port PORT pref 10
+verification: ok
+result: ok, session ready (QUIT sent, no mail)"
+is "MX of a domain: SNI is the MX host's name" \
+    "$(smtpd_json "$(smtpd_session mx)" 'j.get("sni")')" mx1.example.net
 
 # ---- refusals, unreachable hosts, names ------------------------------------------
 smtpd_start no5 --fault 'greeting=554 5.3.2 no service' || exit 1

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,14 +51,22 @@ auth_entry(void *arg, const char *login, const char *host, unsigned line)
 	    log_safe(s2, sizeof(s2), host), ck->authpath, line);
 }
 
-/* check_readable - a file a key names must be there and readable */
+/*
+ * check_readable - a file a key names must be there and readable by
+ * dma (group mail: opened, not access(), which asks for the caller)
+ */
 static void
 check_readable(struct check *ck, const char *key, const char *path)
 {
 	char msg[PATH_MAX + 128];
+	int fd;
 
-	if (path == NULL || access(path, R_OK) == 0)
+	if (path == NULL)
 		return;
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY)) >= 0) {
+		close(fd);
+		return;
+	}
 	set_why(msg, sizeof(msg), "%s `%s': %s", key, path, strerror(errno));
 	problem(ck, msg);
 }

@@ -93,6 +93,15 @@ static const struct confkey confkeys[] = {
 	FLAGKEY("LOCALONLY", LOCALONLY),
 };
 
+#define NKEYS	(sizeof(confkeys) / sizeof(confkeys[0]))
+
+/*
+ * The line of the last conf_load() that set each key of confkeys (0: not
+ * set, the default), for dma -bP; cur_line is the line being parsed.
+ */
+static unsigned keyline[NKEYS];
+static unsigned cur_line;
+
 /* Outcome of reading one physical line. */
 enum rdline {
 	RD_LINE,		/* buf holds the line without its '\n' */
@@ -162,6 +171,7 @@ void
 conf_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
+	memset(keyline, 0, sizeof(keyline));
 	c->port = DEF_PORT;
 	c->aliases = xstrdup(DEF_ALIASES);
 	c->spooldir = xstrdup(DEF_SPOOLDIR);
@@ -286,6 +296,7 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 			return (-1);
 		}
 		c->features |= k->flag;
+		keyline[k - confkeys] = cur_line;
 		return (0);
 	}
 	if (val == NULL) {
@@ -302,6 +313,7 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 		np = (int *)(void *)((char *)c + k->off);
 		if ((*np = parse_uint(val, k->max)) < 0) {
 			*np = k->def;
+			keyline[k - confkeys] = 0;
 			set_why(err, errlen, "%s must be %s from 1 to %d", k->name,
 			    k->what, k->max);
 			return (-1);
@@ -320,6 +332,7 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 	case K_FLAG:
 		break;
 	}
+	keyline[k - confkeys] = cur_line;
 	return (0);
 }
 
@@ -357,12 +370,19 @@ parse_conf_line(struct config *c, char *line, char *err, size_t errlen)
 	return (apply_key(c, key, *val != '\0' ? val : NULL, err, errlen));
 }
 
-enum conf_err
-conf_load(const char *path, struct config *c, char *why, size_t whylen)
+/*
+ * load_conf - conf_load() and conf_check(): without report the first
+ * problem ends the reading (why set); with report every problem is
+ * handed to it as "path:line: detail" and the reading goes on.
+ */
+static enum conf_err
+load_conf(const char *path, struct config *c, char *why, size_t whylen,
+    void (*report)(void *, const char *), void *arg)
 {
-	char line[CONF_LINE_MAX], err[128];
+	char line[CONF_LINE_MAX], err[128], msg[PATH_MAX + 160];
 	FILE *fp;
 	unsigned lineno = 0;
+	enum conf_err ret = CONF_OK;
 	enum rdline r;
 
 	if ((fp = fopen(path, "r")) == NULL) {
@@ -384,24 +404,118 @@ conf_load(const char *path, struct config *c, char *why, size_t whylen)
 			strlcpy(err, "line too long", sizeof(err));
 		else if (r == RD_NUL)
 			strlcpy(err, "NUL byte", sizeof(err));
+		cur_line = lineno;
 		if (err[0] != '\0' || parse_conf_line(c, line, err, sizeof(err)) != 0) {
+			if (report != NULL) {
+				set_why(msg, sizeof(msg), "%s:%u: %s", path, lineno,
+				    err[0] != '\0' ? err : "syntax error");
+				report(arg, msg);
+				ret = CONF_ESYNTAX;
+				continue;
+			}
 			set_why(why, whylen, "syntax error in %s:%u%s%s", path, lineno,
 			    err[0] != '\0' ? ": " : "", err);
 			fclose(fp);
 			return (CONF_ESYNTAX);
 		}
 	}
+	cur_line = 0;
 	fclose(fp);
 	if ((c->features & NULLCLIENT) && c->smarthost == NULL) {
 		set_why(why, whylen, "%s: NULLCLIENT requires SMARTHOST", path);
-		return (CONF_ESYNTAX);
+		if (report == NULL)
+			return (CONF_ESYNTAX);
+		report(arg, why);
+		ret = CONF_ESYNTAX;
 	}
 	if ((c->features & NULLCLIENT) && (c->features & LOCALONLY)) {
 		set_why(why, whylen, "%s: LOCALONLY and NULLCLIENT exclude each other",
 		    path);
-		return (CONF_ESYNTAX);
+		if (report == NULL)
+			return (CONF_ESYNTAX);
+		report(arg, why);
+		ret = CONF_ESYNTAX;
 	}
-	return (CONF_OK);
+	return (ret);
+}
+
+enum conf_err
+conf_load(const char *path, struct config *c, char *why, size_t whylen)
+{
+	return (load_conf(path, c, why, whylen, NULL, NULL));
+}
+
+enum conf_err
+conf_check(const char *path, struct config *c, char *why, size_t whylen,
+    void (*report)(void *, const char *), void *arg)
+{
+	return (load_conf(path, c, why, whylen, report, arg));
+}
+
+/* secret_key - a key whose value -bP must not show */
+static int
+secret_key(const char *name)
+{
+	return (strstr(name, "PASS") != NULL || strstr(name, "TOKEN") != NULL ||
+	    strstr(name, "SECRET") != NULL);
+}
+
+int
+conf_key(size_t i, const struct config *c, struct conf_keyinfo *ki)
+{
+	const struct confkey *k;
+	char *const *sp;
+	size_t j;
+
+	if (i >= NKEYS)
+		return (-1);
+	k = &confkeys[i];
+	memset(ki, 0, sizeof(*ki));
+	ki->name = k->name;
+	ki->line = keyline[i];
+	switch (k->type) {
+	case K_STR:
+		sp = (char *const *)(const void *)((const char *)c + k->off);
+		ki->set = *sp != NULL;
+		strlcpy(ki->value, *sp != NULL ? *sp : "", sizeof(ki->value));
+		break;
+	case K_NUM:
+		ki->set = 1;
+		snprintf(ki->value, sizeof(ki->value), "%d",
+		    *(const int *)(const void *)((const char *)c + k->off));
+		break;
+	case K_FLAG:
+		ki->set = (c->features & k->flag) != 0;
+		ki->flag = 1;
+		break;
+	case K_MASQ:
+		ki->set = c->masquerade_user != NULL || c->masquerade_host != NULL;
+		if (c->masquerade_user != NULL)
+			strlcpy(ki->value, c->masquerade_user, sizeof(ki->value));
+		if (c->masquerade_user != NULL || c->masquerade_host == NULL)
+			strlcat(ki->value, "@", sizeof(ki->value));
+		if (c->masquerade_host != NULL)
+			strlcat(ki->value, c->masquerade_host, sizeof(ki->value));
+		if (!ki->set)
+			ki->value[0] = '\0';
+		break;
+	case K_FPR:
+		ki->set = c->have_fingerprint;
+		for (j = 0; ki->set && j < sizeof(c->fingerprint); j++) {
+			char hex[4];
+
+			snprintf(hex, sizeof(hex), j > 0 ? ":%02X" : "%02X",
+			    c->fingerprint[j]);
+			strlcat(ki->value, hex, sizeof(ki->value));
+		}
+		break;
+	}
+	if (ki->set && !ki->flag && secret_key(k->name)) {
+		explicit_bzero(ki->value, sizeof(ki->value));
+		strlcpy(ki->value, "********", sizeof(ki->value));
+		ki->masked = 1;
+	}
+	return (0);
 }
 
 /*
@@ -476,6 +590,62 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 		conf_free_auth(*list);
 		*list = NULL;
 	}
+	return (ret);
+}
+
+/*
+ * conf_check_auth - conf_load_auth() for dma -bP: every line is read, a
+ * good one handed to entry (login and host; the password stays here and
+ * is wiped), a bad one to report as "path:line: detail".
+ */
+enum conf_err
+conf_check_auth(const char *path, void (*entry)(void *, const char *, const char *,
+    unsigned), void (*report)(void *, const char *), void *arg, char *why, size_t whylen)
+{
+	char line[CONF_LINE_MAX], iobuf[BUFSIZ], msg[PATH_MAX + 160];
+	struct authuser *a;
+	enum conf_err ret = CONF_OK;
+	enum rdline r;
+	unsigned lineno = 0;
+	size_t n;
+	FILE *fp;
+	char *p;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		set_why(why, whylen, "can not open auth file `%s': %s", path, strerror(errno));
+		return (CONF_EOPEN);
+	}
+	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
+	while ((r = read_line(fp, line, sizeof(line))) != RD_EOF) {
+		lineno++;
+		if (r == RD_ERR) {
+			set_why(why, whylen, "can not read auth file `%s': %s", path,
+			    strerror(errno));
+			ret = CONF_EOPEN;
+			break;
+		}
+		n = strlen(line);
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		for (p = line; is_blank(*p); p++)
+			;
+		if (r == RD_LINE && (*p == '\0' || *p == '#'))
+			continue;
+		if (r != RD_LINE || (a = parse_auth_line(p)) == NULL) {
+			set_why(msg, sizeof(msg), "%s:%u: %s", path, lineno,
+			    r == RD_TOOLONG ? "line too long" : r == RD_NUL ? "NUL byte" :
+			    "not login|host:password");
+			report(arg, msg);
+			ret = CONF_ESYNTAX;
+			continue;
+		}
+		entry(arg, a->login, a->host, lineno);
+		a->next = NULL;
+		conf_free_auth(a);
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(fp);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return (ret);
 }
 

@@ -352,6 +352,119 @@ tls_release(struct tls *t)
 	free(t);
 }
 
+/* ---- the report of dma --serverinfo ---------------------------------- */
+
+/* Set only by dma --serverinfo, before any session (see tls_set_report). */
+static void (*report_fn)(void *, const char *, const char *);
+static void *report_arg;
+
+void
+tls_set_report(void (*fn)(void *, const char *, const char *), void *arg)
+{
+	report_fn = fn;
+	report_arg = arg;
+}
+
+/* bio_text - what was written to the memory BIO b, sanitised, into buf */
+static void
+bio_text(BIO *b, char *buf, size_t len)
+{
+	char *p;
+	long n = BIO_get_mem_data(b, &p);
+
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= len)
+		n = (long)len - 1;
+	memcpy(buf, p, (size_t)n);
+	buf[n] = '\0';
+	smtp_sanitise(buf, (size_t)n);
+	(void)BIO_reset(b);
+}
+
+/* report_cert - subject, issuer and validity of certificate i of the chain */
+static void
+report_cert(BIO *b, int i, X509 *x)
+{
+	char text[512], line[600];
+
+	X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+	bio_text(b, text, sizeof(text));
+	(void)xsnprintf(line, sizeof(line), "%d subject: %s", i, text);
+	report_fn(report_arg, "certificate", line);
+	X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253);
+	bio_text(b, text, sizeof(text));
+	(void)xsnprintf(line, sizeof(line), "%d issuer: %s", i, text);
+	report_fn(report_arg, "certificate", line);
+	ASN1_TIME_print(b, X509_get0_notBefore(x));
+	(void)BIO_write(b, " until ", 7);
+	ASN1_TIME_print(b, X509_get0_notAfter(x));
+	bio_text(b, text, sizeof(text));
+	(void)xsnprintf(line, sizeof(line), "%d valid: %s", i, text);
+	report_fn(report_arg, "certificate", line);
+}
+
+/*
+ * report_peer - for --serverinfo: protocol and cipher, the chain the
+ * server sent (also when the handshake failed on it), the verification
+ * result and the leaf's SHA-256 fingerprint in the FINGERPRINT form.
+ */
+static void
+report_peer(struct tls *t, int ok)
+{
+	STACK_OF(X509) *chain;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, j;
+	char line[512], hex[4];
+	X509 *leaf = NULL;
+	long vr;
+	int i;
+	BIO *b;
+
+	if (report_fn == NULL || t->ssl == NULL)
+		return;
+	if (ok) {
+		(void)xsnprintf(line, sizeof(line), "%s %s", SSL_get_version(t->ssl),
+		    SSL_CIPHER_get_name(SSL_get_current_cipher(t->ssl)));
+		report_fn(report_arg, "tls", line);
+	}
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	chain = SSL_get_peer_cert_chain(t->ssl);
+	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		if (i == 0)
+			leaf = sk_X509_value(chain, 0);
+		report_cert(b, i, sk_X509_value(chain, i));
+	}
+	BIO_free(b);
+	if (leaf == NULL) {
+		report_fn(report_arg, "certificate", "none received");
+		return;
+	}
+	vr = SSL_get_verify_result(t->ssl);
+	if (!(config.features & VERIFYCERT))
+		report_fn(report_arg, "verification", "not required (VERIFYCERT not set)");
+	else if (vr == X509_V_OK)
+		report_fn(report_arg, "verification", "ok");
+	else {
+		(void)xsnprintf(line, sizeof(line), "failed: %s",
+		    X509_verify_cert_error_string(vr));
+		report_fn(report_arg, "verification", line);
+	}
+	if (X509_digest(leaf, EVP_sha256(), md, &mdlen) != 1)
+		return;
+	line[0] = '\0';
+	for (j = 0; j < mdlen; j++) {
+		snprintf(hex, sizeof(hex), j > 0 ? ":%02X" : "%02X", md[j]);
+		strlcat(line, hex, sizeof(line));
+	}
+	report_fn(report_arg, "fingerprint", line);
+	if (config.have_fingerprint)
+		report_fn(report_arg, "pinning", mdlen == sizeof(config.fingerprint) &&
+		    CRYPTO_memcmp(md, config.fingerprint, mdlen) == 0 ?
+		    "matches FINGERPRINT" : "does not match FINGERPRINT");
+}
+
 /*
  * tls_start - handshake as a client on fd; see dma.h.
  *
@@ -386,8 +499,11 @@ tls_start(int fd, const char *host, int timeout, struct tls **out, struct dsn *w
 		    strerror(errno));
 		goto fail;
 	}
-	if (handshake(t, timeout, why) != 0)
+	if (handshake(t, timeout, why) != 0) {
+		report_peer(t, 0);
 		goto fail;
+	}
+	report_peer(t, 1);
 	t->broken = 0;
 	if (check_peer(t, why) != 0)
 		goto fail;

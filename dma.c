@@ -44,6 +44,9 @@ enum mode {
 	MODE_NEWALIASES,
 	MODE_BSMTP,
 	MODE_VERSION,
+	MODE_SHOWCONF,			/* -bP */
+	MODE_ROUTE,			/* -bt */
+	MODE_SERVERINFO,		/* --serverinfo */
 };
 
 struct opts {
@@ -229,6 +232,12 @@ parse_b(struct opts *o, const char *arg)
 		break;
 	case 'V':
 		o->mode = MODE_VERSION;
+		break;
+	case 'P':
+		o->mode = MODE_SHOWCONF;
+		break;
+	case 't':
+		o->mode = MODE_ROUTE;
 		break;
 	default:
 		usage_err("unsupported mode -b%s", arg);
@@ -585,6 +594,70 @@ do_bsmtp(const struct opts *o)
 	exit(rc);
 }
 
+/*
+ * caller_admin - root or a member of group mail (real or supplementary
+ * group): who may see auth.conf's entries (-bP) and have --serverinfo
+ * log in with them.  The file itself is readable by group mail only.
+ */
+static int
+caller_admin(void)
+{
+	gid_t groups[NGROUPS_MAX + 1];
+	int i, n;
+
+	if (invoker_uid == 0 || getgid() == mail_gid)
+		return (1);
+	n = getgroups(NGROUPS_MAX + 1, groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == mail_gid)
+			return (1);
+	return (0);
+}
+
+/*
+ * take_long_opt - remove every "--serverinfo" before the operands (and
+ * before a "--") from argv; 1 if there was one.
+ */
+static int
+take_long_opt(int *argc, char **argv)
+{
+	int i, j, found = 0;
+
+	for (i = 1; i < *argc && strcmp(argv[i], "--") != 0; ) {
+		if (strcmp(argv[i], "--serverinfo") != 0) {
+			i++;
+			continue;
+		}
+		found = 1;
+		for (j = i; j < *argc; j++)
+			argv[j] = argv[j + 1];
+		(*argc)--;
+	}
+	return (found);
+}
+
+/* do_serverinfo - --serverinfo [host[:port]]: auth.conf only with -v */
+static __dead void
+do_serverinfo(int argc, char **argv)
+{
+	struct authuser *auth = NULL;
+	char why[1024];
+	int rc;
+
+	if (argc > 1)
+		usage_err("--serverinfo takes at most one host[:port]");
+	if (verbose && config.authpath != NULL) {
+		if (!caller_admin())
+			diex(EX_NOPERM, "--serverinfo -v: only root and group %s may "
+			    "log in with the credentials of auth.conf", DMA_GROUP);
+		if (conf_load_auth(config.authpath, &auth, why, sizeof(why)) != CONF_OK)
+			diex(EX_CONFIG, "%s", why);
+	}
+	rc = diag_serverinfo(argc > 0 ? argv[0] : NULL, auth);
+	conf_free_auth(auth);
+	exit(rc);
+}
+
 static void
 sighup_noop(int sig __unused)
 {
@@ -629,6 +702,8 @@ main(int argc, char **argv)
 		o.mode = MODE_NEWALIASES;
 		opind = argc;
 	} else {
+		if (take_long_opt(&argc, argv))
+			o.mode = MODE_SERVERINFO;
 		opind = parse_args(argc, argv, &o);
 	}
 	argc -= opind;
@@ -636,6 +711,15 @@ main(int argc, char **argv)
 
 	if (o.mode == MODE_VERSION)
 		print_version();
+	if (o.mode == MODE_SHOWCONF) {
+		/* Before conf_load: -bP reports every problem, not the first. */
+		if (argc > 0)
+			usage_err("-bP takes no arguments");
+		if (!caller_admin())
+			diex(EX_NOPERM, "-bP: only root and group %s may see the "
+			    "configuration", DMA_GROUP);
+		exit(diag_showconf(DMA_CONF_FILE));
+	}
 	if (argc > 0 && (o.pflag || o.qflag))
 		usage_err("sending mail and queue operations are mutually exclusive");
 	if (o.pflag && o.qflag)
@@ -667,6 +751,13 @@ main(int argc, char **argv)
 	/* auth.conf is read by a remote delivery only (runq.c load_auth). */
 
 	switch (o.mode) {
+	case MODE_ROUTE:
+		if (argc == 0)
+			usage_err("-bt needs at least one address");
+		load_aliases(1);
+		exit(diag_route(aliases, argc, argv));
+	case MODE_SERVERINFO:
+		do_serverinfo(argc, argv);
 	case MODE_LISTQ:
 		do_listq();
 	case MODE_RUNQ:

@@ -162,7 +162,15 @@ struct rcptlist {
 	const struct alias *aliases;	/* may be NULL (queue runs) */
 	int	 refuse_remote;		/* with LOCALONLY: a remote address
 					 * given directly is RCPT_EREMOTE */
+	/* dma -bt: told of every name expanded (alias) and every final
+	   recipient, depth = alias nesting; NULL: nobody */
+	void	(*trace)(void *arg, int depth, const char *addr, int how);
+	void	*trace_arg;
 };
+#define RCPT_T_ALIAS	1	/* a name with aliases; its targets follow */
+#define RCPT_T_CATCHALL	2	/* a name expanded by the "*" alias */
+#define RCPT_T_LOCAL	3	/* a local user */
+#define RCPT_T_REMOTE	4	/* a remote address (domain lower-cased) */
 
 /* A queued per-recipient entry (Q file + M file). */
 struct qitem {
@@ -335,6 +343,35 @@ void	 conf_init(struct config *c);
  * "can not open config `/etc/dma/dma.conf': Permission denied".
  */
 enum conf_err conf_load(const char *path, struct config *c, char *why, size_t whylen);
+/*
+ * conf_load() that goes on after a problem: each is handed to report as
+ * "path:line: detail" (or "path: detail") and CONF_ESYNTAX returned at
+ * the end; CONF_EOPEN (why set) when the file can not be read.  The
+ * lines keys came from are kept for conf_key().
+ */
+enum conf_err conf_check(const char *path, struct config *c, char *why, size_t whylen,
+	    void (*report)(void *arg, const char *msg), void *arg);
+/* One key of the dma.conf table as dma -bP shows it. */
+struct conf_keyinfo {
+	const char *name;
+	char	 value[256];	/* "" for an unset string or a flag */
+	int	 set;		/* given (or a number: always) */
+	int	 flag;		/* a key without value */
+	int	 masked;	/* value replaced by "********" */
+	unsigned line;		/* line of the last conf_load/conf_check that
+				   set it; 0: the default */
+};
+/* The i-th key of the table (0, 1, ...) with its value in c; -1 past the end. */
+int	 conf_key(size_t i, const struct config *c, struct conf_keyinfo *ki);
+/*
+ * Read every line of auth.conf: entry() gets login, host and line of a
+ * good one (never the password), report() "path:line: detail" for a bad
+ * one.  CONF_OK, CONF_ESYNTAX, or CONF_EOPEN with why set.
+ */
+enum conf_err conf_check_auth(const char *path, void (*entry)(void *arg,
+	    const char *login, const char *host, unsigned line),
+	    void (*report)(void *arg, const char *msg), void *arg, char *why,
+	    size_t whylen);
 /* Read auth.conf; *list receives entries in file order. */
 enum conf_err conf_load_auth(const char *path, struct authuser **list, char *why, size_t whylen);
 /* First entry whose host equals host (case-insensitive), or NULL. */
@@ -808,6 +845,13 @@ struct smtp_sess {
 enum dlv smtp_sess_open(struct smtp_sess *s, const struct mx_host *mx,
 	    const char *name, const struct authuser *auth, long long deadline,
 	    int yieldable, struct dsn *why);
+/*
+ * dma --serverinfo only: fn(arg, kind, text) is told what the sessions
+ * opened show: kind "greeting" and "ehlo" (each reply line), "auth"
+ * (the login that succeeded and its mechanism).  NULL: off.
+ */
+void	 smtp_set_report(void (*fn)(void *arg, const char *kind, const char *text),
+	    void *arg);
 /* QUIT (ok: the last message was accepted, for the log) and close. */
 void	 smtp_sess_close(struct smtp_sess *s, int ok);
 /*
@@ -888,6 +932,14 @@ struct tls;
  */
 int	 tls_start(int fd, const char *host, int timeout, struct tls **out, struct dsn *why);
 /*
+ * dma --serverinfo only: fn(arg, kind, text) is told about every session
+ * tls_start makes: kind "tls" (version and cipher), "certificate" (subject,
+ * issuer, validity of each one the server sent), "verification",
+ * "fingerprint" (SHA-256, as FINGERPRINT takes it), "pinning".  NULL: off.
+ */
+void	 tls_set_report(void (*fn)(void *arg, const char *kind, const char *text),
+	    void *arg);
+/*
  * Read what is available (up to len) / write all of len, waiting at most
  * timeout seconds (<= 0: no limit).  -1 on error or timeout (errno
  * ETIMEDOUT), 0 on EOF (read); tls_write returns len on success.
@@ -913,5 +965,30 @@ int	 b64_decode(const char *src, void *dst, size_t dstlen);
  */
 int	 auth_cram_md5(const char *challenge_b64, const char *login, const char *password,
 	    char *out, size_t outlen);
+
+/* ---- diag.c: dma -bP, -bt, --serverinfo -------------------------- */
+/*
+ * -bP: every dma.conf key (conf.c's table) with its value, "yes"/"no" or
+ * "(unset)", and "# path:line" or "# default"; auth.conf entries without
+ * passwords, the aliases file checked.  Problems on stderr, all of them.
+ * EX_OK, EX_CONFIG when there was any, EX_IOERR.
+ */
+int	 diag_showconf(const char *path);
+/*
+ * -bt: for each operand the alias tree, local users and their mailboxes,
+ * remote addresses with the next hop (and MX hosts).  Nothing queued.
+ * EX_OK, or the code of the first failure: EX_DATAERR (invalid address,
+ * unknown user, loop), EX_NOUSER (LOCALONLY), EX_NOHOST (NXDOMAIN, null
+ * MX), EX_TEMPFAIL (DNS failing now).
+ */
+int	 diag_route(const struct alias *aliases, int argc, char **argv);
+/*
+ * --serverinfo: open a session as a delivery would (to target
+ * "host[:port]" directly, to the MX of target when it has no port, to the
+ * SMARTHOST when NULL) and print what it shows; auth (NULL: no AUTH) is
+ * tried when it names the host.  QUIT, no mail.  EX_OK, EX_UNAVAILABLE
+ * (permanent failure), EX_TEMPFAIL, EX_USAGE (bad target, no SMARTHOST).
+ */
+int	 diag_serverinfo(const char *target, const struct authuser *auth);
 
 #endif /* DMA_H */

@@ -607,6 +607,36 @@ smtp_sess_close(struct smtp_sess *s, int ok)
 	smtp_conn_close(&s->c);
 }
 
+/* Set only by dma --serverinfo (see smtp_set_report). */
+static void (*report_fn)(void *, const char *, const char *);
+static void *report_arg;
+
+void
+smtp_set_report(void (*fn)(void *, const char *, const char *), void *arg)
+{
+	report_fn = fn;
+	report_arg = arg;
+}
+
+/* report_lines - each line of a reply's text to the --serverinfo report */
+static void
+report_lines(const char *kind, const char *text)
+{
+	char line[SMTP_LINE_MAX + 1];
+	size_t k;
+
+	if (report_fn == NULL)
+		return;
+	while (*text != '\0') {
+		k = strcspn(text, "\n");
+		(void)xsnprintf(line, sizeof(line), "%.*s", (int)k, text);
+		report_fn(report_arg, kind, line);
+		text += k;
+		if (*text == '\n')
+			text++;
+	}
+}
+
 static void
 feat_reset(struct smtp_sess *s)
 {
@@ -648,6 +678,8 @@ ehlo_line(void *arg, int idx, const char *line, size_t len)
 	const char *kw = line + 4;
 	size_t k;
 
+	if (report_fn != NULL)
+		report_fn(report_arg, "ehlo", line);
 	if (idx == 0 || len < 5 || line[0] != '2')
 		return;
 	k = strcspn(kw, " =");
@@ -978,6 +1010,11 @@ sess_auth(struct smtp_sess *s)
 		smtp_reply_init(&r);
 		switch (mechs[i].fn(s, a, &r)) {
 		case AUTH_OK:
+			if (report_fn != NULL) {
+				(void)xsnprintf(rsafe, sizeof(rsafe), "succeeded as %s "
+				    "with %s", safe, mechs[i].name);
+				report_fn(report_arg, "auth", rsafe);
+			}
 			return (DLV_OK);
 		case AUTH_NEXT:
 			continue;
@@ -1025,6 +1062,7 @@ sess_setup(struct smtp_sess *s)
 	if (smtp_sess_cmd(s, NULL, NULL, smtp_timeout(SMTP_TMO_GREETING), &r) != 0 ||
 	    r.code / 100 != 2)
 		return (sess_refused(s, "connect", &r));
+	report_lines("greeting", r.text);
 	if ((ret = sess_hello(s)) != DLV_OK)
 		return (ret);
 	if (tlsmode == (SECURETRANSFER | STARTTLS) && (ret = sess_starttls(s)) != DLV_OK)

@@ -190,6 +190,9 @@ expand_name(struct expand *x, const char *alias, const char *name, int *hits)
 	for (a = x->l->aliases; a != NULL; a = a->next) {
 		if (strcasecmp(a->name, alias) != 0)
 			continue;
+		if (*hits == 0 && x->l->trace != NULL)
+			x->l->trace(x->l->trace_arg, x->depth, name,
+			    strcmp(alias, "*") == 0 ? RCPT_T_CATCHALL : RCPT_T_ALIAS);
 		(*hits)++;
 		if (is_program_or_file(a->dest)) {
 			set_why(x->why, x->whylen, "invalid recipient `%s': alias target "
@@ -249,6 +252,8 @@ add_local(struct expand *x, const char *name, int toplevel)
 			    s1, log_safe(s2, sizeof(s2), name));
 		return (RCPT_ENOUSER);
 	}
+	if (x->l->trace != NULL)
+		x->l->trace(x->l->trace_arg, x->depth, name, RCPT_T_LOCAL);
 	return (append(x, name, 1));
 }
 
@@ -269,6 +274,8 @@ add_one(struct expand *x, const char *addr, int toplevel)
 				    log_safe(s1, sizeof(s1), x->top));
 				return (RCPT_EREMOTE);
 			}
+			if (!local && x->l->trace != NULL)
+				x->l->trace(x->l->trace_arg, x->depth, buf, RCPT_T_REMOTE);
 			if (!local)
 				return (append(x, buf, 0));
 			return (add_local(x, buf, toplevel));

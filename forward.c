@@ -157,8 +157,8 @@ spawn(const char *user, int *fdp)
 			log_msg(LOG_WARNING, "can not take back group for %s: %s",
 			    DMA_FORWARD, strerror(errno));
 		execve(DMA_FORWARD, argv, envp);
-		log_msg(LOG_ERR, "~%s/.forward ignored (plain delivery): can not "
-		    "execute %s: %s", user, DMA_FORWARD, strerror(errno));
+		log_msg(LOG_ERR, "can not execute %s: %s", DMA_FORWARD,
+		    strerror(errno));
 		_exit(EX_OSERR);
 	}
 	close(p[1]);
@@ -227,9 +227,6 @@ collect(pid_t pid, int fd, size_t *lenp, char *why, size_t whylen)
 	if (why[0] == '\0' && WIFSIGNALED(status))
 		set_why(why, whylen, "%s killed by signal %d", DMA_FORWARD,
 		    WTERMSIG(status));
-	else if (why[0] == '\0' && WIFEXITED(status) && WEXITSTATUS(status) == EX_OSERR)
-		set_why(why, whylen, "%s failed (exit status %d; see the line "
-		    "above)", DMA_FORWARD, EX_OSERR);
 	else if (why[0] == '\0' && WEXITSTATUS(status) != 0)
 		set_why(why, whylen, "%s failed (exit status %d)", DMA_FORWARD,
 		    WEXITSTATUS(status));

@@ -6,7 +6,7 @@
 # symlinked, foreign-owned, huge files and a world-writable home ignored
 # with a log line (plain delivery); a forwarding loop refused like an
 # alias loop; a helper that can not run means plain delivery; DOTFORWARD
-# off ignores .forward.
+# off ignores .forward; with LOCALONLY a remote target is bounced.
 
 smtpd_start relay || exit 1
 smtpd_conf relay DOTFORWARD
@@ -188,7 +188,19 @@ capture run_as bob "$LIBEXEC/dma-forward" alice
 ok "an ordinary user can not run dma-forward" test "$rc" != 0
 is "and gets nothing from alice's .forward" "$out" ""
 
-# -- 11. DOTFORWARD off: .forward is not read ---------------------------------
+# -- 11. LOCALONLY: a remote .forward target is bounced like an alias's -------
+smtpd_conf relay DOTFORWARD LOCALONLY
+setfwd alice 'carol@remote.example\n'
+sessions=$(smtpd_sessions relay)
+capture sh -c "printf 'Subject: lo\n\nbody localonly\n' | setpriv --reuid=bob --regid=bob --init-groups $DMA alice"
+is "LOCALONLY: accepted (the remote address came from a .forward)" "$rc" 0
+ok "LOCALONLY: the sender gets a bounce" wait_until 20 grep -q 'LOCALONLY' /var/mail/bob
+ok "LOCALONLY: it names the forwarded address" grep -q 'carol@remote.example' /var/mail/bob
+ok "LOCALONLY: nothing left queued" wait_queue_empty 30
+is "LOCALONLY: no connection to the relay" "$(smtpd_sessions relay)" "$sessions"
+reset_mail
+
+# -- 12. DOTFORWARD off: .forward is not read ---------------------------------
 smtpd_conf relay
 syslog_mark
 send off alice

@@ -262,6 +262,8 @@ forward_entry(struct expand *x, const char *name, enum fwd_kind kind,
 	size_t n = x->l->n;
 	enum rcpt_err r;
 
+	if (kind != FWD_LOCAL && kind != FWD_FORWARD)
+		return (RCPT_OK);	/* forward_lookup logged it */
 	log_safe(s1, sizeof(s1), e);
 	if (kind == FWD_LOCAL) {
 		if (!localname_ok(e) || getpwnam(e) == NULL) {

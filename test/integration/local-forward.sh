@@ -188,7 +188,27 @@ capture run_as bob "$LIBEXEC/dma-forward" alice
 ok "an ordinary user can not run dma-forward" test "$rc" != 0
 is "and gets nothing from alice's .forward" "$out" ""
 
-# -- 11. LOCALONLY: a remote .forward target is bounced like an alias's -------
+# -- 11. the helper's own answer, run by root ---------------------------------
+setfwd alice '  # a comment\n"\\alice", bob ,"john, doe"@example.org\r\n\n  carol@remote.example\n"/tmp/x"\n:INCLUDE:/etc/passwd\nbad\001entry\n'
+capture "$LIBEXEC/dma-forward" alice
+is "helper: exit 0" "$rc" 0
+is "helper: the entries, one per line" "$out" 'local alice
+forward bob
+forward "john, doe"@example.org
+forward carol@remote.example
+refused `"/tmp/x"'"'"': delivery to a file is not supported
+refused `:INCLUDE:/etc/passwd'"'"': include files are not supported
+refused entry with a control character'
+run_as alice sh -c 'rm -f "$HOME/.forward"'
+capture "$LIBEXEC/dma-forward" alice
+is "helper: no .forward, no output" "$rc:$out" "0:"
+capture "$LIBEXEC/dma-forward" nosuchuser
+is "helper: no such user: exit 67" "$rc:$out" "67:"
+capture "$LIBEXEC/dma-forward" -x
+is "helper: a bad name: exit 65" "$rc:$out" "65:"
+ok "helper: its refusals are logged" syslog_has '^mail\.err dma\[[0-9]+\]: dma-forward: cannot find user `nosuchuser'"'"'$'
+
+# -- 12. LOCALONLY: a remote .forward target is bounced like an alias's -------
 smtpd_conf relay DOTFORWARD LOCALONLY
 setfwd alice 'carol@remote.example\n'
 sessions=$(smtpd_sessions relay)
@@ -200,7 +220,7 @@ ok "LOCALONLY: nothing left queued" wait_queue_empty 30
 is "LOCALONLY: no connection to the relay" "$(smtpd_sessions relay)" "$sessions"
 reset_mail
 
-# -- 12. DOTFORWARD off: .forward is not read ---------------------------------
+# -- 13. DOTFORWARD off: .forward is not read ---------------------------------
 smtpd_conf relay
 syslog_mark
 send off alice

@@ -276,6 +276,12 @@ forward_entry(struct expand *x, const char *name, enum fwd_kind kind,
 		(*used)++;
 		return (append(x, e, 1));
 	}
+	if (is_program_or_file(e)) {
+		/* dma-forward refuses these; never trust that alone. */
+		log_msg(LOG_WARNING, "~%s/.forward: entry refused: `%s': program "
+		    "or file (not supported)", name, s1);
+		return (RCPT_OK);
+	}
 	r = add_one(x, e, 0);
 	if (r == RCPT_EINVAL || r == RCPT_ENOUSER) {
 		truncate_list(x->l, tail, n);

@@ -81,6 +81,14 @@ ok "-t by an ordinary user: delivered" wait_queue_empty
 is "-t by an ordinary user: forwarded to bob" "$(counts)" "0 1"
 reset_mail
 
+# -- 4b. -bs: RCPT TO is forwarded the same way ------------------------------
+capture sh -c "printf 'HELO x\r\nMAIL FROM:<bob>\r\nRCPT TO:<alice>\r\nDATA\r\nSubject: bs\r\n\r\nbody bs\r\n.\r\nQUIT\r\n' | setpriv --reuid=bob --regid=bob --init-groups $DMA -bs"
+like "-bs: accepted" "$(printf '%s\n' "$out" | tr -d '\r')" '^250 2\.0\.0 '
+ok "-bs: delivered" wait_queue_empty
+is "-bs: forwarded to bob" "$(counts)" "0 1"
+ok "-bs: bob's copy is this message" grep -q '^body bs$' /var/mail/bob
+reset_mail
+
 # -- 5. programs, files, :include: refused; nothing run or written ------------
 rm -f /tmp/fwd-pipe /tmp/fwd-qpipe /tmp/fwd-file
 printf 'bob\n' >/tmp/fwd-inc

@@ -152,6 +152,8 @@ test_expand(void)
 	static const char *const f_own[] = { "root", "forward root\n"
 	    "forward mail\n", "mail", "forward mail\n", NULL };
 	static const char *const f_staff[] = { "root", "forward staff\n", NULL };
+	static const char *const f_prog[] = { "root", "forward |/bin/sh\n"
+	    "forward \"/tmp/x\"\nforward :include:/etc/passwd\n", NULL };
 	static const char *const f_chain[] = { "root", "forward mail\n",
 	    "mail", "forward nobody@localhost\n", NULL };
 	static const struct {
@@ -180,6 +182,8 @@ test_expand(void)
 		{ "alias loop through .forward", f_staff, "staff: root\n", "staff",
 		    RCPT_ELOOP, "forwarding loop: staff -> root -> staff" },
 		{ "chain", f_chain, NULL, "root", RCPT_OK, "nobody" },
+		{ "programs and files from a broken helper", f_prog, NULL, "root",
+		    RCPT_OK, "root" },
 		{ "alias loop without .forward", NULL, "a: b\nb: a\n", "a",
 		    RCPT_ELOOP, "alias loop: a -> b -> a" },
 	};

@@ -44,6 +44,7 @@ forward_free(struct fwdlist *fl)
 	memset(fl, 0, sizeof(*fl));
 }
 
+/* add_item - append a copy of text (len bytes) as an entry of kind */
 static void
 add_item(struct fwdlist *fl, enum fwd_kind kind, const char *text, size_t len)
 {

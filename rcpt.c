@@ -228,7 +228,7 @@ expand_name(struct expand *x, const char *alias, const char *name, int *hits)
 	return (RCPT_OK);
 }
 
-/* truncate - drop the recipients appended after tail (n of them before) */
+/* truncate_list - drop the recipients appended after tail (n before) */
 static void
 truncate_list(struct rcptlist *l, struct rcpt *tail, size_t n)
 {

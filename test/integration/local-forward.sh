@@ -5,7 +5,8 @@
 # entries refused and logged (nothing is run or written); group-writable,
 # symlinked, foreign-owned, huge files and a world-writable home ignored
 # with a log line (plain delivery); a forwarding loop refused like an
-# alias loop; a helper that can not run means plain delivery; DOTFORWARD
+# alias loop; a helper that can not run, crashes, fails or answers
+# nonsense means plain delivery; the helper's exact output; DOTFORWARD
 # off ignores .forward; with LOCALONLY a remote target is bounced.
 
 smtpd_start relay || exit 1
@@ -190,6 +191,26 @@ is "no helper: plain delivery to alice" "$(counts)" "1 0"
 ok "no helper: logged" logged "^mail\.warning dma\[[0-9]+\]: [0-9a-f.]+: ~alice/\.forward ignored \(plain delivery\): $LIBEXEC/dma-forward failed"
 chmod 4754 "$LIBEXEC/dma-forward"
 reset_mail
+
+# fake_helper DESC SCRIPT-BODY REASON-ERE: a stand-in helper; plain delivery
+fake_helper() {
+	printf '#!/bin/sh\n%s\n' "$2" >"$LIBEXEC/dma-forward"
+	syslog_mark
+	printf 'Subject: x\n\nbody %s\n' "$1" | send_as bob alice
+	ok "$1: delivered" wait_queue_empty
+	is "$1: plain delivery to alice" "$(counts)" "1 0"
+	ok "$1: logged" logged "^mail\.warning dma\[[0-9]+\]: [0-9a-f.]+: ~alice/\.forward ignored \(plain delivery\): $3$"
+	reset_mail
+}
+cp -a "$LIBEXEC/dma-forward" "$T/dma-forward.orig"
+fake_helper "helper crash" 'echo "forward bob"; kill -SEGV $$' \
+    "$LIBEXEC/dma-forward killed by signal 11"
+fake_helper "helper garbage" 'echo "deliver everything to mallory"' "line 1 malformed"
+fake_helper "helper unterminated" 'printf "forward bob"' "line 1 not terminated"
+fake_helper "helper exit 75" 'echo "forward bob"; exit 75' \
+    "$LIBEXEC/dma-forward failed \(exit status 75\)"
+cp -a "$T/dma-forward.orig" "$LIBEXEC/dma-forward"
+is_mode "the real helper is back" "$LIBEXEC/dma-forward" 4754
 
 # -- 10. only dma may run the helper -----------------------------------------
 capture run_as bob "$LIBEXEC/dma-forward" alice

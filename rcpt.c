@@ -23,12 +23,13 @@
  * is an error instead of silently losing the mail.
  *
  * DOTFORWARD: a local user that is no alias (one listed among its own
- * alias targets is not looked up again) is replaced by the entries of ~user/.forward, which
- * forward.c reads through its helper; they are expanded like alias
- * targets, so the loop rule above applies to them too ("forwarding loop:
- * a -> b -> a").  "\name" is name's own mailbox, with no further
- * expansion.  An entry that is not a valid address or user is logged
- * and skipped; a .forward with nothing usable is plain delivery.
+ * alias targets is not looked up again) is replaced by the entries of
+ * ~user/.forward, which forward.c reads through its helper; they are
+ * expanded like alias targets, so the loop rule above applies to them
+ * too ("forwarding loop: a -> b -> a").  "\name" is name's own mailbox,
+ * with no further expansion.  An entry that is not a valid address or
+ * user is logged and skipped; a .forward with nothing usable is plain
+ * delivery.
  */
 #include <sys/types.h>
 

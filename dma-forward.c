@@ -282,10 +282,12 @@ emit(const char *e)
 		printf("refused `%s': delivery to a file is not supported\n", e);
 	else if (strncasecmp(p, ":include:", 9) == 0)
 		printf("refused `%s': include files are not supported\n", e);
-	else if (*p == '\\' && p == e)
+	else if (*p == '\\' && p == e && n > 1)
 		printf("local %s\n", e + 1);
-	else if (*p == '\\' && n >= 3 && e[n - 1] == '"')
+	else if (*p == '\\' && p != e && n > 3 && e[n - 1] == '"')
 		printf("local %.*s\n", (int)(n - 3), e + 2);
+	else if (*p == '\\')
+		printf("refused `%s': no user name after the backslash\n", e);
 	else
 		printf("forward %s\n", e);
 }

@@ -218,7 +218,7 @@ ok "an ordinary user can not run dma-forward" test "$rc" != 0
 is "and gets nothing from alice's .forward" "$out" ""
 
 # -- 11. the helper's own answer, run by root ---------------------------------
-setfwd alice '  # a comment\n"\\alice", bob ,"john, doe"@example.org\r\n\n  carol@remote.example\n"/tmp/x"\n:INCLUDE:/etc/passwd\nbad\001entry\n'
+setfwd alice '  # a comment\n"\\alice", bob ,"john, doe"@example.org\r\n\n  carol@remote.example\n"/tmp/x"\n:INCLUDE:/etc/passwd\nbad\001entry\n\\\n"\\"\n'
 capture "$LIBEXEC/dma-forward" alice
 is "helper: exit 0" "$rc" 0
 is "helper: the entries, one per line" "$out" 'local alice
@@ -227,7 +227,9 @@ forward "john, doe"@example.org
 forward carol@remote.example
 refused `"/tmp/x"'"'"': delivery to a file is not supported
 refused `:INCLUDE:/etc/passwd'"'"': include files are not supported
-refused entry with a control character'
+refused entry with a control character
+refused `\'"'"': no user name after the backslash
+refused `"\"'"'"': no user name after the backslash'
 run_as alice sh -c 'rm -f "$HOME/.forward"'
 capture "$LIBEXEC/dma-forward" alice
 is "helper: no .forward, no output" "$rc:$out" "0:"

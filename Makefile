@@ -33,14 +33,14 @@ ALL_CPPFLAGS =	$(DMA_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS =	$(HARDEN_LD) $(SAN) $(LDFLAGS)
 LIBS =		-lssl -lcrypto -lresolv $(LDADD)
 
-MODS =		runq.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o bsmtp.o \
+MODS =		runq.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o forward.o bsmtp.o \
 		util.o dfcompat.o aliases_parse.o aliases_scan.o
 MODS +=		diag.o
 GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
 UNIT_SRCS =	$(wildcard test/unit/t_*.c)
 UNIT_BINS =	$(UNIT_SRCS:.c=)
 
-all: dma dma-mbox-create dma.8
+all: dma dma-mbox-create dma-forward dma.8
 
 # A sanitizer build is for the tests only: ASan and UBSan binaries must
 # never be installed setgid or setuid on a system.  The test suite stages
@@ -76,7 +76,7 @@ endif
 endif
 .build-flags: ;
 
-dma.o $(MODS) dma-mbox-create dma.8 $(UNIT_BINS) test/unit/dnsq test/unit/lfeed: .build-flags
+dma.o $(MODS) dma-mbox-create dma-forward dma.8 $(UNIT_BINS) test/unit/dnsq test/unit/lfeed: .build-flags
 
 # The manual page with the paths of this build.
 dma.8: dma.8.in
@@ -89,6 +89,9 @@ dma: dma.o $(MODS)
 
 dma-mbox-create: dma-mbox-create.c
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ dma-mbox-create.c
+
+dma-forward: dma-forward.c
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ dma-forward.c
 
 %.o: %.c
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -139,6 +142,7 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8 && \
 	$(INSTALL) -m 2755 $$own dma $(DESTDIR)$(SBINDIR)/dma && \
 	$(INSTALL) -m 4754 $$own dma-mbox-create $(DESTDIR)$(LIBEXECDIR)/dma-mbox-create && \
+	$(INSTALL) -m 4754 $$own dma-forward $(DESTDIR)$(LIBEXECDIR)/dma-forward && \
 	$(INSTALL) -m 0644 dma.8 $(DESTDIR)$(MANDIR)/man8/dma.8 && \
 	$(INSTALL) -d -m 2770 $$own $(DESTDIR)$(SPOOLDIR) && \
 	if [ ! -d $(DESTDIR)$(MAILDIR) ]; then $(INSTALL) -d -m 2775 $$own $(DESTDIR)$(MAILDIR); fi && \
@@ -176,6 +180,7 @@ install-mailer-conf:
 # and mailboxes (they hold data).
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/dma $(DESTDIR)$(LIBEXECDIR)/dma-mbox-create \
+	    $(DESTDIR)$(LIBEXECDIR)/dma-forward \
 	    $(DESTDIR)$(MANDIR)/man8/dma.8 $(DESTDIR)$(CRONDIR)/dma \
 	    $(DESTDIR)$(SYSTEMDDIR)/dma-flush.service $(DESTDIR)$(SYSTEMDDIR)/dma-flush.timer \
 	    $(DESTDIR)$(EXAMPLESDIR)/mailer.conf
@@ -184,7 +189,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(EXAMPLESDIR) 2>/dev/null
 
 clean:
-	rm -f dma dma-mbox-create dma.8 dma.8.tmp .build-flags *.o *.d $(GEN) $(UNIT_BINS) \
+	rm -f dma dma-mbox-create dma-forward dma.8 dma.8.tmp .build-flags *.o *.d $(GEN) $(UNIT_BINS) \
 	    test/unit/*.d test/san-options.o
 
 .PHONY: all unit check check-unit check-san lint-man install install-links install-cron \
@@ -240,7 +245,7 @@ FUZZ_TIME ?=	20
 FUZZ_SAN =	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-fno-omit-frame-pointer
 FUZZ_CFLAGS =	-O1 -g $(FUZZ_SAN) $(CWARN) $(WERROR)
-FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64
+FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64 forward
 FUZZ_BINS =	$(FUZZ_NAMES:%=fuzz/fuzz_%)
 FUZZ_MODS =	$(MODS:%=fuzz/obj/%)
 

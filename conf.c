@@ -91,6 +91,7 @@ static const struct confkey confkeys[] = {
 	FLAGKEY("FULLBOUNCE", FULLBOUNCE),
 	FLAGKEY("NULLCLIENT", NULLCLIENT),
 	FLAGKEY("LOCALONLY", LOCALONLY),
+	FLAGKEY("DOTFORWARD", DOTFORWARD),
 };
 
 #define NKEYS	(sizeof(confkeys) / sizeof(confkeys[0]))

@@ -122,6 +122,7 @@ print_version(void)
 	printf("spool directory: %s\n", SPOOL_PATH);
 	printf("mail directory: %s\n", MAIL_PATH);
 	printf("mbox helper: %s\n", DMA_MBOX_CREATE);
+	printf("forward helper: %s\n", DMA_FORWARD);
 	if (fflush(stdout) != 0)
 		exit(EX_IOERR);
 	exit(EX_OK);

@@ -17,6 +17,8 @@
  *	dma-mbox-create	4754 root:mail	root only to create one missing mbox,
  *					of an existing user, for that user
  *					(0620: the user rw, group mail w)
+ *	dma-forward	4754 root:mail	root only to become a user completely,
+ *					then reads that user's ~/.forward
  *	SPOOLDIR	2770 root:mail	only group mail reads queued mail
  *	auth.conf	0640 root:mail	secrets, readable by group mail only
  *
@@ -59,6 +61,7 @@
 #define DMA_GROUP	"mail"
 #define DMA_CONF_FILE	CONF_PATH "/dma.conf"
 #define DMA_MBOX_CREATE	LIBEXEC_PATH "/dma-mbox-create"
+#define DMA_FORWARD	LIBEXEC_PATH "/dma-forward"
 
 /* Limits on untrusted input; each is enforced in exactly one place. */
 #define CONF_LINE_MAX	2048		/* conf.c: physical config line */
@@ -88,6 +91,7 @@
 #define NULLCLIENT	0x100
 #define VERIFYCERT	0x200
 #define LOCALONLY	0x400
+#define DOTFORWARD	0x1000
 
 /*
  * struct config - dma.conf, read-only after conf_load().
@@ -154,6 +158,21 @@ struct rcpt {
 	struct rcpt *next;
 };
 
+/* What a user's ~/.forward asks for (forward.c). */
+enum fwd_kind {
+	FWD_FORWARD,		/* text: an address to forward to */
+	FWD_LOCAL,		/* text: NAME of a "\NAME" entry */
+	FWD_REFUSED,		/* text: why an entry is not used */
+	FWD_UNSAFE,		/* text: why the file is not used */
+};
+struct fwdlist {
+	struct {
+		enum fwd_kind kind;
+		char	*text;
+	}	*item;
+	size_t	 n, cap;
+};
+
 /* The recipients of one submission, with the alias table used. */
 struct rcptlist {
 	struct rcpt *head;
@@ -166,6 +185,8 @@ struct rcptlist {
 	   recipient, depth = alias nesting; NULL: nobody */
 	void	(*trace)(void *arg, int depth, const char *addr, int how);
 	void	*trace_arg;
+	/* DOTFORWARD: forward_lookup (set by rcpt_init), or NULL */
+	int	(*forward)(const char *, struct fwdlist *);
 };
 #define RCPT_T_ALIAS	1	/* a name with aliases; its targets follow */
 #define RCPT_T_CATCHALL	2	/* a name expanded by the "*" alias */
@@ -422,6 +443,23 @@ int	 rcpt_canonical(const char *addr, char *out, size_t outlen);
 enum rcpt_err rcpt_add(struct rcptlist *l, const char *addr, int toplevel, char *why, size_t whylen);
 /* Split a command-line operand at commas outside quotes/angles and add each. */
 enum rcpt_err rcpt_add_list(struct rcptlist *l, const char *operand, char *why, size_t whylen);
+
+/* ---- forward.c: ~/.forward through DMA_FORWARD --------------------- */
+/*
+ * Parse the helper's output (len bytes, "forward ADDR", "local NAME",
+ * "refused WHY", "unsafe WHY" lines, each ending in '\n') into *fl.
+ * 0, or -1 with why set ("line 3 malformed") and *fl empty.
+ */
+int	 forward_parse(const char *buf, size_t len, struct fwdlist *fl, char *why, size_t whylen);
+/*
+ * Run DMA_FORWARD for the local user and return the usable entries
+ * (FWD_FORWARD, FWD_LOCAL) of ~user/.forward in *fl, logging refused
+ * ones: 0 (fl->n may be 0: no .forward, or nothing usable in it).  -1
+ * with *fl empty when the file is unsafe or the helper failed (logged):
+ * deliver to the user as if there were no .forward.
+ */
+int	 forward_lookup(const char *user, struct fwdlist *fl);
+void	 forward_free(struct fwdlist *fl);
 
 /* ---- mail.c: intake and bounce text -------------------------------- */
 enum mail_err {

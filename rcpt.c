@@ -21,6 +21,15 @@
  * to top-level names that match no alias.  A name listed among its own
  * targets ("joe: joe, x@y") is delivered to the user joe; any other cycle
  * is an error instead of silently losing the mail.
+ *
+ * DOTFORWARD: a local user that is no alias (one listed among its own
+ * alias targets is not looked up again) is replaced by the entries of
+ * ~user/.forward, which forward.c reads through its helper; they are
+ * expanded like alias targets, so the loop rule above applies to them
+ * too ("forwarding loop: a -> b -> a").  "\name" is name's own mailbox,
+ * with no further expansion.  An entry that is not a valid address or
+ * user is logged and skipped; a .forward with nothing usable is plain
+ * delivery.
  */
 #include <sys/types.h>
 
@@ -29,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 
 #include "dma.h"
 
@@ -39,6 +49,7 @@ struct expand {
 	struct rcptlist *l;
 	const char *top;		/* top-level address, for messages */
 	const char *chain[ALIAS_DEPTH];	/* local names being expanded */
+	int	 fwd[ALIAS_DEPTH];	/* chain[i] expanded by its .forward */
 	int	 depth;
 	char	*why;
 	size_t	 whylen;
@@ -51,6 +62,8 @@ rcpt_init(struct rcptlist *l, const struct alias *aliases)
 {
 	memset(l, 0, sizeof(*l));
 	l->aliases = aliases;
+	if (config.features & DOTFORWARD)
+		l->forward = forward_lookup;
 }
 
 void
@@ -164,9 +177,11 @@ static void
 loop_why(struct expand *x, int from, const char *name)
 {
 	char buf[REASON_MAX], safe[SAFE_MAX];
-	int i;
+	int i, fwd = 0;
 
-	strlcpy(buf, "alias loop: ", sizeof(buf));
+	for (i = from; i < x->depth; i++)
+		fwd |= x->fwd[i];
+	strlcpy(buf, fwd ? "forwarding loop: " : "alias loop: ", sizeof(buf));
 	for (i = from; i < x->depth; i++) {
 		strlcat(buf, log_safe(safe, sizeof(safe), x->chain[i]), sizeof(buf));
 		strlcat(buf, " -> ", sizeof(buf));
@@ -207,6 +222,7 @@ expand_name(struct expand *x, const char *alias, const char *name, int *hits)
 			    log_safe(s1, sizeof(s1), x->chain[0]));
 			return (RCPT_ELOOP);
 		}
+		x->fwd[x->depth] = 0;
 		x->chain[x->depth++] = name;
 		r = add_one(x, a->dest, 0);
 		x->chain[--x->depth] = NULL;	/* name may be on add_one's stack */
@@ -214,6 +230,118 @@ expand_name(struct expand *x, const char *alias, const char *name, int *hits)
 			return (r);
 	}
 	return (RCPT_OK);
+}
+
+/* truncate_list - drop the recipients appended after tail (n before) */
+static void
+truncate_list(struct rcptlist *l, struct rcpt *tail, size_t n)
+{
+	struct rcpt *r, *next;
+
+	r = tail != NULL ? tail->next : l->head;
+	for (; r != NULL; r = next) {
+		next = r->next;
+		free(r->addr);
+		free(r);
+	}
+	if (tail != NULL)
+		tail->next = NULL;
+	else
+		l->head = NULL;
+	l->tail = tail;
+	l->n = n;
+}
+
+/*
+ * forward_entry - add one usable entry of name's .forward; an entry that
+ * names no valid address or user is logged and skipped (*used is not
+ * counted), so that one typo does not refuse the user's mail.
+ */
+static enum rcpt_err
+forward_entry(struct expand *x, const char *name, enum fwd_kind kind,
+    const char *e, size_t *used)
+{
+	char s1[SAFE_MAX], s2[SAFE_MAX];
+	struct rcpt *tail = x->l->tail;
+	size_t n = x->l->n;
+	enum rcpt_err r;
+
+	if (kind != FWD_LOCAL && kind != FWD_FORWARD)
+		return (RCPT_OK);	/* forward_lookup logged it */
+	log_safe(s1, sizeof(s1), e);
+	if (kind == FWD_LOCAL) {
+		if (!localname_ok(e) || getpwnam(e) == NULL) {
+			log_msg(LOG_WARNING, "~%s/.forward: entry refused: `\\%s': "
+			    "no such user", name, s1);
+			return (RCPT_OK);
+		}
+		log_msg(LOG_INFO, "~%s/.forward: delivering to the mailbox of <%s>",
+		    name, s1);
+		(*used)++;
+		return (append(x, e, 1));
+	}
+	if (is_program_or_file(e)) {
+		/* dma-forward refuses these; never trust that alone. */
+		log_msg(LOG_WARNING, "~%s/.forward: entry refused: `%s': program "
+		    "or file (not supported)", name, s1);
+		return (RCPT_OK);
+	}
+	r = add_one(x, e, 0);
+	if (r == RCPT_EINVAL || r == RCPT_ENOUSER) {
+		truncate_list(x->l, tail, n);
+		log_msg(LOG_WARNING, "~%s/.forward: entry refused: %s", name,
+		    log_safe(s2, sizeof(s2), x->why));
+		x->why[0] = '\0';
+		return (RCPT_OK);
+	}
+	if (r == RCPT_OK) {
+		log_msg(LOG_INFO, "~%s/.forward: forwarding to <%s>", name, s1);
+		(*used)++;
+	}
+	return (r);
+}
+
+/* final_local - the local user name is a final recipient (-bt is told) */
+static enum rcpt_err
+final_local(struct expand *x, const char *name)
+{
+	if (x->l->trace != NULL)
+		x->l->trace(x->l->trace_arg, x->depth, name, RCPT_T_LOCAL);
+	return (append(x, name, 1));
+}
+
+/*
+ * add_forward - the local user name (known to exist): the entries of its
+ * .forward, or name itself when it has none that can be used.
+ */
+static enum rcpt_err
+add_forward(struct expand *x, const char *name)
+{
+	struct fwdlist fl;
+	char s1[SAFE_MAX];
+	enum rcpt_err r = RCPT_OK;
+	size_t i, used = 0;
+
+	if (x->l->forward(name, &fl) != 0 || fl.n == 0) {
+		forward_free(&fl);
+		return (final_local(x, name));
+	}
+	if (x->depth >= ALIAS_DEPTH) {
+		forward_free(&fl);
+		set_why(x->why, x->whylen, "forwarding loop: more than %d levels "
+		    "of aliases and .forward files below `%s'", ALIAS_DEPTH,
+		    log_safe(s1, sizeof(s1), x->chain[0]));
+		return (RCPT_ELOOP);
+	}
+	x->fwd[x->depth] = 1;
+	x->chain[x->depth++] = name;
+	for (i = 0; i < fl.n && r == RCPT_OK; i++)
+		r = forward_entry(x, name, fl.item[i].kind, fl.item[i].text, &used);
+	x->chain[--x->depth] = NULL;
+	forward_free(&fl);
+	if (r == RCPT_OK && used == 0)
+		r = final_local(x, name);
+	return (r);
 }
 
 /* add_local - a local name: expand its aliases or check the user exists */
@@ -252,9 +380,9 @@ add_local(struct expand *x, const char *name, int toplevel)
 			    s1, log_safe(s2, sizeof(s2), name));
 		return (RCPT_ENOUSER);
 	}
-	if (x->l->trace != NULL)
-		x->l->trace(x->l->trace_arg, x->depth, name, RCPT_T_LOCAL);
-	return (append(x, name, 1));
+	if (!self && x->l->forward != NULL)
+		return (add_forward(x, name));
+	return (final_local(x, name));
 }
 
 /* add_one - check, canonicalise and route one address */

@@ -53,6 +53,8 @@ check_installed() {
 	is_owner "$1: dma root:mail" /usr/sbin/dma root:mail
 	is_mode  "$1: dma-mbox-create 4754" /usr/lib/dma/dma-mbox-create 4754
 	is_owner "$1: dma-mbox-create root:mail" /usr/lib/dma/dma-mbox-create root:mail
+	is_mode  "$1: dma-forward 4754" /usr/lib/dma/dma-forward 4754
+	is_owner "$1: dma-forward root:mail" /usr/lib/dma/dma-forward root:mail
 	is_mode  "$1: spool 2770" /var/spool/dma 2770
 	is_owner "$1: spool root:mail" /var/spool/dma root:mail
 	is_mode  "$1: auth.conf 0640" /etc/dma/auth.conf 640

@@ -28,6 +28,8 @@ is_mode  "dma is 2755" "$root/usr/sbin/dma" 2755
 is_owner "dma is root:mail" "$root/usr/sbin/dma" root:mail
 is_mode  "dma-mbox-create is 4754" "$root/usr/lib/dma/dma-mbox-create" 4754
 is_owner "dma-mbox-create is root:mail" "$root/usr/lib/dma/dma-mbox-create" root:mail
+is_mode  "dma-forward is 4754" "$root/usr/lib/dma/dma-forward" 4754
+is_owner "dma-forward is root:mail" "$root/usr/lib/dma/dma-forward" root:mail
 is_mode  "manual page 0644" "$root/usr/share/man/man8/dma.8" 644
 is_mode  "spool directory 2770" "$root/var/spool/dma" 2770
 is_owner "spool directory root:mail" "$root/var/spool/dma" root:mail

@@ -56,7 +56,8 @@ for who in root alice; do
 configuration: /etc/dma/dma.conf
 spool directory: $SPOOL
 mail directory: $MAILDIR
-mbox helper: $MBOXCREATE"
+mbox helper: $MBOXCREATE
+forward helper: $LIBEXEC/dma-forward"
 done
 capture run_dma -bV </dev/null
 ok "-bV: the mbox helper it names exists" test -x "$(sed -n 's/^mbox helper: //p' <<<"$out")"

@@ -178,6 +178,7 @@ test_ok_lines(void)
 		/* NULLCLIENT anywhere relative to SMARTHOST */
 		{ "NULLCLIENT\nSMARTHOST a\n", "a", 25, NULLCLIENT },
 		{ "LOCALONLY\n", NULL, 25, LOCALONLY },
+		{ "DOTFORWARD\n", NULL, 25, DOTFORWARD },
 	};
 	static struct config c;
 	char why[256];

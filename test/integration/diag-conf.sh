@@ -31,6 +31,7 @@ DEFER no # default
 FULLBOUNCE no # default
 NULLCLIENT no # default
 LOCALONLY no # default
+DOTFORWARD no # default
 G
 }
 
@@ -93,6 +94,7 @@ DEFER no # default
 FULLBOUNCE no # default
 NULLCLIENT no # default
 LOCALONLY no # default
+DOTFORWARD no # default
 auth joe@example.org|mail.example.org ******** # /etc/dma/auth.conf:2
 aliases /etc/aliases: 3 pairs"
 unlike "the auth.conf password is not shown" "$out$err" 's3cr3t'

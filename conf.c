@@ -91,6 +91,7 @@ static const struct confkey confkeys[] = {
 	FLAGKEY("FULLBOUNCE", FULLBOUNCE),
 	FLAGKEY("NULLCLIENT", NULLCLIENT),
 	FLAGKEY("LOCALONLY", LOCALONLY),
+	FLAGKEY("REWRITEFROM", REWRITEFROM),
 };
 
 /* Outcome of reading one physical line. */

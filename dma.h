@@ -88,6 +88,7 @@
 #define NULLCLIENT	0x100
 #define VERIFYCERT	0x200
 #define LOCALONLY	0x400
+#define REWRITEFROM	0x4000	/* From: is the envelope sender on relay */
 
 /*
  * struct config - dma.conf, read-only after conf_load().

@@ -4,7 +4,10 @@
  * fields ('\n' is the folding) and the expected result: the same text
  * when nothing changes, U when the field is left alone as unparseable.
  * Then hostile input: 100 KB fields, NUL and 8-bit bytes, deep comments.
+ * Last, smtp_msg_load_hdr(): the fields qualified in the wire form of a
+ * message, with long lines, long fields and nested messages.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,11 +234,166 @@ hostile(void)
 	free(f);
 }
 
+/*
+ * wire - the DATA payload of message in (len bytes) as smtp_msg_send
+ * writes it with h; malloc'ed, *n its length; NULL when the declared
+ * size is not the size written or something failed
+ */
+static char *
+wire(const char *in, size_t len, const struct smtp_hdr *h, size_t *n)
+{
+	struct smtp_conn c;
+	struct smtp_msg *m;
+	char why[256], *b = NULL;
+	FILE *fp = tmpfile();
+
+	if (fp == NULL || fwrite(in, 1, len, fp) != len ||
+	    (m = smtp_msg_load_hdr(fp, h, why, sizeof(why))) == NULL)
+		return (NULL);
+	smtp_conn_mem(&c, "", 0);
+	if (smtp_msg_send(&c, m, why, sizeof(why)) == 0 &&
+	    smtp_conn_flush(&c, 10) == 0 && smtp_msg_size(m) == c.outlen) {
+		b = malloc(c.outlen + 1);
+		memcpy(b, c.out, c.outlen);
+		b[c.outlen] = '\0';
+		*n = c.outlen;
+	}
+	smtp_conn_close(&c);
+	smtp_msg_free(m);
+	fclose(fp);
+	return (b);
+}
+
+/* unfold - s with its line ends as LF, without those before a blank */
+static char *
+unfold(const char *s, size_t n)
+{
+	char *b = malloc(n + 1);
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+			i++;
+		if (s[i] == '\n' && i + 1 < n && (s[i + 1] == ' ' || s[i + 1] == '\t'))
+			continue;
+		b[o++] = s[i];
+	}
+	b[o] = '\0';
+	return (b);
+}
+
+/* same_unfolded - a (an bytes) and b are the same once unfolded */
+static int
+same_unfolded(const char *a, size_t an, const char *b)
+{
+	char *x, *y;
+	int r;
+
+	if (a == NULL)
+		return (0);
+	x = unfold(a, an);
+	y = unfold(b, strlen(b));
+	r = strcmp(x, y) == 0;
+	free(x);
+	free(y);
+	return (r);
+}
+
+static void
+wire_is(const char *in, const struct smtp_hdr *h, const char *want,
+    const char *name)
+{
+	size_t n = 0;
+	char *got = wire(in, strlen(in), h, &n);
+
+	ok(got != NULL && n == strlen(got), "%s: sent, size as declared", name);
+	is_str(got, want, "%s", name);
+	free(got);
+}
+
+/* long_fields - lines and fields past the pieces and the field limit */
+static void
+long_fields(const struct smtp_hdr *h)
+{
+	size_t cap = 200000, n = 0, i;
+	char *in = malloc(cap), *want = malloc(cap + 100), *got;
+
+	/* an address field with a 20000 byte line: qualified, folded */
+	n = (size_t)snprintf(in, cap, "From: root (");
+	for (i = 0; i < 4000; i++)
+		n += (size_t)snprintf(in + n, cap - n, "word ");
+	n += (size_t)snprintf(in + n, cap - n, "end)\nSubject: s\n\nb\n");
+	snprintf(want, cap + 100, "From: root@d.example%s", in + 10);
+	got = wire(in, n, h, &i);
+	ok(same_unfolded(got, i, want),
+	    "20000 byte line in From: qualified, folding only added");
+	ok(got != NULL && memchr(got, '\0', i) == NULL && strstr(got, "\r\n \r\n") == NULL,
+	    "no empty continuation line");
+	free(got);
+
+	/* a To field over 64 KiB of short lines: sent as it is */
+	n = (size_t)snprintf(in, cap, "To: a0");
+	for (i = 1; i < 10000; i++)
+		n += (size_t)snprintf(in + n, cap - n, ",\n a%zu", i);
+	n += (size_t)snprintf(in + n, cap - n, "\nCc: b\n\nb\n");
+	got = wire(in, n, h, &i);
+	snprintf(want, cap + 100, "%.*sCc: b@d.example\n\nb\n", (int)(n - 9), in);
+	ok(same_unfolded(got, i, want),
+	    "over 64 KiB: that field as it is, the next one qualified");
+	ok(got != NULL && strstr(got, "a1,\r\n a2,\r\n a3,") != NULL,
+	    "its folding kept");
+	free(got);
+
+	/* over 64 KiB, crossed in the middle of a 30000 byte line */
+	n = (size_t)snprintf(in, cap, "Cc: c (");
+	for (i = 0; i < 12000; i++)
+		n += (size_t)snprintf(in + n, cap - n, "abcd ");
+	n += (size_t)snprintf(in + n, cap - n, ")\n (");
+	for (i = 0; i < 6000; i++)
+		n += (size_t)snprintf(in + n, cap - n, "efgh ");
+	n += (size_t)snprintf(in + n, cap - n, ")\nTo: t\n\nb\n");
+	got = wire(in, n, h, &i);
+	snprintf(want, cap + 100, "%.*sTo: t@d.example\n\nb\n", (int)(n - 9), in);
+	ok(same_unfolded(got, i, want),
+	    "a long line crossing 64 KiB: the field as it is");
+	free(got);
+	free(in);
+	free(want);
+}
+
+static void
+streamed(void)
+{
+	struct smtp_hdr h = { "d.example", NULL }, r = { "d.example", "s@m.example" };
+
+	wire_is("From: root\nTo: a,\n b (c)\nSubject: x\n\nFrom: root\n.\n", &h,
+	    "From: root@d.example\r\nTo: a@d.example,\r\n b@d.example (c)\r\n"
+	    "Subject: x\r\n\r\nFrom: root\r\n..\r\n", "header qualified, body not");
+	wire_is("From: root\r\nTo: a\r\n\r\nb\r\n", &h,
+	    "From: root@d.example\r\nTo: a@d.example\r\n\r\nb\r\n", "CRLF input");
+	wire_is("From: root\nTo: a", &h,
+	    "From: root@d.example\r\nTo: a@d.example\r\n", "a header without a body");
+	wire_is("From: root\nTo: a\n\nb\n", NULL,
+	    "From: root\r\nTo: a\r\n\r\nb\r\n", "no smtp_hdr: as it is");
+	wire_is("To: \"x <a>\nSubject: y\n\n", &h,
+	    "To: \"x <a>\r\nSubject: y\r\n\r\n", "unparseable: as it is");
+	wire_is("From: root\nContent-Type: message/rfc822\n\nFrom: root\nTo: a\n\nb\n",
+	    &h, "From: root@d.example\r\nContent-Type: message/rfc822\r\n\r\n"
+	    "From: root\r\nTo: a\r\n\r\nb\r\n", "an attached message: untouched");
+	wire_is("From: root (Cron\n Daemon)\nTo: root\n\nb\n", &r,
+	    "From: s@m.example\r\nX-Original-From: root (Cron\r\n Daemon)\r\n"
+	    "To: root@d.example\r\n\r\nb\r\n", "REWRITEFROM");
+	wire_is("From: \xc3\xa9 <root>\n\n\xc3\xa9\n", &h,
+	    "From: \xc3\xa9 <root@d.example>\r\n\r\n\xc3\xa9\r\n", "8-bit display name");
+	long_fields(&h);
+}
+
 int
 main(void)
 {
 	table();
 	from();
 	hostile();
+	streamed();
 	return (done_testing());
 }

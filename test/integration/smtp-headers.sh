@@ -163,4 +163,10 @@ replace "$T/long.stored" long.old long.new >want.long
 is_file "long: From qualified, the 70 KB To field passed on unchanged" \
     "$T/long.got" want.long
 
+# -- 6. REWRITEFROM takes no value ----------------------------------------
+smtpd_conf relay "REWRITEFROM yes"
+capture sh -c "$DMA -i root </dev/null"
+is "REWRITEFROM with a value: exit 78" "$rc" 78
+like "REWRITEFROM with a value: the error names it" "$err" 'REWRITEFROM takes no value'
+
 smtpd_stop relay

@@ -97,6 +97,8 @@ is_file "plain: header addresses qualified, every other byte as stored" \
     "$T/plain.got" want.plain
 size_ok plain
 like "plain: the body is not touched" "$(cat "$T/plain.got")" '^From: root \(Cron Daemon\)$'
+ok "plain: the field that does not parse is logged at debug level" \
+    syslog_has "^mail\.debug dma\[[0-9]+\]: [0-9a-f.]+: header field \`Reply-To' not parsed: sent as it is\$"
 
 # -- 2. MASQUERADE: its domain, not the mail name -------------------------
 smtpd_conf relay DEFER "MASQUERADE noreply@example.com"

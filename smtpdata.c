@@ -3,12 +3,13 @@
  *
  * Owns the conversion of a stored M file into what goes between DATA and
  * the final dot: canonical CRLF line ends, dot-stuffing, and no line
- * over 998 bytes (MIME-aware re-encoding, see below).  It counts (SIZE,
- * 8BITMIME) and writes with the same walk.
+ * over 998 bytes (MIME-aware re-encoding, see below), and for mail to
+ * another host the header addresses qualified (hdrqual.c).  It counts
+ * (SIZE, 8BITMIME) and writes with the same walk.
  *
  * Side effects: reads the M file (already opened) and writes through the
  * smtp_conn of net.c only.  No privilege is used.  Memory is about
- * 100 kB per message, whatever its size or the length of its lines.
+ * 170 kB per message, whatever its size or the length of its lines.
  */
 #include <sys/types.h>
 

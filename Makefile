@@ -36,6 +36,7 @@ LIBS =		-lssl -lcrypto -lresolv $(LDADD)
 MODS =		runq.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o forward.o bsmtp.o \
 		util.o dfcompat.o aliases_parse.o aliases_scan.o
 MODS +=		diag.o
+MODS +=		hdrqual.o
 GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
 UNIT_SRCS =	$(wildcard test/unit/t_*.c)
 UNIT_BINS =	$(UNIT_SRCS:.c=)
@@ -246,6 +247,7 @@ FUZZ_SAN =	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-fno-omit-frame-pointer
 FUZZ_CFLAGS =	-O1 -g $(FUZZ_SAN) $(CWARN) $(WERROR)
 FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64 forward
+FUZZ_NAMES +=	hdrqual
 FUZZ_BINS =	$(FUZZ_NAMES:%=fuzz/fuzz_%)
 FUZZ_MODS =	$(MODS:%=fuzz/obj/%)
 

@@ -92,6 +92,7 @@ static const struct confkey confkeys[] = {
 	FLAGKEY("NULLCLIENT", NULLCLIENT),
 	FLAGKEY("LOCALONLY", LOCALONLY),
 	FLAGKEY("DOTFORWARD", DOTFORWARD),
+	FLAGKEY("REWRITEFROM", REWRITEFROM),
 };
 
 #define NKEYS	(sizeof(confkeys) / sizeof(confkeys[0]))

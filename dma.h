@@ -92,6 +92,7 @@
 #define VERIFYCERT	0x200
 #define LOCALONLY	0x400
 #define DOTFORWARD	0x1000
+#define REWRITEFROM	0x4000	/* From: is the envelope sender on relay */
 
 /*
  * struct config - dma.conf, read-only after conf_load().
@@ -933,6 +934,48 @@ void	 smtp_msg_free(struct smtp_msg *m);
  */
 int	 smtp_data_write(struct smtp_conn *c, FILE *msg, size_t *size, int *has8bit,
 	    char *why, size_t whylen);
+/*
+ * How the header of a message leaving for another host changes (see
+ * hdrqual.c): domain, when not NULL, qualifies the addresses without one
+ * in From/To/Cc/Reply-To/Sender of the message's own header; from, when
+ * not NULL or "", replaces the From: address (REWRITEFROM) and the old
+ * field is kept as X-Original-From:.
+ */
+struct smtp_hdr {
+	const char *domain;
+	const char *from;
+};
+/* smtp_msg_load with the header changed as h says (h NULL: as is). */
+struct smtp_msg *smtp_msg_load_hdr(FILE *fp, const struct smtp_hdr *h,
+	    char *why, size_t whylen);
+
+/* ---- hdrqual.c: qualified header addresses ------------------------- */
+/* Longest field (name, value, folding) that is looked at; longer: as is. */
+#define HDRQUAL_FIELD_MAX	65536
+/*
+ * A field is given whole as f (n bytes): "Name:value", its lines joined
+ * by a single '\n', without the final line end.
+ * hdrqual_wants: 1 for a From, To, Cc, Reply-To or Sender field.
+ * hdrqual_is_from: 1 for a From field.
+ */
+int	 hdrqual_wants(const char *f, size_t n);
+int	 hdrqual_is_from(const char *f, size_t n);
+/*
+ * Every address without a domain in the field f gets "@" dom after its
+ * local part; nothing else changes.  1 with *out (malloc'ed, NUL-ended,
+ * *outlen bytes) when something was added; 0 (*out NULL) when the field
+ * is not an address field or needs nothing; -1 (*out NULL) when it does
+ * not parse as an address list or is longer than HDRQUAL_FIELD_MAX.
+ */
+int	 hdrqual_field(const char *f, size_t n, const char *dom, char **out,
+	    size_t *outlen);
+/*
+ * "From: " addr, then "X-Original-From:" with the value of f as it is
+ * (two fields, '\n' between): 1 with *out (malloc'ed) and *outlen; 0
+ * (*out NULL) when addr is "" or f is no field.
+ */
+int	 hdrqual_from(const char *f, size_t n, const char *addr, char **out,
+	    size_t *outlen);
 
 /* ---- dns.c --------------------------------------------------------- */
 struct mx_host {

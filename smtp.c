@@ -577,6 +577,24 @@ hop_resolve(struct hop *h)
 }
 
 /*
+ * relay_msg_load - the message of job j as it leaves for another host:
+ * header addresses without a domain get the MASQUERADE domain or the mail
+ * name, and with REWRITEFROM the From: is the envelope sender (see
+ * hdrqual.c).  Local delivery never comes here, so it gets the message
+ * as it was submitted.
+ */
+static struct smtp_msg *
+relay_msg_load(const struct dlv_job *j, char *why, size_t whylen)
+{
+	struct smtp_hdr h;
+
+	h.domain = config.masquerade_host != NULL ? config.masquerade_host :
+	    hostname();
+	h.from = (config.features & REWRITEFROM) ? j->it[0]->sender : NULL;
+	return (smtp_msg_load_hdr(j->it[0]->mfp, &h, why, whylen));
+}
+
+/*
  * job_run - deliver one job over the hop's session.  Returns 1 when the
  * destination refused the first session for now (the job's entries are
  * DLV_REQUEUE), else 0.
@@ -621,7 +639,7 @@ job_run(struct hop *h, struct dlv_job *j)
 		give_dead(h, j, st);
 		return (0);
 	}
-	if ((m = smtp_msg_load(j->it[0]->mfp, d.text, sizeof(d.text))) == NULL) {
+	if ((m = relay_msg_load(j, d.text, sizeof(d.text))) == NULL) {
 		strlcpy(d.code, "4.3.0", sizeof(d.code));
 		log_msg(LOG_NOTICE, "remote delivery deferred: %s", d.text);
 		set_all(j, st, E_SEND, DLV_TEMPFAIL, &d);

@@ -3,12 +3,13 @@
  *
  * Owns the conversion of a stored M file into what goes between DATA and
  * the final dot: canonical CRLF line ends, dot-stuffing, and no line
- * over 998 bytes (MIME-aware re-encoding, see below).  It counts (SIZE,
- * 8BITMIME) and writes with the same walk.
+ * over 998 bytes (MIME-aware re-encoding, see below), and for mail to
+ * another host the header addresses qualified (hdrqual.c).  It counts
+ * (SIZE, 8BITMIME) and writes with the same walk.
  *
  * Side effects: reads the M file (already opened) and writes through the
  * smtp_conn of net.c only.  No privilege is used.  Memory is about
- * 100 kB per message, whatever its size or the length of its lines.
+ * 170 kB per message, whatever its size or the length of its lines.
  */
 #include <sys/types.h>
 
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 
 #include "dma.h"
 
@@ -113,6 +115,8 @@ struct smtp_msg {
 	/* the reader */
 	unsigned char blk[MSG_BLOCK];
 	size_t	 bpos, blen;
+	char	*qdom;		/* qualify header addresses with it, or NULL */
+	char	*qfrom;		/* REWRITEFROM: the new From address, or NULL */
 	int	 midline;	/* in the middle of a line */
 	int	 skiplf;	/* the last line ended in CR: an LF may follow */
 	char	 piece[MSG_PIECE];
@@ -137,6 +141,11 @@ struct emit {
 	char	 seg[QP_LINE_MAX + 4];	/* quoted-printable encoding */
 	size_t	 col;
 	int	 pend;		/* a held back blank, or -1 */
+	/* an address field of the message's header, held (hdrqual.c) */
+	int	 hqon;		/* 1 held, 2 too long: passed on as it is */
+	int	 hqopen;	/* its last line is not complete yet */
+	size_t	 hqlen;
+	char	 hq[HDRQUAL_FIELD_MAX];
 };
 
 /* ---- reading the M file ---------------------------------------------- */
@@ -618,6 +627,93 @@ push(struct emit *e, int depth, int top)
 		f->mode = m->need[e->cursor++].mode;
 }
 
+/*
+ * The address fields (From, To, Cc, Reply-To, Sender) of the header of a
+ * message leaving for another host are held whole, up to
+ * HDRQUAL_FIELD_MAX bytes, and sent once they end with their addresses
+ * qualified (hdrqual.c); a longer one is sent as it is.  Held lines are
+ * joined by '\n' and go out through fold_piece like any header line, so
+ * the scan, the count and the write see the same bytes.
+ */
+
+/* hq_emit - b (lines joined by '\n'); open: its last line goes on */
+static void
+hq_emit(struct emit *e, const char *b, size_t len, int open)
+{
+	const char *nl;
+	size_t k, o, c;
+	int lastline;
+
+	for (;;) {
+		nl = memchr(b, '\n', len);
+		k = nl != NULL ? (size_t)(nl - b) : len;
+		lastline = nl == NULL;
+		o = 0;
+		do {
+			c = k - o > MSG_PIECE ? MSG_PIECE : k - o;
+			fold_piece(e, b + o, c, o == 0,
+			    o + c == k && !(lastline && open));
+			o += c;
+		} while (o < k);
+		if (lastline)
+			return;
+		b += k + 1;
+		len -= k + 1;
+	}
+}
+
+/* hq_add - a piece of a held field; one too long is sent as it is */
+static void
+hq_add(struct emit *e, const char *p, size_t n, int first, int last)
+{
+	size_t sep = first && e->hqlen > 0;
+
+	if (e->hqlen + sep + n > sizeof(e->hq)) {
+		hq_emit(e, e->hq, e->hqlen, e->hqopen);
+		e->hqon = 2;
+		fold_piece(e, p, n, first, last);
+		return;
+	}
+	if (sep)
+		e->hq[e->hqlen++] = '\n';
+	memcpy(e->hq + e->hqlen, p, n);
+	e->hqlen += n;
+	e->hqopen = !last;
+}
+
+/* hq_end - the held field ended: sent, qualified where it parses */
+static void
+hq_end(struct emit *e)
+{
+	struct smtp_msg *m = e->m;
+	char *out = NULL;
+	const char *colon;
+	size_t outlen = 0;
+	int r;
+
+	if (e->hqon != 1) {
+		e->hqon = 0;
+		return;
+	}
+	e->hqon = 0;
+	if (m->qfrom != NULL && hdrqual_is_from(e->hq, e->hqlen))
+		r = hdrqual_from(e->hq, e->hqlen, m->qfrom, &out, &outlen);
+	else if (m->qdom != NULL)
+		r = hdrqual_field(e->hq, e->hqlen, m->qdom, &out, &outlen);
+	else
+		r = 0;
+	if (r < 0 && e->scan) {
+		colon = memchr(e->hq, ':', e->hqlen);
+		log_msg(LOG_DEBUG, "header field `%.*s' not parsed: sent as it is",
+		    colon != NULL ? (int)(colon - e->hq) : 0, e->hq);
+	}
+	if (r == 1)
+		hq_emit(e, out, outlen, 0);
+	else
+		hq_emit(e, e->hq, e->hqlen, 0);
+	free(out);
+}
+
 /* field_add - more of the value of the MIME field being collected */
 static void
 field_add(struct emit *e, const char *p, size_t n)
@@ -637,6 +733,7 @@ field_end(struct emit *e, struct frame *f)
 	char *val = e->fval;
 	size_t k;
 
+	hq_end(e);
 	if (f->field == 0)
 		return;
 	val[e->flen] = '\0';
@@ -732,6 +829,11 @@ head_piece(struct emit *e, struct frame *f, const char *p, size_t n, int first,
 		else if (field_is(p, n, "MIME-Version"))
 			f->h.mimever = 1;
 		f->skipping = f->mode == L_REENC && f->field == 2;
+		if (f->depth == 0 && (e->m->qdom != NULL || e->m->qfrom != NULL) &&
+		    hdrqual_wants(p, n)) {
+			e->hqon = 1;
+			e->hqlen = 0;
+		}
 		if (f->field != 0) {
 			e->flen = 0;
 			v = (const char *)memchr(p, ':', n) + 1;
@@ -741,7 +843,9 @@ head_piece(struct emit *e, struct frame *f, const char *p, size_t n, int first,
 		field_add(e, p, n);
 	if (first)
 		f->nhead++;
-	if (!f->skipping)
+	if (e->hqon == 1)
+		hq_add(e, p, n, first, last);
+	else if (!f->skipping)
 		fold_piece(e, p, n, first, last);
 	return (1);
 }
@@ -853,6 +957,12 @@ msg_pass(struct smtp_msg *m, struct emit *e, char *why, size_t whylen)
 struct smtp_msg *
 smtp_msg_load(FILE *fp, char *why, size_t whylen)
 {
+	return (smtp_msg_load_hdr(fp, NULL, why, whylen));
+}
+
+struct smtp_msg *
+smtp_msg_load_hdr(FILE *fp, const struct smtp_hdr *h, char *why, size_t whylen)
+{
 	struct smtp_msg *m;
 	struct emit *e;
 
@@ -863,6 +973,10 @@ smtp_msg_load(FILE *fp, char *why, size_t whylen)
 	m = xcalloc(1, sizeof(*m));
 	e = xcalloc(1, sizeof(*e));
 	m->fp = fp;
+	if (h != NULL && h->domain != NULL)
+		m->qdom = xstrdup(h->domain);
+	if (h != NULL && h->from != NULL && h->from[0] != '\0')
+		m->qfrom = xstrdup(h->from);
 	e->scan = 1;
 	if (msg_pass(m, e, why, whylen) != 0)
 		goto fail;
@@ -912,6 +1026,8 @@ smtp_msg_free(struct smtp_msg *m)
 	if (m == NULL)
 		return;
 	free(m->need);
+	free(m->qdom);
+	free(m->qfrom);
 	free(m);
 }
 

@@ -47,6 +47,7 @@ for user in root alice; do
 		if [ "$rcpt" = alice ]; then
 			check_local "cron of $user to alice" "$MAILDIR/alice"
 		else
+			want_relayed "s/^From: $user (Cron Daemon)\$/From: $user@testhost (Cron Daemon)/"
 			check_remote "cron of $user to $rcpt" "$rcpt"
 		fi
 	done

@@ -126,5 +126,6 @@ From: <alice@testhost>
 $BODY
 EOF
 check_local "bsd-mailx to bob and carol (bob's copy)" "$MAILDIR/bob"
+want_relayed 's/^To: bob, /To: bob@testhost, /'
 check_remote "bsd-mailx to bob and carol (carol's copy)" carol@example.org
 smtpd_stop relay

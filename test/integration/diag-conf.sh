@@ -32,6 +32,7 @@ FULLBOUNCE no # default
 NULLCLIENT no # default
 LOCALONLY no # default
 DOTFORWARD no # default
+REWRITEFROM no # default
 G
 }
 
@@ -95,6 +96,7 @@ FULLBOUNCE no # default
 NULLCLIENT no # default
 LOCALONLY no # default
 DOTFORWARD no # default
+REWRITEFROM no # default
 auth joe@example.org|mail.example.org ******** # /etc/dma/auth.conf:2
 aliases /etc/aliases: 3 pairs"
 unlike "the auth.conf password is not shown" "$out$err" 's3cr3t'

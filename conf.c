@@ -37,6 +37,10 @@
 #define MAX_MAXSESSIONS	64
 #define DEF_SESSIONMESSAGES	1000	/* messages on one SMTP connection */
 #define MAX_SESSIONMESSAGES	100000
+#define DEF_RETRYDELAY	MIN_RETRY	/* 5 minutes */
+#define DEF_MAXRETRYDELAY	MAX_RETRY	/* 3 hours */
+#define DEF_MAXQUEUETIME	MAX_TIMEOUT	/* 5 days */
+#define MAX_DELAYS	(365 * 24 * 60 * 60)
 
 struct config config;
 
@@ -75,6 +79,10 @@ static const struct confkey confkeys[] = {
 	NUMKEY("MAXSESSIONS", maxsessions, DEF_MAXSESSIONS, MAX_MAXSESSIONS, COUNT),
 	NUMKEY("SESSIONMESSAGES", sessionmessages, DEF_SESSIONMESSAGES,
 	    MAX_SESSIONMESSAGES, COUNT),
+	NUMKEY("RETRYDELAY", retrydelay, DEF_RETRYDELAY, MAX_DELAYS, SECONDS),
+	NUMKEY("MAXRETRYDELAY", maxretrydelay, DEF_MAXRETRYDELAY, MAX_DELAYS, SECONDS),
+	NUMKEY("MAXQUEUETIME", maxqueuetime, DEF_MAXQUEUETIME, MAX_DELAYS, SECONDS),
+	NUMKEY("DELAYWARNING", delaywarning, 0, MAX_DELAYS, SECONDS),
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
@@ -170,6 +178,9 @@ conf_init(struct config *c)
 	c->maxworkers = DEF_MAXWORKERS;
 	c->maxsessions = DEF_MAXSESSIONS;
 	c->sessionmessages = DEF_SESSIONMESSAGES;
+	c->retrydelay = DEF_RETRYDELAY;
+	c->maxretrydelay = DEF_MAXRETRYDELAY;
+	c->maxqueuetime = DEF_MAXQUEUETIME;
 }
 
 static int

@@ -27,7 +27,7 @@
  * state byte per entry, and per worker the entries it holds), so:
  *   - a worker killed by a signal (the OOM killer) leaves its entries
  *     queued; they count as a failed attempt and, once older than
- *     MAX_TIMEOUT, are bounced from here like any other;
+ *     MAXQUEUETIME, are bounced from here like any other;
  *   - a session refused for concurrency (SMTP_YIELD) lowers that
  *     destination's number of sessions for the run, and the job it took
  *     is offered again at once to the remaining sessions, not counted;
@@ -290,6 +290,48 @@ done_later(struct run *run, struct qitem *it)
 }
 
 /*
+ * retry_delay - the wait after a failed attempt, from the state before
+ * it: RETRYDELAY after the first failure, then the previous wait grown
+ * by a random factor from 1.5 to 2.5 (the backoff of a waiting run,
+ * round_end), at most MAXRETRYDELAY.
+ */
+static time_t
+retry_delay(const struct qstate *st)
+{
+	long long prev = 0, d;
+
+	if (st->lastfail > 0 && st->next > st->lastfail)
+		prev = (long long)(st->next - st->lastfail);
+	if (prev <= 0)
+		d = config.retrydelay;
+	else
+		d = prev + prev / 2 + random() % prev;
+	if (d > config.maxretrydelay)
+		d = config.maxretrydelay;
+	return ((time_t)(d > 0 ? d : 1));
+}
+
+/*
+ * record_failure - a failed attempt of the locked entry it goes into its
+ * queue file: count, time, reason and the time of the next attempt, so
+ * a listing shows them and a scheduled run (the queue daemon) waits.
+ * Called only on the way out (the rewrite replaces the locked file).
+ */
+static void
+record_failure(struct qitem *it, const struct dsn *why)
+{
+	char buf[512];
+	time_t now = time(NULL);
+
+	it->st.next = now + retry_delay(&it->st);
+	it->st.attempts++;
+	it->st.lastfail = now;
+	spool_state_error(&it->st, why->text);
+	if (spool_save_state(it, buf, sizeof(buf)) != 0)
+		log_msg(LOG_WARNING, "%s", buf);
+}
+
+/*
  * finish - act on the outcome r (reason why) of the locked entry it and
  * unlock it.  Returns its new state.
  */
@@ -310,15 +352,18 @@ finish(struct run *run, struct qitem *it, enum dlv r, struct dsn *why, int *boun
 		st = E_REQUEUE;
 		break;
 	case DLV_TEMPFAIL:
-		if (entry_age(it) <= MAX_TIMEOUT) {
+		/* A held entry (delivered by dma -M) never expires. */
+		if (it->st.held || entry_age(it) <= config.maxqueuetime) {
 			log_msg(LOG_NOTICE, "<%s> delivery deferred: %s", it->addr,
 			    why->text);
 			st = entry_lost(it) ? E_DONE : E_DEFER;
+			if (st == E_DEFER)
+				record_failure(it, why);
 			break;
 		}
 		log_msg(LOG_NOTICE, "<%s> deferred for too long: %s", it->addr, why->text);
 		dsn_set(why, "4.4.7", "Could not deliver for the last %d seconds. "
-		    "Giving up.", MAX_TIMEOUT);
+		    "Giving up.", config.maxqueuetime);
 		/* FALLTHROUGH */
 	case DLV_PERMFAIL:
 	default:
@@ -383,6 +428,10 @@ feed_next(void *arg, struct dlv_job *job)
 			rd->state[k] = E_BUSY;
 			slot_add(w->slot, (unsigned)k);
 			a = spool_acquire(it, why, sizeof(why));
+			if (a == 0 && it->st.held && !w->run->o->force) {
+				spool_release(it);	/* held since the load */
+				a = SPOOL_ELOCKED;
+			}
 			if (a != 0) {
 				if (a != SPOOL_ELOCKED) {
 					log_setqid("%s", it->queueid);
@@ -721,7 +770,8 @@ round_free(struct round *rd)
 /*
  * orphan - a worker died (signal, or an exit it never makes by itself)
  * while holding entries: they stay queued as a failed attempt, and one
- * past MAX_TIMEOUT is bounced now, from a child of its own, so a message
+ * past MAXQUEUETIME (and not held) is bounced now, from a child of its
+ * own, so a message
  * that kills every worker still gets its report after five days.
  */
 static void
@@ -746,16 +796,17 @@ orphan(struct run *run, struct round *rd, struct slot *s, int status)
 		log_setqid("%s", it->queueid);
 		log_msg(LOG_ERR, "<%s> delivery process %ld %s", it->addr,
 		    (long)s->pid, what);
-		if (entry_age(it) <= MAX_TIMEOUT)
+		if (entry_age(it) <= config.maxqueuetime || it->st.held)
 			continue;
 		if ((pid = fork()) == 0) {
 			char buf[256];
 
-			if (spool_acquire(it, buf, sizeof(buf)) != 0)
+			if (spool_acquire(it, buf, sizeof(buf)) != 0 ||
+			    it->st.held)
 				_exit(EX_TEMPFAIL);
 			dsn_set(&why, "4.4.7", "Could not deliver for the last %d "
 			    "seconds (the delivery process was %s). Giving up.",
-			    MAX_TIMEOUT, what);
+			    config.maxqueuetime, what);
 			log_msg(LOG_NOTICE, "<%s> deferred for too long: delivery "
 			    "process %s", it->addr, what);
 			_exit(finish(run, it, DLV_PERMFAIL, &why, &b) == E_DONE ?
@@ -947,8 +998,8 @@ round_end(struct run *run, struct round *rd, time_t now)
 			e->next = now + e->backoff;
 			e->backoff = e->backoff + e->backoff / 2 +
 			    (int)(random() % e->backoff);
-			if (e->backoff > MAX_RETRY)
-				e->backoff = MAX_RETRY;
+			if (e->backoff > config.maxretrydelay)
+				e->backoff = config.maxretrydelay;
 			break;
 		}
 	}
@@ -967,9 +1018,9 @@ add(struct run *run, struct qitem *it)
 	e = &run->e[run->n++];
 	memset(e, 0, sizeof(*e));
 	e->it = it;
-	e->next = 0;
-	e->backoff = MIN_RETRY;
-	e->live = 1;
+	e->next = run->o->scheduled ? it->st.next : 0;
+	e->backoff = config.retrydelay;
+	e->live = !it->st.held || run->o->force;
 	e->key = dest_key(it);
 }
 
@@ -1076,7 +1127,7 @@ runq_run(struct queue *q, const struct runq_opts *o)
 		if (nap(due)) {
 			for (i = 0; i < run.n; i++) {
 				run.e[i].next = 0;
-				run.e[i].backoff = MIN_RETRY;
+				run.e[i].backoff = config.retrydelay;
 			}
 		}
 	}

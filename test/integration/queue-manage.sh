@@ -49,7 +49,7 @@ To	: far@example.org
 Queued	: TIME (age AGE)
 Size	: $size
 Attempts: 1
-Failed	: TIME 451 4.3.0 try later
+Failed	: TIME 127.0.0.1 [127.0.0.1] failed after RCPT TO: 451 4.3.0 try later
 Next	: TIME"
 like "the state is in the Q file" "$(cat "$SPOOL/Q$qid")" '^Attempts: 1$'
 last=$(sed -n 's/^Last-Attempt: //p' "$SPOOL/Q$qid")
@@ -68,7 +68,11 @@ smtpd_start slow --delay 'rcpt=60' || exit 1
 smtpd_conf slow DEFER 'RETRYDELAY 600'
 "$DMA" -q -D &
 runner=$!
-ok "the killed runner's attempt is under way" wait_until 20 test "$(smtpd_sessions slow)" -ge 1
+# slow_started: the server has a session of the runner
+slow_started() {
+	test "$(smtpd_sessions slow)" -ge 1
+}
+ok "the killed runner's attempt is under way" wait_until 20 slow_started
 kill_dma
 wait $runner 2>/dev/null
 capture "$DMA" -bp -v

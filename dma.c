@@ -77,6 +77,7 @@ static struct alias *aliases;
 static char *saved_email;		/* $EMAIL, read before the env is reset */
 static gid_t mail_gid;
 static uid_t invoker_uid;		/* real uid before a root caller became mail */
+static int daemon_locked;		/* we hold the queue daemon's lock */
 
 /* usage_line - the one-line synopsis on stderr */
 static void
@@ -481,8 +482,12 @@ daemonize(void)
 
 	if (pid == -1)
 		return (-1);
-	if (pid > 0)
+	if (pid > 0) {
+		/* The queue daemon's pid is known before the caller goes on. */
+		if (daemon_locked)
+			(void)spool_daemon_pid(pid);
 		_exit(EX_OK);
+	}
 	setsid();
 	if (chdir("/") != 0)
 		_exit(EX_OSERR);
@@ -807,12 +812,9 @@ do_daemon(const struct opts *o)
 	default:
 		diex(EX_CANTCREAT, "%s", why);
 	}
-	if (!o->foreground) {
-		if (daemonize() != 0)
-			die(EX_OSERR, "can not daemonize");
-		if (spool_daemon_lock(&holder, why, sizeof(why)) != 0)
-			log_msg(LOG_WARNING, "%s", why);
-	}
+	daemon_locked = 1;
+	if (!o->foreground && daemonize() != 0)
+		die(EX_OSERR, "can not daemonize");
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = daemon_sigterm;

@@ -510,12 +510,14 @@ void	 spool_state_error(struct qstate *st, const char *text);
 off_t	 spool_msg_size(const struct qitem *it);
 /*
  * Take the lock of the queue daemon of this spool (the file qrun.pid,
- * holding its pid) and keep it for the life of the process; called again
- * (after a fork) it writes the new pid.  0, 1 when
+ * holding its pid) and keep it for the life of the process (and of its
+ * children: the lock is inherited across fork).  0, 1 when
  * another process holds it (*holder gets its pid, or 0 if unknown), or
  * -1 with why set.
  */
 int	 spool_daemon_lock(pid_t *holder, char *why, size_t whylen);
+/* Write pid into the daemon's lock file (it forked); 0 or -1 with errno. */
+int	 spool_daemon_pid(pid_t pid);
 /* Touch the flush file; returns 0 or -1. */
 int	 spool_flush_touch(void);
 /* mtime of the flush file, 0 if none. */

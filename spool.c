@@ -1002,6 +1002,21 @@ spool_msg_size(const struct qitem *it)
  */
 static int daemon_fd = -1;
 
+/* spool_daemon_pid - the daemon's pid changed (it was forked) */
+int
+spool_daemon_pid(pid_t pid)
+{
+	char buf[32];
+
+	if (daemon_fd < 0)
+		return (-1);
+	snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
+	if (ftruncate(daemon_fd, 0) != 0 ||
+	    pwrite(daemon_fd, buf, strlen(buf), 0) < 0)
+		return (-1);
+	return (0);
+}
+
 int
 spool_daemon_lock(pid_t *holder, char *why, size_t whylen)
 {
@@ -1011,17 +1026,6 @@ spool_daemon_lock(pid_t *holder, char *why, size_t whylen)
 	int fd;
 
 	*holder = 0;
-	if (daemon_fd >= 0) {
-		/* ours already (taken before a fork): the pid is new */
-		snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-		if (ftruncate(daemon_fd, 0) != 0 ||
-		    pwrite(daemon_fd, buf, strlen(buf), 0) < 0) {
-			snprintf(why, whylen, "can not write `%s/qrun.pid': %s",
-			    spooldir(), strerror(errno));
-			return (-1);
-		}
-		return (0);
-	}
 	if (spool_path(path, sizeof(path), "", "qrun.pid") != 0) {
 		snprintf(why, whylen, "spool path too long");
 		return (-1);

@@ -84,7 +84,7 @@ static void
 usage_line(void)
 {
 	if (strcmp(progname, "mailq") == 0)
-		fprintf(stderr, "usage: mailq\n");
+		fprintf(stderr, "usage: mailq [-v]\n");
 	else
 		fprintf(stderr, "usage: %s [-DiqtUnv] [-A mode] [-b mode] [-f sender] "
 		    "[-F name] [-L tag] [-o option] [-r sender] [--] [recipient ...]\n",

@@ -442,6 +442,13 @@ void	 mail_free_addrs(char **addrs);
  */
 int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 	    const char *reason, FILE *orig, int full);
+/*
+ * Write the delay notice (DELAYWARNING) for the entry it, which is still
+ * queued and tried until it is maxage seconds old, with the last failure
+ * reason and the header of orig (rewound first).  0, or -1 as above.
+ */
+int	 mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
+	    const char *reason, int maxage, FILE *orig);
 
 /* ---- spool.c ------------------------------------------------------- */
 /* Create spooldir/tmp_XXXXXXXXXX, 0660, locked; msgid = hex inode. */

@@ -890,3 +890,51 @@ mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 		return (-1);
 	return (0);
 }
+
+/*
+ * mail_delay_write - the delay notice for the entry it, still queued:
+ * like a bounce in form (same sender, Auto-Submitted, the header of the
+ * original), but it says the message is still being tried and until when.
+ */
+int
+mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
+    const char *reason, int maxage, FILE *orig)
+{
+	char date[64], queued[64];
+
+	if (fseeko(orig, 0, SEEK_SET) != 0)
+		return (-1);
+	rfc822date(date, sizeof(date), time(NULL));
+	rfc822date(queued, sizeof(queued), it->qtime);
+	fprintf(out, "Received: from MAILER-DAEMON\n"
+	    "\tid %s\n"
+	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
+	    "\t%s\n",
+	    noticeid, hostname(), DMA_VERSION, systemhostname(), date);
+	fprintf(out, "X-Original-To: <%s>\n"
+	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
+	    "To: %s\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "Subject: Mail delivery delayed\n"
+	    "Message-Id: <%s@%s>\n"
+	    "Date: %s\n"
+	    "\n",
+	    it->addr, hostname(), it->sender, noticeid, hostname(), date);
+	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n"
+	    "\n"
+	    "Your mail to <%s>, queued %s, could not be delivered yet.\n"
+	    "It will be tried again until it is %d seconds old; you do not\n"
+	    "need to send it again.  The last error was:\n"
+	    "\n",
+	    DMA_VERSION, hostname(), it->addr, queued, maxage);
+	write_reason(out, reason);
+	fprintf(out, "\n"
+	    "\n"
+	    "Message headers follow.\n"
+	    "\n");
+	if (copy_orig(out, orig, 0) != 0)
+		return (-1);
+	if (fflush(out) != 0 || ferror(out))
+		return (-1);
+	return (0);
+}

@@ -312,13 +312,54 @@ retry_delay(const struct qstate *st)
 }
 
 /*
+ * delay_warn - queue a "Mail delivery delayed" notice to the sender of
+ * the locked entry it, which stays queued.  1 when it was queued.
+ */
+static int
+delay_warn(struct run *run, struct qitem *it, const char *reason)
+{
+	struct spool_tmp t;
+	struct rcptlist l;
+	char why[1024];
+	int ok = 0;
+
+	rcpt_init(&l, run->o->aliases);
+	if (bounce_rcpts(&l, it->sender, run->o->aliases) != 0) {
+		rcpt_free(&l);
+		return (0);
+	}
+	if (spool_create(&t, why, sizeof(why)) != 0) {
+		log_msg(LOG_ERR, "error creating delay notice: %s", why);
+		rcpt_free(&l);
+		return (0);
+	}
+	if (mail_delay_write(t.fp, it, t.msgid, reason, config.maxqueuetime,
+	    it->mfp) == 0) {
+		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
+		    username(), (unsigned long)run->o->uid);
+		ok = spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1;
+	} else
+		xsnprintf(why, sizeof(why), "can not write: %s", strerror(errno));
+	if (ok)
+		log_msg(LOG_NOTICE, "<%s> delivery delayed: notice sent to <%s> "
+		    "as %s", it->addr, it->sender, t.msgid);
+	else {
+		log_msg(LOG_ERR, "error creating delay notice: %s", why);
+		spool_abort(&t);
+	}
+	rcpt_free(&l);
+	return (ok);
+}
+
+/*
  * record_failure - a failed attempt of the locked entry it goes into its
  * queue file: count, time, reason and the time of the next attempt, so
  * a listing shows them and a scheduled run (the queue daemon) waits.
  * Called only on the way out (the rewrite replaces the locked file).
  */
 static void
-record_failure(struct qitem *it, const struct dsn *why)
+record_failure(struct run *run, struct qitem *it, const struct dsn *why,
+    int *noticed)
 {
 	char buf[512];
 	time_t now = time(NULL);
@@ -327,6 +368,13 @@ record_failure(struct qitem *it, const struct dsn *why)
 	it->st.attempts++;
 	it->st.lastfail = now;
 	spool_state_error(&it->st, why->text);
+	/* DELAYWARNING: once per entry, never for a bounce. */
+	if (config.delaywarning > 0 && it->st.warned == 0 &&
+	    it->sender[0] != '\0' && entry_age(it) >= config.delaywarning &&
+	    delay_warn(run, it, why->text)) {
+		it->st.warned = now;
+		*noticed = 1;
+	}
 	if (spool_save_state(it, buf, sizeof(buf)) != 0)
 		log_msg(LOG_WARNING, "%s", buf);
 }
@@ -358,7 +406,7 @@ finish(struct run *run, struct qitem *it, enum dlv r, struct dsn *why, int *boun
 			    why->text);
 			st = entry_lost(it) ? E_DONE : E_DEFER;
 			if (st == E_DEFER)
-				record_failure(it, why);
+				record_failure(run, it, why, bounced);
 			break;
 		}
 		log_msg(LOG_NOTICE, "<%s> deferred for too long: %s", it->addr, why->text);

@@ -63,6 +63,11 @@
  *			temporary failure: SPOOL_ESYNC.
  *   spool_acquire	flock(Q, LOCK_EX|LOCK_NB) and a check that the path
  *			still names the locked inode.
+ *   spool_save_state	under the entry's lock, after a failed attempt or for
+ *			dma -Mf/-Mt: tmp_state_{qid} written, fsync'ed, given
+ *			Q's mtime (the time queued) and renamed over Q{qid};
+ *			the lock stays on the replaced file, so it is the
+ *			holder's last act before spool_release.
  *   spool_remove	unlink(Q) is the delivery COMMIT POINT, then unlink(M).
  *			No directory fsync (spool_sync is the runner's
  *			choice): a removal lost to a power loss offers the

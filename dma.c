@@ -70,6 +70,7 @@ struct opts {
 	struct qfilter filt[QFILTER_MAX];	/* -q{I,R,S}, all must match */
 	int	 nfilt;
 	int	 interval;		/* -q30m: seconds; 0: one run */
+	const char *qtime;		/* -q30m: "30m", as given */
 	const char *maction;		/* -M: "" (deliver), "rm", "f", "t" */
 };
 
@@ -319,6 +320,7 @@ parse_q(struct opts *o, const char *arg)
 	if (neg || (iv = parse_duration(a)) < 0)
 		usage_err("unsupported queue option -q%s", arg);
 	o->interval = (int)iv;
+	o->qtime = a;
 }
 
 /* parse_args - sendmail-compatible options; returns the index of operands */
@@ -799,8 +801,8 @@ do_daemon(const struct opts *o)
 	int woken = 0;
 
 	if (invoker_uid != 0)
-		diex(EX_NOPERM, "-q%ds: only root may start the queue daemon",
-		    o->interval);
+		diex(EX_NOPERM, "-q%s: only root may start the queue daemon",
+		    o->qtime);
 	switch (spool_daemon_lock(&holder, why, sizeof(why))) {
 	case 0:
 		break;

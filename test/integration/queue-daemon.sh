@@ -23,7 +23,7 @@ printf '%s' "$MSG" | send_as alice far@example.org
 
 capture run_as alice "$DMA" -q30m
 is "a user's daemon: exit 77" "$rc" 77
-is "a user's daemon: the message" "$err" "dma: -q1800s: only root may start the queue daemon"
+is "a user's daemon: the message" "$err" "dma: -q30m: only root may start the queue daemon"
 
 syslog_mark
 "$DMA" -q30m

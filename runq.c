@@ -816,6 +816,35 @@ round_free(struct round *rd)
 }
 
 /*
+ * orphan_record - count the attempt of a dead worker in the state of its
+ * entry it (from a child: the lock and the rewrite are a worker's work),
+ * so the next attempt of a scheduled run is put off as after any failure.
+ */
+static void
+orphan_record(struct run *run, struct round *rd, struct qitem *it,
+    const char *what)
+{
+	struct dsn why;
+	char buf[256];
+	pid_t pid;
+	int st, b = 0;
+
+	if ((pid = fork()) == 0) {
+		if (spool_acquire(it, buf, sizeof(buf)) != 0)
+			_exit(EX_TEMPFAIL);
+		dsn_set(&why, "4.3.0", "the delivery process was %s", what);
+		record_failure(run, it, &why, &b);
+		spool_release(it);
+		spool_sync();
+		if (b)
+			rd->sh->bounced = 1;
+		_exit(EX_OK);
+	}
+	if (pid > 0)
+		(void)waitpid(pid, &st, 0);
+}
+
+/*
  * orphan - a worker died (signal, or an exit it never makes by itself)
  * while holding entries: they stay queued as a failed attempt, and one
  * past MAXQUEUETIME (and not held) is bounced now, from a child of its
@@ -844,8 +873,10 @@ orphan(struct run *run, struct round *rd, struct slot *s, int status)
 		log_setqid("%s", it->queueid);
 		log_msg(LOG_ERR, "<%s> delivery process %ld %s", it->addr,
 		    (long)s->pid, what);
-		if (entry_age(it) <= config.maxqueuetime || it->st.held)
+		if (entry_age(it) <= config.maxqueuetime || it->st.held) {
+			orphan_record(run, rd, it, what);
 			continue;
+		}
 		if ((pid = fork()) == 0) {
 			char buf[256];
 

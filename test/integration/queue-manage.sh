@@ -4,7 +4,8 @@
 # MAXQUEUETIME without a bounce and is delivered after -Mt), -Mrm (no
 # bounce), -M (foreground delivery of just those), unknown ids (exit 67),
 # other users (exit 77), -qR/-qS/-qI/-q!R selections, RETRYDELAY in the
-# next attempt time, and the state surviving a runner killed by SIGKILL.
+# next attempt time, the state surviving a runner killed by SIGKILL, and
+# a worker killed by a signal counted as a failed attempt.
 
 MSG='Subject: queue test
 
@@ -151,3 +152,26 @@ capture "$DMA" -qX
 is "-qX: exit 64" "$rc" 64
 like "-qX: named" "$err" 'unsupported queue option -qX'
 smtpd_stop ok2
+
+# ---- a worker killed by a signal counts as a failed attempt ---------------
+smtpd_start hang --fault-once --fault greeting=stall || exit 1
+smtpd_conf hang DEFER
+printf '%s' "$MSG" | send_as alice k1@example.org
+"$DMA" -q -D &
+runner=$!
+# hang_started: the worker waits in the server's first session
+hang_started() {
+	[ "$(ls "$T/smtpd-hang" | grep -c '^session-')" -gt 0 ]
+}
+ok "killed worker: its session is open" wait_until 30 hang_started
+for c in $(pgrep -P "$runner"); do
+	kill -KILL "$c"
+done
+wait "$runner"
+capture "$DMA" -bp -v
+like "killed worker: one attempt recorded" "$out" '^Attempts: 1$'
+like "killed worker: the reason" "$out" '^Failed	: .* the delivery process was killed by signal 9$'
+like "killed worker: a next attempt time" "$out" '^Next	: [0-9]{4}-'
+"$DMA" -q -D
+is "killed worker: the next run delivers it" "$(qfiles)" ""
+smtpd_stop hang

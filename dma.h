@@ -449,6 +449,13 @@ int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
  */
 int	 mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
 	    const char *reason, int maxage, FILE *orig);
+/*
+ * One bounce for the n entries its[] of one message (same sender and
+ * message, orig the message of its[0]) that failed for one reason; every
+ * recipient is named.  n == 1 is mail_bounce_write.  0, or -1 as above.
+ */
+int	 mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
+	    const char *bounceid, const char *reason, FILE *orig, int full);
 
 /* ---- spool.c ------------------------------------------------------- */
 /* Create spooldir/tmp_XXXXXXXXXX, 0660, locked; msgid = hex inode. */

@@ -523,18 +523,155 @@ round_index(struct worker *w, const struct qitem *it)
 	return ((size_t)-1);
 }
 
+/*
+ * bounce_group - one report for the locked entries its[0..n) of one
+ * message, which failed for the same reason, then remove them; a bounce
+ * (null sender) is discarded, logged once.  0 when they are finished, -1
+ * when no report could be made (nothing removed).
+ */
+static int
+bounce_group(struct run *run, struct qitem **its, size_t n,
+    const char *reason, int *made)
+{
+	const struct runq_opts *o = run->o;
+	struct spool_tmp t;
+	struct rcptlist l;
+	char why[1024];
+	size_t i;
+
+	*made = 0;
+	if (its[0]->sender[0] == '\0') {
+		log_msg(LOG_WARNING, "can not bounce a bounce message, discarding "
+		    "%zu recipients: %s", n, reason);
+		for (i = 0; i < n; i++)
+			spool_remove(its[i]);
+		return (0);
+	}
+	rcpt_init(&l, o->aliases);
+	if (bounce_rcpts(&l, its[0]->sender, o->aliases) != 0) {
+		rcpt_free(&l);
+		return (-1);
+	}
+	if (spool_create(&t, why, sizeof(why)) != 0) {
+		log_msg(LOG_CRIT, "error creating bounce: %s", why);
+		rcpt_free(&l);
+		return (-1);
+	}
+	log_msg(LOG_ERR, "delivery to %zu recipients failed, bouncing as %s", n,
+	    t.msgid);
+	why[0] = '\0';
+	if (mail_bounce_write_group(t.fp, its, n, t.msgid, reason, its[0]->mfp,
+	    (config.features & FULLBOUNCE) != 0) != 0)
+		xsnprintf(why, sizeof(why), "can not write bounce: %s", strerror(errno));
+	if (why[0] == '\0') {
+		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
+		    username(), (unsigned long)o->uid);
+		if (spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1)
+			why[0] = '\0';
+	}
+	rcpt_free(&l);
+	if (why[0] != '\0') {
+		log_msg(LOG_CRIT, "error creating bounce: %s", why);
+		spool_abort(&t);
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		spool_remove(its[i]);
+	*made = 1;
+	return (0);
+}
+
+/* bounces_now - finish() would bounce the entry it with outcome r */
+static int
+bounces_now(const struct qitem *it, enum dlv r)
+{
+	if (r == DLV_PERMFAIL)
+		return (1);
+	return (r == DLV_TEMPFAIL && !it->st.held &&
+	    entry_age(it) > config.maxqueuetime && !entry_lost(it));
+}
+
+/*
+ * group_bounces - no bounce storm: the entries of one job (one message)
+ * that bounce for the same reason (all of them, when the relay refused
+ * for days) get one report together.  Those finished are marked in
+ * done[]; the rest go through finish() one by one.
+ */
+static void
+group_bounces(struct run *run, struct dlv_job *job, unsigned char *done,
+    int *bounced)
+{
+	struct qitem **g;
+	char **rs;
+	size_t i, j, n;
+	int made;
+
+	rs = xcalloc(job->n, sizeof(*rs));
+	for (i = 0; i < job->n; i++) {
+		if (!bounces_now(job->it[i], job->res[i]))
+			continue;
+		if (job->res[i] == DLV_TEMPFAIL)
+			rs[i] = xasprintf("Could not deliver for the last %d "
+			    "seconds. Giving up.", config.maxqueuetime);
+		else
+			rs[i] = xstrdup(job->why[i].text);
+	}
+	g = xcalloc(job->n, sizeof(*g));
+	for (i = 0; i < job->n; i++) {
+		if (rs[i] == NULL || done[i])
+			continue;
+		n = 0;
+		for (j = i; j < job->n; j++) {
+			if (rs[j] != NULL && !done[j] && strcmp(rs[i], rs[j]) == 0)
+				g[n++] = job->it[j];
+		}
+		if (n < 2)
+			continue;
+		for (j = i; j < job->n; j++) {
+			if (rs[j] == NULL || done[j] || strcmp(rs[i], rs[j]) != 0)
+				continue;
+			log_setqid("%s", job->it[j]->queueid);
+			if (job->res[j] == DLV_TEMPFAIL)
+				log_msg(LOG_NOTICE, "<%s> deferred for too long: %s",
+				    job->it[j]->addr, job->why[j].text);
+		}
+		log_setqid("%s", job->it[i]->queueid);
+		if (bounce_group(run, g, n, rs[i], &made) != 0)
+			continue;	/* one by one, then */
+		if (made)
+			*bounced = 1;
+		for (j = i; j < job->n; j++) {
+			if (rs[j] != NULL && !done[j] && strcmp(rs[i], rs[j]) == 0)
+				done[j] = 1;
+		}
+	}
+	for (i = 0; i < job->n; i++)
+		free(rs[i]);
+	free(rs);
+	free(g);
+}
+
 /* feed_done - act on the outcomes of a job and release its entries */
 static void
 feed_done(void *arg, struct dlv_job *job)
 {
 	struct worker *w = arg;
+	unsigned char *done;
 	size_t i, k;
 	int bounced = 0;
 	enum est st;
 
+	done = xcalloc(job->n + 1, 1);
+	if (job->n > 1)
+		group_bounces(w->run, job, done, &bounced);
 	for (i = 0; i < job->n; i++) {
+		if (done[i]) {
+			spool_release(job->it[i]);
+			st = E_DONE;
+		} else
+			st = finish(w->run, job->it[i], job->res[i], &job->why[i],
+			    &bounced);
 		k = round_index(w, job->it[i]);
-		st = finish(w->run, job->it[i], job->res[i], &job->why[i], &bounced);
 		if (k != (size_t)-1) {
 			w->rd->state[k] = (unsigned char)st;
 			slot_del(w->slot, (unsigned)k);
@@ -542,6 +679,7 @@ feed_done(void *arg, struct dlv_job *job)
 	}
 	if (bounced)
 		w->rd->sh->bounced = 1;
+	free(done);
 	free(job->it);
 	free(job->res);
 	free(job->why);

@@ -43,7 +43,7 @@ is "a second daemon: the message" "$err" "dma: a queue daemon already runs for t
 port=$(smtpd_port d)
 smtpd_stop d
 smtpd_start d2 --port=$port --fault-once --fault 'rcpt=451 4.3.0 try later' || exit 1
-smtpd_conf d2 DEFER 'RETRYDELAY 3600'
+smtpd_conf d2 DEFER 'RETRYDELAY 1h'
 printf '%s' "$MSG" | send_as alice near@example.org
 syslog_mark
 kill -HUP "$pid"

@@ -16,7 +16,7 @@ touch -d '2 hours ago' "$SPOOL"/Q*
 "$DMA" -q -D
 is "no DELAYWARNING: no notice" "$(count_msgs /var/mail/alice)" 0
 
-smtpd_conf tf DEFER 'DELAYWARNING 3600'
+smtpd_conf tf DEFER 'DELAYWARNING 1h'
 "$DMA" -q -D
 ok "the notice is delivered" wait_until 20 test -s /var/mail/alice
 is "one notice" "$(count_msgs /var/mail/alice)" 1
@@ -42,7 +42,7 @@ smtpd_conf tf2 DEFER
 : >/var/mail/alice
 printf '%s' "$MSG" | send_as alice -f '<>' far@example.org
 touch -d '2 hours ago' "$SPOOL"/Q*
-smtpd_conf tf2 DEFER 'DELAYWARNING 3600'
+smtpd_conf tf2 DEFER 'DELAYWARNING 1h'
 "$DMA" -q -D
 ok "null sender: still queued" test -n "$(qfiles)"
 unlike "null sender: nothing recorded" "$(cat "$SPOOL"/Q*)" '^Warned'

@@ -171,6 +171,8 @@ install-systemd:
 	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/dma-flush.service > $(DESTDIR)$(SYSTEMDDIR)/dma-flush.service
 	$(INSTALL) -m 0644 dist/dma-flush.timer $(DESTDIR)$(SYSTEMDDIR)/dma-flush.timer
 	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/dma-flush.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g' dist/dma-queued.service > $(DESTDIR)$(SYSTEMDDIR)/dma-queued.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/dma-queued.service
 
 install-mailer-conf:
 	$(INSTALL) -d $(DESTDIR)$(EXAMPLESDIR)
@@ -184,6 +186,7 @@ uninstall:
 	    $(DESTDIR)$(LIBEXECDIR)/dma-forward \
 	    $(DESTDIR)$(MANDIR)/man8/dma.8 $(DESTDIR)$(CRONDIR)/dma \
 	    $(DESTDIR)$(SYSTEMDDIR)/dma-flush.service $(DESTDIR)$(SYSTEMDDIR)/dma-flush.timer \
+	    $(DESTDIR)$(SYSTEMDDIR)/dma-queued.service \
 	    $(DESTDIR)$(EXAMPLESDIR)/mailer.conf
 	for l in sendmail mailq newaliases; do \
 	    if [ "$$(readlink $(DESTDIR)$(SBINDIR)/$$l)" = dma ]; then rm -f $(DESTDIR)$(SBINDIR)/$$l; fi; done

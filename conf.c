@@ -37,6 +37,10 @@
 #define MAX_MAXSESSIONS	64
 #define DEF_SESSIONMESSAGES	1000	/* messages on one SMTP connection */
 #define MAX_SESSIONMESSAGES	100000
+#define DEF_RETRYDELAY	MIN_RETRY	/* 5 minutes */
+#define DEF_MAXRETRYDELAY	MAX_RETRY	/* 3 hours */
+#define DEF_MAXQUEUETIME	MAX_TIMEOUT	/* 5 days */
+#define MAX_DELAYS	(365 * 24 * 60 * 60)
 
 struct config config;
 
@@ -44,6 +48,7 @@ enum keytype {
 	K_STR,			/* string member, value required */
 	K_FLAG,			/* bit in features, no value allowed */
 	K_NUM,			/* int member, 1..max */
+	K_DUR,			/* int member, seconds 1..max, or with s/m/h/d */
 	K_MASQ,			/* split into masquerade_user/_host */
 	K_FPR,			/* SHA-256 fingerprint */
 };
@@ -61,6 +66,7 @@ struct confkey {
 #define STRKEY(n, m)	{ n, K_STR, offsetof(struct config, m), 0, 0, 0, NULL }
 #define FLAGKEY(n, f)	{ n, K_FLAG, 0, f, 0, 0, NULL }
 #define NUMKEY(n, m, d, x, w) { n, K_NUM, offsetof(struct config, m), 0, d, x, w }
+#define DURKEY(n, m, d, x) { n, K_DUR, offsetof(struct config, m), 0, d, x, NULL }
 #define COUNT		"a number"
 #define SECONDS		"a number of seconds"
 
@@ -75,6 +81,10 @@ static const struct confkey confkeys[] = {
 	NUMKEY("MAXSESSIONS", maxsessions, DEF_MAXSESSIONS, MAX_MAXSESSIONS, COUNT),
 	NUMKEY("SESSIONMESSAGES", sessionmessages, DEF_SESSIONMESSAGES,
 	    MAX_SESSIONMESSAGES, COUNT),
+	DURKEY("RETRYDELAY", retrydelay, DEF_RETRYDELAY, MAX_DELAYS),
+	DURKEY("MAXRETRYDELAY", maxretrydelay, DEF_MAXRETRYDELAY, MAX_DELAYS),
+	DURKEY("MAXQUEUETIME", maxqueuetime, DEF_MAXQUEUETIME, MAX_DELAYS),
+	DURKEY("DELAYWARNING", delaywarning, 0, MAX_DELAYS),
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
@@ -182,6 +192,9 @@ conf_init(struct config *c)
 	c->maxworkers = DEF_MAXWORKERS;
 	c->maxsessions = DEF_MAXSESSIONS;
 	c->sessionmessages = DEF_SESSIONMESSAGES;
+	c->retrydelay = DEF_RETRYDELAY;
+	c->maxretrydelay = DEF_MAXRETRYDELAY;
+	c->maxqueuetime = DEF_MAXQUEUETIME;
 }
 
 static int
@@ -271,6 +284,45 @@ parse_uint(const char *v, int max)
 }
 
 /*
+ * parse_duration - seconds 1..max: digits, optionally followed by one of
+ * s, m, h, d (seconds, minutes, hours, days); -1 otherwise.
+ */
+static int
+parse_duration(const char *v, int max)
+{
+	long long n = 0, mul = 1;
+
+	if (*v < '0' || *v > '9')
+		return (-1);
+	for (; *v >= '0' && *v <= '9'; v++) {
+		n = n * 10 + (*v - '0');
+		if (n > max)
+			return (-1);
+	}
+	if (*v != '\0') {
+		if (v[1] != '\0')
+			return (-1);
+		switch (*v) {
+		case 's':
+			break;
+		case 'm':
+			mul = 60;
+			break;
+		case 'h':
+			mul = 60 * 60;
+			break;
+		case 'd':
+			mul = 24 * 60 * 60;
+			break;
+		default:
+			return (-1);
+		}
+	}
+	n *= mul;
+	return (n == 0 || n > max ? -1 : (int)n);
+}
+
+/*
  * apply_key - store one key/value pair; val is NULL when the line has no
  * value.  Returns 0, or -1 with detail (without the location) in err.
  */
@@ -318,6 +370,16 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 			keyline[k - confkeys] = 0;
 			set_why(err, errlen, "%s must be %s from 1 to %d", k->name,
 			    k->what, k->max);
+			return (-1);
+		}
+		break;
+	case K_DUR:
+		np = (int *)(void *)((char *)c + k->off);
+		if ((*np = parse_duration(val, k->max)) < 0) {
+			*np = k->def;
+			set_why(err, errlen, "%s must be a number of seconds from 1 "
+			    "to %d, or of minutes, hours or days with m, h or d",
+			    k->name, k->max);
 			return (-1);
 		}
 		break;
@@ -482,6 +544,7 @@ conf_key(size_t i, const struct config *c, struct conf_keyinfo *ki)
 		strlcpy(ki->value, *sp != NULL ? *sp : "", sizeof(ki->value));
 		break;
 	case K_NUM:
+	case K_DUR:		/* in seconds, whatever suffix was given */
 		ki->set = 1;
 		snprintf(ki->value, sizeof(ki->value), "%d",
 		    *(const int *)(const void *)((const char *)c + k->off));

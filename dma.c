@@ -47,6 +47,17 @@ enum mode {
 	MODE_SHOWCONF,			/* -bP */
 	MODE_ROUTE,			/* -bt */
 	MODE_SERVERINFO,		/* --serverinfo */
+	MODE_MANAGE,
+	MODE_DAEMON,
+};
+
+#define QFILTER_MAX	16
+
+/* -qI, -qR, -qS (with '!': negated): which entries a run takes */
+struct qfilter {
+	char	 what;			/* 'I' queue id, 'R' recipient, 'S' sender */
+	int	 neg;
+	const char *sub;
 };
 
 struct opts {
@@ -59,19 +70,25 @@ struct opts {
 	const char *fullname;		/* -F */
 	const char *tag;		/* -L */
 	int	 qflag, pflag;
+	struct qfilter filt[QFILTER_MAX];	/* -q{I,R,S}, all must match */
+	int	 nfilt;
+	int	 interval;		/* -q30m: seconds; 0: one run */
+	const char *qtime;		/* -q30m: "30m", as given */
+	const char *maction;		/* -M: "" (deliver), "rm", "f", "t" */
 };
 
 static struct alias *aliases;
 static char *saved_email;		/* $EMAIL, read before the env is reset */
 static gid_t mail_gid;
 static uid_t invoker_uid;		/* real uid before a root caller became mail */
+static int daemon_locked;		/* we hold the queue daemon's lock */
 
 /* usage_line - the one-line synopsis on stderr */
 static void
 usage_line(void)
 {
 	if (strcmp(progname, "mailq") == 0)
-		fprintf(stderr, "usage: mailq\n");
+		fprintf(stderr, "usage: mailq [-v]\n");
 	else
 		fprintf(stderr, "usage: %s [-DiqtUnv] [-A mode] [-b mode] [-f sender] "
 		    "[-F name] [-L tag] [-o option] [-r sender] [--] [recipient ...]\n",
@@ -245,6 +262,77 @@ parse_b(struct opts *o, const char *arg)
 	}
 }
 
+/*
+ * parse_duration - "30m": a number of seconds, or of minutes, hours or
+ * days with the suffix s, m, h or d; -1 if it is none (or over a year).
+ */
+static long
+parse_duration(const char *s)
+{
+	unsigned long long n = 0;
+	long mul = 1;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	for (; *s >= '0' && *s <= '9'; s++) {
+		n = n * 10 + (unsigned)(*s - '0');
+		if (n > 366ULL * 24 * 60 * 60)
+			return (-1);
+	}
+	switch (*s) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 60 * 60;
+		break;
+	case 'd':
+		mul = 24 * 60 * 60;
+		break;
+	default:
+		return (-1);
+	}
+	if (*s != '\0' && s[1] != '\0')
+		return (-1);
+	n *= (unsigned long long)mul;
+	return (n > 0 && n <= 366ULL * 24 * 60 * 60 ? (long)n : -1);
+}
+
+/*
+ * parse_q - the argument of -q: a selection (sendmail's -qI, -qR, -qS,
+ * negated with '!') or an interval (-q30m: the queue daemon).
+ */
+static void
+parse_q(struct opts *o, const char *arg)
+{
+	const char *a = arg;
+	long iv;
+	int neg = 0;
+
+	if (*a == '!') {
+		neg = 1;
+		a++;
+	}
+	if (*a == 'I' || *a == 'R' || *a == 'S') {
+		if (a[1] == '\0')
+			usage_err("-q%s needs a substring", arg);
+		if (o->nfilt == QFILTER_MAX)
+			usage_err("too many -q selections (at most %d)", QFILTER_MAX);
+		o->filt[o->nfilt].what = *a;
+		o->filt[o->nfilt].neg = neg;
+		o->filt[o->nfilt].sub = a + 1;
+		o->nfilt++;
+		return;
+	}
+	if (neg || (iv = parse_duration(a)) < 0)
+		usage_err("unsupported queue option -q%s", arg);
+	o->interval = (int)iv;
+	o->qtime = a;
+}
+
 /* parse_args - sendmail-compatible options; returns the index of operands */
 static int
 parse_args(int argc, char **argv, struct opts *o)
@@ -252,7 +340,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt(argc, argv, ":A:b:B:C:d:Df:F:h:iL:N:no:O:q::r:R:tUV:vX:")) != -1) {
+	while ((c = getopt(argc, argv, ":A:b:B:C:d:Df:F:h:iL:M::N:no:O:q::r:R:tUV:vX:")) != -1) {
 		switch (c) {
 		case 'A':
 			if (optarg[0] == 'c' || optarg[0] == 'm')
@@ -287,6 +375,16 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'q':
 			o->qflag = 1;
+			if (optarg != NULL)
+				parse_q(o, optarg);
+			break;
+		case 'M':
+			o->maction = optarg != NULL ? optarg : "";
+			if (strcmp(o->maction, "") != 0 &&
+			    strcmp(o->maction, "rm") != 0 &&
+			    strcmp(o->maction, "f") != 0 &&
+			    strcmp(o->maction, "t") != 0)
+				usage_err("unsupported option -M%s", o->maction);
 			break;
 		case 'v':
 			verbose = 1;
@@ -396,8 +494,12 @@ daemonize(void)
 
 	if (pid == -1)
 		return (-1);
-	if (pid > 0)
+	if (pid > 0) {
+		/* The queue daemon's pid is known before the caller goes on. */
+		if (daemon_locked)
+			(void)spool_daemon_pid(pid);
 		_exit(EX_OK);
+	}
 	setsid();
 	if (chdir("/") != 0)
 		_exit(EX_OSERR);
@@ -456,14 +558,56 @@ do_listq(void)
 
 	if (spool_load(&q, 0, why, sizeof(why)) != 0)
 		diex(EX_NOINPUT, "%s", why);
-	spool_print(stdout, &q);
+	if (verbose)
+		spool_print_verbose(stdout, &q, time(NULL));
+	else
+		spool_print(stdout, &q);
 	if (fflush(stdout) != 0)
 		exit(EX_IOERR);
 	exit(EX_OK);
 }
 
+/* filter_match - it is selected by every -q selection of o */
+static int
+filter_match(const struct opts *o, const struct qitem *it)
+{
+	const char *v;
+	int i;
+
+	for (i = 0; i < o->nfilt; i++) {
+		v = o->filt[i].what == 'I' ? it->queueid :
+		    o->filt[i].what == 'R' ? it->addr : it->sender;
+		if ((strstr(v, o->filt[i].sub) != NULL) == o->filt[i].neg)
+			return (0);
+	}
+	return (1);
+}
+
+/* filter_queue - keep only the entries of q that o's selections take */
+static void
+filter_queue(struct queue *q, const struct opts *o)
+{
+	struct qitem *it, **pp = &q->head;
+	struct queue drop;
+
+	drop.head = NULL;
+	drop.n = 0;
+	while ((it = *pp) != NULL) {
+		if (filter_match(o, it)) {
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		it->next = drop.head;
+		drop.head = it;
+		drop.n++;
+		q->n--;
+	}
+	spool_free(&drop);
+}
+
 static __dead void
-do_runq(int foreground)
+do_runq(int foreground, const struct opts *o)
 {
 	struct queue q;
 	char why[512];
@@ -472,9 +616,253 @@ do_runq(int foreground)
 		log_msg(LOG_ERR, "could not touch flush file");
 	if (spool_load(&q, 1, why, sizeof(why)) != 0)
 		diex(EX_NOINPUT, "%s", why);
+	filter_queue(&q, o);
 	load_aliases(0);
 	/* A queue run is one pass; the periodic run (cron, timer) repeats it. */
 	run_entries(&q, foreground, 0, 0);
+	exit(EX_OK);
+}
+
+/* id_matches - arg names it: its queue id, or its message id (all parts) */
+static int
+id_matches(const char *arg, const struct qitem *it)
+{
+	size_t n = strcspn(it->queueid, ".");
+
+	return (strcmp(arg, it->queueid) == 0 ||
+	    (strlen(arg) == n && strncmp(arg, it->queueid, n) == 0));
+}
+
+/*
+ * do_manage - dma -Mrm / -Mf / -Mt / -M on queue ids, root only.
+ *
+ * Every id is checked before anything is done: one unknown id (exit 67)
+ * leaves the queue as it was.  Each entry is locked (spool_acquire)
+ * before it is touched; one that a delivery holds right now is skipped
+ * with a message and the exit status is 75 (try again).
+ */
+static __dead void
+do_manage(const char *action, int argc, char **argv)
+{
+	struct queue q, sel;
+	struct qitem *it, **pp, **tail;
+	struct runq_opts ro;
+	char why[1024], safe[128], unknown[512];
+	int i, found, rc = EX_OK, r;
+
+	if (invoker_uid != 0)
+		diex(EX_NOPERM, "-M%s: only root may act on queued messages",
+		    action);
+	if (spool_load(&q, 0, why, sizeof(why)) != 0)
+		diex(EX_NOINPUT, "%s", why);
+	unknown[0] = '\0';
+	for (i = 0; i < argc; i++) {
+		found = 0;
+		for (it = q.head; it != NULL && !found; it = it->next)
+			found = id_matches(argv[i], it);
+		if (!found) {
+			log_safe(safe, sizeof(safe), argv[i]);
+			if (strlen(unknown) + strlen(safe) + 4 < sizeof(unknown))
+				snprintf(unknown + strlen(unknown),
+				    sizeof(unknown) - strlen(unknown), "%s%s",
+				    unknown[0] != '\0' ? " " : "", safe);
+		}
+	}
+	if (unknown[0] != '\0')
+		diex(EX_NOUSER, "-M%s: no such queue id: %s", action, unknown);
+
+	/* The selected entries, in queue order, moved to sel. */
+	sel.head = NULL;
+	sel.n = 0;
+	tail = &sel.head;
+	for (pp = &q.head; (it = *pp) != NULL;) {
+		for (i = 0; i < argc && !id_matches(argv[i], it); i++)
+			;
+		if (i == argc) {
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		q.n--;
+		it->next = NULL;
+		*tail = it;
+		tail = &it->next;
+		sel.n++;
+	}
+	spool_free(&q);
+
+	for (pp = &sel.head; (it = *pp) != NULL;) {
+		log_setqid("%s", it->queueid);
+		r = spool_acquire(it, why, sizeof(why));
+		if (r != 0) {
+			if (r == SPOOL_ELOCKED)
+				errlogx("%s: being delivered now (or gone), "
+				    "skipped", it->queueid);
+			else
+				errlogx("%s: %s", it->queueid, why);
+			rc = EX_TEMPFAIL;
+			*pp = it->next;	/* not ours to deliver */
+			it->next = NULL;
+			q.head = it;
+			q.n = 1;
+			spool_free(&q);
+			sel.n--;
+			continue;
+		}
+		if (strcmp(action, "rm") == 0) {
+			if (spool_remove(it) == 0)
+				log_msg(LOG_NOTICE, "<%s> removed from the queue "
+				    "by root (dma -Mrm), no bounce", it->addr);
+			else
+				rc = EX_IOERR;
+		} else if (action[0] == 'f' || action[0] == 't') {
+			it->st.held = action[0] == 'f';
+			if (!it->st.held)
+				it->st.next = 0;	/* due at once */
+			if (spool_save_state(it, why, sizeof(why)) != 0) {
+				errlogx("%s", why);
+				rc = EX_IOERR;
+			} else
+				log_msg(LOG_NOTICE, "<%s> %s by root (dma -M%s)",
+				    it->addr, it->st.held ? "held" : "released",
+				    action);
+		}
+		spool_release(it);
+		pp = &it->next;
+	}
+	if (action[0] != '\0') {
+		spool_sync();
+		spool_free(&sel);
+		exit(rc);
+	}
+
+	/* -M: deliver them now, in the foreground, held or not. */
+	load_aliases(0);
+	memset(&ro, 0, sizeof(ro));
+	ro.aliases = aliases;
+	ro.uid = invoker_uid;
+	ro.force = 1;
+	runq_run(&sel, &ro);
+	for (it = sel.head; it != NULL; it = it->next) {
+		if (access(it->qpath, F_OK) == 0) {
+			errlogx("%s: still queued (see mailq -v)", it->queueid);
+			rc = EX_TEMPFAIL;
+		}
+	}
+	spool_free(&sel);
+	exit(rc);
+}
+
+static volatile sig_atomic_t daemon_stop;
+static volatile sig_atomic_t daemon_wake;
+
+static void
+daemon_sigterm(int sig __unused)
+{
+	daemon_stop = 1;
+}
+
+static void
+daemon_sighup(int sig __unused)
+{
+	daemon_wake = 1;
+}
+
+/*
+ * daemon_next - when the daemon runs next: at the interval's end, or
+ * earlier when an entry's next attempt comes first.
+ */
+static time_t
+daemon_next(time_t now, int interval)
+{
+	struct queue q;
+	struct qitem *it;
+	time_t next = now + interval;
+	char why[512];
+
+	if (spool_load(&q, 0, why, sizeof(why)) != 0)
+		return (next);
+	for (it = q.head; it != NULL; it = it->next) {
+		if (!it->st.held && it->st.next > now && it->st.next < next)
+			next = it->st.next;
+	}
+	spool_free(&q);
+	return (next);
+}
+
+/*
+ * do_daemon - dma -q30m: stay in the background and run the queue
+ * every interval, each entry at its next attempt time (so an entry
+ * deferred for 5 minutes is tried after 5 minutes, not at the next
+ * interval).  One per spool (spool_daemon_lock): a second one exits
+ * 75.  SIGHUP or a dma -q (the flush file) runs every entry at once;
+ * SIGTERM ends it after the run in progress, so no entry stays locked.
+ * Root only: an ordinary user's daemon would hold the spool's lock.
+ */
+static __dead void
+do_daemon(const struct opts *o)
+{
+	struct sigaction sa;
+	struct runq_opts ro;
+	struct queue q;
+	char why[512];
+	pid_t holder;
+	time_t next, slept;
+	int woken = 0;
+
+	if (invoker_uid != 0)
+		diex(EX_NOPERM, "-q%s: only root may start the queue daemon",
+		    o->qtime);
+	switch (spool_daemon_lock(&holder, why, sizeof(why))) {
+	case 0:
+		break;
+	case 1:
+		if (holder > 0)
+			diex(EX_TEMPFAIL, "a queue daemon already runs for "
+			    "this spool (pid %ld)", (long)holder);
+		diex(EX_TEMPFAIL, "a queue daemon already runs for this spool");
+	default:
+		diex(EX_CANTCREAT, "%s", why);
+	}
+	daemon_locked = 1;
+	if (!o->foreground && daemonize() != 0)
+		die(EX_OSERR, "can not daemonize");
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = daemon_sigterm;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = daemon_sighup;
+	sigaction(SIGHUP, &sa, NULL);
+	log_msg(LOG_INFO, "queue daemon started: a run every %d seconds",
+	    o->interval);
+	while (!daemon_stop) {
+		if (spool_load(&q, 1, why, sizeof(why)) != 0) {
+			log_msg(LOG_ERR, "%s", why);
+		} else {
+			alias_free(aliases);
+			aliases = NULL;
+			load_aliases(0);
+			memset(&ro, 0, sizeof(ro));
+			ro.aliases = aliases;
+			ro.uid = invoker_uid;
+			ro.scheduled = !woken;
+			runq_run(&q, &ro);
+			spool_free(&q);
+		}
+		woken = 0;
+		daemon_wake = 0;
+		slept = time(NULL);
+		next = daemon_next(slept, o->interval);
+		/* Short naps: the flush file of a dma -q is seen within a second. */
+		while (!daemon_stop && !daemon_wake && time(NULL) < next) {
+			sleep(1);
+			if (spool_flush_time() >= slept)
+				daemon_wake = 1;
+		}
+		woken = daemon_wake;
+	}
+	log_msg(LOG_INFO, "queue daemon stopped");
 	exit(EX_OK);
 }
 
@@ -695,8 +1083,10 @@ main(int argc, char **argv)
 	o.dot_ends = 1;
 	o.mode = MODE_SUBMIT;
 	if (strcmp(progname, "mailq") == 0) {
-		if (argc > 1)
+		if (argc > 2 || (argc == 2 && strcmp(argv[1], "-v") != 0))
 			usage_err("invalid arguments");
+		if (argc == 2)
+			verbose = 1;
 		o.pflag = 1;
 		opind = argc;
 	} else if (strcmp(progname, "newaliases") == 0) {
@@ -721,6 +1111,16 @@ main(int argc, char **argv)
 			    "configuration", DMA_GROUP);
 		exit(diag_showconf(DMA_CONF_FILE));
 	}
+	if (o.maction != NULL) {
+		if (o.pflag || o.qflag)
+			usage_err("-M%s and queue operations are mutually "
+			    "exclusive", o.maction);
+		if (argc == 0)
+			usage_err("-M%s needs queue ids", o.maction);
+		o.mode = MODE_MANAGE;
+	}
+	if (o.qflag && o.interval > 0 && o.nfilt > 0)
+		usage_err("-q with an interval takes no selection");
 	if (argc > 0 && (o.pflag || o.qflag))
 		usage_err("sending mail and queue operations are mutually exclusive");
 	if (o.pflag && o.qflag)
@@ -728,7 +1128,7 @@ main(int argc, char **argv)
 	if (o.pflag)
 		o.mode = MODE_LISTQ;
 	else if (o.qflag)
-		o.mode = MODE_RUNQ;
+		o.mode = o.interval > 0 ? MODE_DAEMON : MODE_RUNQ;
 
 	log_init(safe_tag(o.tag != NULL ? o.tag : "dma"));
 	/* SIGHUP cuts a retry wait short (the flush file is checked then). */
@@ -762,7 +1162,11 @@ main(int argc, char **argv)
 	case MODE_LISTQ:
 		do_listq();
 	case MODE_RUNQ:
-		do_runq(o.foreground);
+		do_runq(o.foreground, &o);
+	case MODE_MANAGE:
+		do_manage(o.maction, argc, argv);
+	case MODE_DAEMON:
+		do_daemon(&o);
 	case MODE_NEWALIASES:
 		load_aliases(1);
 		exit(EX_OK);

@@ -117,6 +117,10 @@ struct config {
 	int	 maxworkers;		/* MAXWORKERS: delivery processes of a run */
 	int	 maxsessions;		/* MAXSESSIONS: per destination and run */
 	int	 sessionmessages;	/* SESSIONMESSAGES: per SMTP connection */
+	int	 retrydelay;		/* RETRYDELAY: first retry, seconds */
+	int	 maxretrydelay;		/* MAXRETRYDELAY: cap of the retry delay */
+	int	 maxqueuetime;		/* MAXQUEUETIME: bounce when older */
+	int	 delaywarning;		/* DELAYWARNING: warn the sender, 0: off */
 };
 
 extern struct config config;
@@ -194,6 +198,20 @@ struct rcptlist {
 #define RCPT_T_LOCAL	3	/* a local user */
 #define RCPT_T_REMOTE	4	/* a remote address (domain lower-cased) */
 
+/*
+ * Delivery state of a queued entry, kept in its Q file (spool.c): all
+ * zero for an entry never attempted.
+ */
+#define QSTATE_TEXT_MAX	256		/* bytes of a kept failure text */
+struct qstate {
+	unsigned attempts;	/* failed attempts so far */
+	time_t	 lastfail;	/* time of the last failed attempt, or 0 */
+	char	*error;		/* its reason (one printable line), or NULL */
+	time_t	 next;		/* next attempt not before, 0: at once */
+	int	 held;		/* -Mf: no run delivers it, it never expires */
+	time_t	 warned;	/* a delay warning was sent then, or 0 */
+};
+
 /* A queued per-recipient entry (Q file + M file). */
 struct qitem {
 	char	*queueid;	/* "{msgid}.{n}" */
@@ -220,6 +238,7 @@ struct qitem {
 	int	 version;	/* queue file format: 1 = upstream's (M
 				   is the message), 2 = M ends with the
 				   envelope trailer */
+	struct qstate st;	/* delivery state (spool_save_state) */
 	struct qitem *next;
 };
 
@@ -508,6 +527,20 @@ void	 mail_free_addrs(char **addrs);
  */
 int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 	    const char *reason, FILE *orig, int full);
+/*
+ * Write the delay notice (DELAYWARNING) for the entry it, which is still
+ * queued and tried until it is maxage seconds old, with the last failure
+ * reason and the header of orig (rewound first).  0, or -1 as above.
+ */
+int	 mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
+	    const char *reason, int maxage, FILE *orig);
+/*
+ * One bounce for the n entries its[] of one message (same sender and
+ * message, orig the message of its[0]) that failed for one reason; every
+ * recipient is named.  n == 1 is mail_bounce_write.  0, or -1 as above.
+ */
+int	 mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
+	    const char *bounceid, const char *reason, FILE *orig, int full);
 
 /* ---- spool.c ------------------------------------------------------- */
 /* Create spooldir/tmp_XXXXXXXXXX, 0660, locked; msgid = hex inode. */
@@ -544,6 +577,8 @@ int	 spool_load(struct queue *q, int cleanup, char *why, size_t whylen);
 void	 spool_free(struct queue *q);
 /* Print the queue in the -bp format. */
 void	 spool_print(FILE *out, const struct queue *q);
+/* Print the queue in the -bp -v format, ages counted to now. */
+void	 spool_print_verbose(FILE *out, const struct queue *q, time_t now);
 /*
  * Lock the entry (non-blocking) and open its M file.  Returns 0, or
  * SPOOL_ELOCKED when another process holds it, it is already gone, its
@@ -570,6 +605,28 @@ int	 spool_remove(struct qitem *it);
 int	 spool_sync(void);
 /* Release file handles of an entry. */
 void	 spool_release(struct qitem *it);
+/*
+ * Write it->st into the Q file of the entry it, which the caller holds
+ * locked: a new file written, fsync'ed and renamed over the old one (its
+ * modification time, the time queued, kept); the directory is synced by
+ * the next spool_sync.  The lock stays on the old file, which is gone:
+ * call it last, just before spool_release.  0, or -1 with why set.
+ */
+int	 spool_save_state(struct qitem *it, char *why, size_t whylen);
+/* Set st->error to text made one printable line of at most QSTATE_TEXT_MAX. */
+void	 spool_state_error(struct qstate *st, const char *text);
+/* Bytes of the message of it (without the envelope trailer); -1 if unknown. */
+off_t	 spool_msg_size(const struct qitem *it);
+/*
+ * Take the lock of the queue daemon of this spool (the file qrun.pid,
+ * holding its pid) and keep it for the life of the process (and of its
+ * children: the lock is inherited across fork).  0, 1 when
+ * another process holds it (*holder gets its pid, or 0 if unknown), or
+ * -1 with why set.
+ */
+int	 spool_daemon_lock(pid_t *holder, char *why, size_t whylen);
+/* Write pid into the daemon's lock file (it forked); 0 or -1 with errno. */
+int	 spool_daemon_pid(pid_t pid);
 /* Touch the flush file; returns 0 or -1. */
 int	 spool_flush_touch(void);
 /* mtime of the flush file, 0 if none. */
@@ -715,6 +772,10 @@ struct runq_opts {
 	int	 inproc;		/* a first round of one message to one
 					   destination may run in
 					   this process (a submission's own) */
+	int	 force;			/* dma -M: held entries are delivered
+					   too (they stay held if it fails) */
+	int	 scheduled;		/* the queue daemon: an entry is due at
+					   its next attempt time, not at once */
 };
 /*
  * Deliver the entries of q (unlocked, as spool_load or spool_commit

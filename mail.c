@@ -890,3 +890,105 @@ mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 		return (-1);
 	return (0);
 }
+
+/*
+ * mail_delay_write - the delay notice for the entry it, still queued:
+ * like a bounce in form (same sender, Auto-Submitted, the header of the
+ * original), but it says the message is still being tried and until when.
+ */
+int
+mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
+    const char *reason, int maxage, FILE *orig)
+{
+	char date[64], queued[64];
+
+	if (fseeko(orig, 0, SEEK_SET) != 0)
+		return (-1);
+	rfc822date(date, sizeof(date), time(NULL));
+	rfc822date(queued, sizeof(queued), it->qtime);
+	fprintf(out, "Received: from MAILER-DAEMON\n"
+	    "\tid %s\n"
+	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
+	    "\t%s\n",
+	    noticeid, hostname(), DMA_VERSION, systemhostname(), date);
+	fprintf(out, "X-Original-To: <%s>\n"
+	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
+	    "To: %s\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "Subject: Mail delivery delayed\n"
+	    "Message-Id: <%s@%s>\n"
+	    "Date: %s\n"
+	    "\n",
+	    it->addr, hostname(), it->sender, noticeid, hostname(), date);
+	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n"
+	    "\n"
+	    "Your mail to <%s>, queued %s, could not be delivered yet.\n"
+	    "It will be tried again until it is %d seconds old; you do not\n"
+	    "need to send it again.  The last error was:\n"
+	    "\n",
+	    DMA_VERSION, hostname(), it->addr, queued, maxage);
+	write_reason(out, reason);
+	fprintf(out, "\n"
+	    "\n"
+	    "Message headers follow.\n"
+	    "\n");
+	if (copy_orig(out, orig, 0) != 0)
+		return (-1);
+	if (fflush(out) != 0 || ferror(out))
+		return (-1);
+	return (0);
+}
+
+/*
+ * mail_bounce_write_group - one bounce for several entries of one
+ * message that failed for the same reason: the form of
+ * mail_bounce_write, with every recipient named (one per line).
+ */
+int
+mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
+    const char *bounceid, const char *reason, FILE *orig, int full)
+{
+	char date[64];
+	size_t i;
+
+	if (n == 1)
+		return (mail_bounce_write(out, its[0], bounceid, reason, orig,
+		    full));
+	if (fseeko(orig, 0, SEEK_SET) != 0)
+		return (-1);
+	rfc822date(date, sizeof(date), time(NULL));
+	fprintf(out, "Received: from MAILER-DAEMON\n"
+	    "\tid %s\n"
+	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
+	    "\t%s\n",
+	    bounceid, hostname(), DMA_VERSION, systemhostname(), date);
+	for (i = 0; i < n; i++)
+		fprintf(out, "X-Original-To: <%s>\n", its[i]->addr);
+	fprintf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
+	    "To: %s\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "Subject: Mail delivery failed\n"
+	    "Message-Id: <%s@%s>\n"
+	    "Date: %s\n"
+	    "\n",
+	    hostname(), its[0]->sender, bounceid, hostname(), date);
+	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n"
+	    "\n"
+	    "There was an error delivering your mail to these %zu recipients:\n"
+	    "\n",
+	    DMA_VERSION, hostname(), n);
+	for (i = 0; i < n; i++)
+		fprintf(out, "  <%s>\n", its[i]->addr);
+	fputs("\n", out);
+	write_reason(out, reason);
+	fprintf(out, "\n"
+	    "\n"
+	    "%s\n"
+	    "\n",
+	    full ? "Original message follows." : "Message headers follow.");
+	if (copy_orig(out, orig, full) != 0)
+		return (-1);
+	if (fflush(out) != 0 || ferror(out))
+		return (-1);
+	return (0);
+}

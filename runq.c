@@ -27,7 +27,7 @@
  * state byte per entry, and per worker the entries it holds), so:
  *   - a worker killed by a signal (the OOM killer) leaves its entries
  *     queued; they count as a failed attempt and, once older than
- *     MAX_TIMEOUT, are bounced from here like any other;
+ *     MAXQUEUETIME, are bounced from here like any other;
  *   - a session refused for concurrency (SMTP_YIELD) lowers that
  *     destination's number of sessions for the run, and the job it took
  *     is offered again at once to the remaining sessions, not counted;
@@ -290,6 +290,96 @@ done_later(struct run *run, struct qitem *it)
 }
 
 /*
+ * retry_delay - the wait after a failed attempt, from the state before
+ * it: RETRYDELAY after the first failure, then the previous wait grown
+ * by a random factor from 1.5 to 2.5 (the backoff of a waiting run,
+ * round_end), at most MAXRETRYDELAY.
+ */
+static time_t
+retry_delay(const struct qstate *st)
+{
+	long long prev = 0, d;
+
+	if (st->lastfail > 0 && st->next > st->lastfail)
+		prev = (long long)(st->next - st->lastfail);
+	if (prev <= 0)
+		d = config.retrydelay;
+	else
+		d = prev + prev / 2 + random() % prev;
+	if (d > config.maxretrydelay)
+		d = config.maxretrydelay;
+	return ((time_t)(d > 0 ? d : 1));
+}
+
+/*
+ * delay_warn - queue a "Mail delivery delayed" notice to the sender of
+ * the locked entry it, which stays queued.  1 when it was queued.
+ */
+static int
+delay_warn(struct run *run, struct qitem *it, const char *reason)
+{
+	struct spool_tmp t;
+	struct rcptlist l;
+	char why[1024];
+	int ok = 0;
+
+	rcpt_init(&l, run->o->aliases);
+	if (bounce_rcpts(&l, it->sender, run->o->aliases) != 0) {
+		rcpt_free(&l);
+		return (0);
+	}
+	if (spool_create(&t, why, sizeof(why)) != 0) {
+		log_msg(LOG_ERR, "error creating delay notice: %s", why);
+		rcpt_free(&l);
+		return (0);
+	}
+	if (mail_delay_write(t.fp, it, t.msgid, reason, config.maxqueuetime,
+	    it->mfp) == 0) {
+		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
+		    username(), (unsigned long)run->o->uid);
+		ok = spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1;
+	} else
+		xsnprintf(why, sizeof(why), "can not write: %s", strerror(errno));
+	if (ok)
+		log_msg(LOG_NOTICE, "<%s> delivery delayed: notice sent to <%s> "
+		    "as %s", it->addr, it->sender, t.msgid);
+	else {
+		log_msg(LOG_ERR, "error creating delay notice: %s", why);
+		spool_abort(&t);
+	}
+	rcpt_free(&l);
+	return (ok);
+}
+
+/*
+ * record_failure - a failed attempt of the locked entry it goes into its
+ * queue file: count, time, reason and the time of the next attempt, so
+ * a listing shows them and a scheduled run (the queue daemon) waits.
+ * Called only on the way out (the rewrite replaces the locked file).
+ */
+static void
+record_failure(struct run *run, struct qitem *it, const struct dsn *why,
+    int *noticed)
+{
+	char buf[512];
+	time_t now = time(NULL);
+
+	it->st.next = now + retry_delay(&it->st);
+	it->st.attempts++;
+	it->st.lastfail = now;
+	spool_state_error(&it->st, why->text);
+	/* DELAYWARNING: once per entry, never for a bounce. */
+	if (config.delaywarning > 0 && it->st.warned == 0 &&
+	    it->sender[0] != '\0' && entry_age(it) >= config.delaywarning &&
+	    delay_warn(run, it, why->text)) {
+		it->st.warned = now;
+		*noticed = 1;
+	}
+	if (spool_save_state(it, buf, sizeof(buf)) != 0)
+		log_msg(LOG_WARNING, "%s", buf);
+}
+
+/*
  * finish - act on the outcome r (reason why) of the locked entry it and
  * unlock it.  Returns its new state.
  */
@@ -310,15 +400,18 @@ finish(struct run *run, struct qitem *it, enum dlv r, struct dsn *why, int *boun
 		st = E_REQUEUE;
 		break;
 	case DLV_TEMPFAIL:
-		if (entry_age(it) <= MAX_TIMEOUT) {
+		/* A held entry (delivered by dma -M) never expires. */
+		if (it->st.held || entry_age(it) <= config.maxqueuetime) {
 			log_msg(LOG_NOTICE, "<%s> delivery deferred: %s", it->addr,
 			    why->text);
 			st = entry_lost(it) ? E_DONE : E_DEFER;
+			if (st == E_DEFER)
+				record_failure(run, it, why, bounced);
 			break;
 		}
 		log_msg(LOG_NOTICE, "<%s> deferred for too long: %s", it->addr, why->text);
 		dsn_set(why, "4.4.7", "Could not deliver for the last %d seconds. "
-		    "Giving up.", MAX_TIMEOUT);
+		    "Giving up.", config.maxqueuetime);
 		/* FALLTHROUGH */
 	case DLV_PERMFAIL:
 	default:
@@ -385,6 +478,10 @@ feed_next(void *arg, struct dlv_job *job)
 			/* A job is one message: its M opened once. */
 			a = job->n > 0 ? spool_acquire_sibling(it, job->it[0],
 			    why, sizeof(why)) : spool_acquire(it, why, sizeof(why));
+			if (a == 0 && it->st.held && !w->run->o->force) {
+				spool_release(it);	/* held since the load */
+				a = SPOOL_ELOCKED;
+			}
 			if (a != 0) {
 				if (a != SPOOL_ELOCKED) {
 					log_setqid("%s", it->queueid);
@@ -428,18 +525,155 @@ round_index(struct worker *w, const struct qitem *it)
 	return ((size_t)-1);
 }
 
+/*
+ * bounce_group - one report for the locked entries its[0..n) of one
+ * message, which failed for the same reason, then remove them; a bounce
+ * (null sender) is discarded, logged once.  0 when they are finished, -1
+ * when no report could be made (nothing removed).
+ */
+static int
+bounce_group(struct run *run, struct qitem **its, size_t n,
+    const char *reason, int *made)
+{
+	const struct runq_opts *o = run->o;
+	struct spool_tmp t;
+	struct rcptlist l;
+	char why[1024];
+	size_t i;
+
+	*made = 0;
+	if (its[0]->sender[0] == '\0') {
+		log_msg(LOG_WARNING, "can not bounce a bounce message, discarding "
+		    "%zu recipients: %s", n, reason);
+		for (i = 0; i < n; i++)
+			spool_remove(its[i]);
+		return (0);
+	}
+	rcpt_init(&l, o->aliases);
+	if (bounce_rcpts(&l, its[0]->sender, o->aliases) != 0) {
+		rcpt_free(&l);
+		return (-1);
+	}
+	if (spool_create(&t, why, sizeof(why)) != 0) {
+		log_msg(LOG_CRIT, "error creating bounce: %s", why);
+		rcpt_free(&l);
+		return (-1);
+	}
+	log_msg(LOG_ERR, "delivery to %zu recipients failed, bouncing as %s", n,
+	    t.msgid);
+	why[0] = '\0';
+	if (mail_bounce_write_group(t.fp, its, n, t.msgid, reason, its[0]->mfp,
+	    (config.features & FULLBOUNCE) != 0) != 0)
+		xsnprintf(why, sizeof(why), "can not write bounce: %s", strerror(errno));
+	if (why[0] == '\0') {
+		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
+		    username(), (unsigned long)o->uid);
+		if (spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1)
+			why[0] = '\0';
+	}
+	rcpt_free(&l);
+	if (why[0] != '\0') {
+		log_msg(LOG_CRIT, "error creating bounce: %s", why);
+		spool_abort(&t);
+		return (-1);
+	}
+	for (i = 0; i < n; i++)
+		spool_remove(its[i]);
+	*made = 1;
+	return (0);
+}
+
+/* bounces_now - finish() would bounce the entry it with outcome r */
+static int
+bounces_now(const struct qitem *it, enum dlv r)
+{
+	if (r == DLV_PERMFAIL)
+		return (1);
+	return (r == DLV_TEMPFAIL && !it->st.held &&
+	    entry_age(it) > config.maxqueuetime && !entry_lost(it));
+}
+
+/*
+ * group_bounces - no bounce storm: the entries of one job (one message)
+ * that bounce for the same reason (all of them, when the relay refused
+ * for days) get one report together.  Those finished are marked in
+ * done[]; the rest go through finish() one by one.
+ */
+static void
+group_bounces(struct run *run, struct dlv_job *job, unsigned char *done,
+    int *bounced)
+{
+	struct qitem **g;
+	char **rs;
+	size_t i, j, n;
+	int made;
+
+	rs = xcalloc(job->n, sizeof(*rs));
+	for (i = 0; i < job->n; i++) {
+		if (!bounces_now(job->it[i], job->res[i]))
+			continue;
+		if (job->res[i] == DLV_TEMPFAIL)
+			rs[i] = xasprintf("Could not deliver for the last %d "
+			    "seconds. Giving up.", config.maxqueuetime);
+		else
+			rs[i] = xstrdup(job->why[i].text);
+	}
+	g = xcalloc(job->n, sizeof(*g));
+	for (i = 0; i < job->n; i++) {
+		if (rs[i] == NULL || done[i])
+			continue;
+		n = 0;
+		for (j = i; j < job->n; j++) {
+			if (rs[j] != NULL && !done[j] && strcmp(rs[i], rs[j]) == 0)
+				g[n++] = job->it[j];
+		}
+		if (n < 2)
+			continue;
+		for (j = i; j < job->n; j++) {
+			if (rs[j] == NULL || done[j] || strcmp(rs[i], rs[j]) != 0)
+				continue;
+			log_setqid("%s", job->it[j]->queueid);
+			if (job->res[j] == DLV_TEMPFAIL)
+				log_msg(LOG_NOTICE, "<%s> deferred for too long: %s",
+				    job->it[j]->addr, job->why[j].text);
+		}
+		log_setqid("%s", job->it[i]->queueid);
+		if (bounce_group(run, g, n, rs[i], &made) != 0)
+			continue;	/* one by one, then */
+		if (made)
+			*bounced = 1;
+		for (j = i; j < job->n; j++) {
+			if (rs[j] != NULL && !done[j] && strcmp(rs[i], rs[j]) == 0)
+				done[j] = 1;
+		}
+	}
+	for (i = 0; i < job->n; i++)
+		free(rs[i]);
+	free(rs);
+	free(g);
+}
+
 /* feed_done - act on the outcomes of a job and release its entries */
 static void
 feed_done(void *arg, struct dlv_job *job)
 {
 	struct worker *w = arg;
+	unsigned char *done;
 	size_t i, k;
 	int bounced = 0;
 	enum est st;
 
+	done = xcalloc(job->n + 1, 1);
+	if (job->n > 1)
+		group_bounces(w->run, job, done, &bounced);
 	for (i = 0; i < job->n; i++) {
+		if (done[i]) {
+			spool_release(job->it[i]);
+			st = E_DONE;
+		} else
+			st = finish(w->run, job->it[i], job->res[i], &job->why[i],
+			    &bounced);
 		k = round_index(w, job->it[i]);
-		st = finish(w->run, job->it[i], job->res[i], &job->why[i], &bounced);
 		if (k != (size_t)-1) {
 			w->rd->state[k] = (unsigned char)st;
 			slot_del(w->slot, (unsigned)k);
@@ -447,6 +681,7 @@ feed_done(void *arg, struct dlv_job *job)
 	}
 	if (bounced)
 		w->rd->sh->bounced = 1;
+	free(done);
 	free(job->it);
 	free(job->res);
 	free(job->why);
@@ -721,9 +956,39 @@ round_free(struct round *rd)
 }
 
 /*
+ * orphan_record - count the attempt of a dead worker in the state of its
+ * entry it (from a child: the lock and the rewrite are a worker's work),
+ * so the next attempt of a scheduled run is put off as after any failure.
+ */
+static void
+orphan_record(struct run *run, struct round *rd, struct qitem *it,
+    const char *what)
+{
+	struct dsn why;
+	char buf[256];
+	pid_t pid;
+	int st, b = 0;
+
+	if ((pid = fork()) == 0) {
+		if (spool_acquire(it, buf, sizeof(buf)) != 0)
+			_exit(EX_TEMPFAIL);
+		dsn_set(&why, "4.3.0", "the delivery process was %s", what);
+		record_failure(run, it, &why, &b);
+		spool_release(it);
+		spool_sync();
+		if (b)
+			rd->sh->bounced = 1;
+		_exit(EX_OK);
+	}
+	if (pid > 0)
+		(void)waitpid(pid, &st, 0);
+}
+
+/*
  * orphan - a worker died (signal, or an exit it never makes by itself)
  * while holding entries: they stay queued as a failed attempt, and one
- * past MAX_TIMEOUT is bounced now, from a child of its own, so a message
+ * past MAXQUEUETIME (and not held) is bounced now, from a child of its
+ * own, so a message
  * that kills every worker still gets its report after five days.
  */
 static void
@@ -748,16 +1013,19 @@ orphan(struct run *run, struct round *rd, struct slot *s, int status)
 		log_setqid("%s", it->queueid);
 		log_msg(LOG_ERR, "<%s> delivery process %ld %s", it->addr,
 		    (long)s->pid, what);
-		if (entry_age(it) <= MAX_TIMEOUT)
+		if (entry_age(it) <= config.maxqueuetime || it->st.held) {
+			orphan_record(run, rd, it, what);
 			continue;
+		}
 		if ((pid = fork()) == 0) {
 			char buf[256];
 
-			if (spool_acquire(it, buf, sizeof(buf)) != 0)
+			if (spool_acquire(it, buf, sizeof(buf)) != 0 ||
+			    it->st.held)
 				_exit(EX_TEMPFAIL);
 			dsn_set(&why, "4.4.7", "Could not deliver for the last %d "
 			    "seconds (the delivery process was %s). Giving up.",
-			    MAX_TIMEOUT, what);
+			    config.maxqueuetime, what);
 			log_msg(LOG_NOTICE, "<%s> deferred for too long: delivery "
 			    "process %s", it->addr, what);
 			_exit(finish(run, it, DLV_PERMFAIL, &why, &b) == E_DONE ?
@@ -949,8 +1217,8 @@ round_end(struct run *run, struct round *rd, time_t now)
 			e->next = now + e->backoff;
 			e->backoff = e->backoff + e->backoff / 2 +
 			    (int)(random() % e->backoff);
-			if (e->backoff > MAX_RETRY)
-				e->backoff = MAX_RETRY;
+			if (e->backoff > config.maxretrydelay)
+				e->backoff = config.maxretrydelay;
 			break;
 		}
 	}
@@ -969,9 +1237,9 @@ add(struct run *run, struct qitem *it)
 	e = &run->e[run->n++];
 	memset(e, 0, sizeof(*e));
 	e->it = it;
-	e->next = 0;
-	e->backoff = MIN_RETRY;
-	e->live = 1;
+	e->next = run->o->scheduled ? it->st.next : 0;
+	e->backoff = config.retrydelay;
+	e->live = !it->st.held || run->o->force;
 	e->key = dest_key(it);
 }
 
@@ -1078,7 +1346,7 @@ runq_run(struct queue *q, const struct runq_opts *o)
 		if (nap(due)) {
 			for (i = 0; i < run.n; i++) {
 				run.e[i].next = 0;
-				run.e[i].backoff = MIN_RETRY;
+				run.e[i].backoff = config.retrydelay;
 			}
 		}
 	}

@@ -63,6 +63,11 @@
  *			temporary failure: SPOOL_ESYNC.
  *   spool_acquire	flock(Q, LOCK_EX|LOCK_NB) and a check that the path
  *			still names the locked inode.
+ *   spool_save_state	under the entry's lock, after a failed attempt or for
+ *			dma -Mf/-Mt: tmp_state_{qid} written, fsync'ed, given
+ *			Q's mtime (the time queued) and renamed over Q{qid};
+ *			the lock stays on the replaced file, so it is the
+ *			holder's last act before spool_release.
  *   spool_remove	unlink(Q) is the delivery COMMIT POINT, then unlink(M).
  *			No directory fsync (spool_sync is the runner's
  *			choice): a removal lost to a power loss offers the
@@ -505,6 +510,7 @@ qitem_free(struct qitem *it)
 	free(it->addr);
 	free(it->qpath);
 	free(it->mpath);
+	free(it->st.error);
 	free(it);
 }
 
@@ -791,6 +797,287 @@ fail:
 	for (i = 0; i < 4; i++)
 		free(val[i]);
 	return (-1);
+}
+
+/*
+ * Delivery state keys of a Q file (version 2 readers before them ignore
+ * them, like every unknown key):
+ *
+ *	Attempts: {n}			failed attempts
+ *	Last-Attempt: {epoch}		time of the last failed one
+ *	Last-Error: {text}		its reason, one printable line
+ *	Next-Attempt: {epoch}		scheduled runs wait until then
+ *	Held: yes			dma -Mf; dma -Mt removes it
+ *	Warned: {epoch}			the delay warning was sent
+ *
+ * An entry without them was never attempted.  A value that does not
+ * parse counts as absent: the state is advice, never a reason to set
+ * an entry aside.
+ */
+static int trailer_tail(int, off_t, off_t *, char *, size_t);
+
+static const char *const state_keys[] = { "Attempts", "Last-Attempt",
+    "Last-Error", "Next-Attempt", "Held", "Warned", NULL };
+#define NSTATE_KEYS	6
+
+/* state_num - a decimal value of a state key, 0 when absent or bad */
+static long long
+state_num(const char *v)
+{
+	long long n;
+	char *ep;
+
+	if (v == NULL || v[0] < '0' || v[0] > '9')
+		return (0);
+	errno = 0;
+	n = strtoll(v, &ep, 10);
+	if (errno != 0 || *ep != '\0' || n < 0)
+		return (0);
+	return (n);
+}
+
+/* parse_state - the delivery state keys of a Q file's bytes into st */
+static void
+parse_state(const char *buf, size_t len, struct qstate *st)
+{
+	char *val[NSTATE_KEYS + 1], why[64];
+	unsigned nrcpt;
+	long long n;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	memset(val, 0, sizeof(val));
+	if (parse_lines(buf, len, state_keys, val, 0, &nrcpt, why,
+	    sizeof(why)) == 0) {
+		n = state_num(val[0]);
+		st->attempts = n > 1000000 ? 1000000 : (unsigned)n;
+		st->lastfail = (time_t)state_num(val[1]);
+		if (val[2] != NULL && val[2][0] != '\0')
+			spool_state_error(st, val[2]);
+		st->next = (time_t)state_num(val[3]);
+		st->held = val[4] != NULL && strcmp(val[4], "yes") == 0;
+		st->warned = (time_t)state_num(val[5]);
+	}
+	for (i = 0; i < NSTATE_KEYS; i++)
+		free(val[i]);
+}
+
+/* state_move - replace *dst by *src, which is left empty */
+static void
+state_move(struct qstate *dst, struct qstate *src)
+{
+	free(dst->error);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+/*
+ * spool_state_error - keep a failure text as one line: control bytes
+ * (the line breaks of a multi-line reply too) become blanks, runs of
+ * blanks one blank, bytes outside printable ASCII '?', at most
+ * QSTATE_TEXT_MAX - 1 bytes.
+ */
+void
+spool_state_error(struct qstate *st, const char *text)
+{
+	char buf[QSTATE_TEXT_MAX];
+	size_t n = 0;
+	const unsigned char *p;
+	char c;
+
+	for (p = (const unsigned char *)text; *p != '\0' &&
+	    n < sizeof(buf) - 1; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			c = ' ';
+		else if (*p > 0x7e)
+			c = '?';
+		else
+			c = (char)*p;
+		if (c == ' ' && (n == 0 || buf[n - 1] == ' '))
+			continue;
+		buf[n++] = c;
+	}
+	while (n > 0 && buf[n - 1] == ' ')
+		n--;
+	buf[n] = '\0';
+	free(st->error);
+	st->error = xstrdup(buf);
+}
+
+/*
+ * spool_save_state - rewrite the locked entry's Q file with its state.
+ *
+ * A Q file is rewritten only here, and only after a failed attempt or
+ * by an administrator (never on the path of a successful delivery).  The
+ * new file is tmp_state_{qid} (never a submission's tmp_{msgid}: 's' is
+ * no hex digit), locked while written so that a cleanup never takes it
+ * for a stale temp file, fsync'ed and given the old file's modification
+ * time (the time queued, which the age rules read), then renamed over
+ * Q{qid}: a crash leaves the old file or the new one, never a mix.  A
+ * leftover temp file is removed by the cleanup of a later run.
+ */
+int
+spool_save_state(struct qitem *it, char *why, size_t whylen)
+{
+	char tmp[PATH_MAX], name[QID_MAX + 16], *buf;
+	const struct qstate *st = &it->st;
+	struct timespec ts[2];
+	size_t len;
+	int fd, saved;
+
+	if (xsnprintf(name, sizeof(name), "tmp_state_%s", it->queueid) != 0 ||
+	    spool_path(tmp, sizeof(tmp), "", name) != 0) {
+		snprintf(why, whylen, "queue id `%s' too long", it->queueid);
+		return (-1);
+	}
+	buf = xasprintf("%sID: %s\nSender: %s\nRecipient: %s\n",
+	    it->version >= 2 ? "Version: 2\n" : "", it->queueid, it->sender,
+	    it->addr);
+	len = strlen(buf);
+	if (st->attempts > 0 || st->lastfail != 0 || st->next != 0) {
+		char *more = xasprintf("%sAttempts: %u\nLast-Attempt: %lld\n"
+		    "Last-Error: %s\nNext-Attempt: %lld\n", buf, st->attempts,
+		    (long long)st->lastfail, st->error != NULL ? st->error : "",
+		    (long long)st->next);
+
+		free(buf);
+		buf = more;
+	}
+	if (st->held) {
+		char *more = xasprintf("%sHeld: yes\n", buf);
+
+		free(buf);
+		buf = more;
+	}
+	if (st->warned != 0) {
+		char *more = xasprintf("%sWarned: %lld\n", buf,
+		    (long long)st->warned);
+
+		free(buf);
+		buf = more;
+	}
+	len = strlen(buf);
+	/* Under the entry's lock nobody else writes this name. */
+	(void)unlink(tmp);
+	fd = create_exact(tmp, O_WRONLY, 0660);
+	if (fd < 0)
+		goto fail;
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = it->qtime;
+	ts[1].tv_nsec = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || write_all(fd, buf, len) != 0 ||
+	    fsync(fd) != 0 || futimens(fd, ts) != 0 ||
+	    rename(tmp, it->qpath) != 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		goto fail;
+	}
+	close(fd);
+	free(buf);
+	return (0);
+fail:
+	snprintf(why, whylen, "can not write the state of `%s': %s",
+	    it->qpath, strerror(errno));
+	free(buf);
+	return (-1);
+}
+
+/* spool_msg_size - the size of the message of it, trailer excluded */
+off_t
+spool_msg_size(const struct qitem *it)
+{
+	struct stat st;
+	char why[128];
+	off_t mlen;
+	int fd;
+
+	fd = open(it->mpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return (-1);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return (-1);
+	}
+	mlen = st.st_size;
+	if (it->version >= 2 && trailer_tail(fd, st.st_size, &mlen, why,
+	    sizeof(why)) != 0)
+		mlen = -1;
+	close(fd);
+	return (mlen);
+}
+
+/*
+ * spool_daemon_lock - one queue daemon per spool: an flock on qrun.pid,
+ * held (the descriptor is kept open) until the process ends.  The pid in
+ * it is for the messages only; the lock decides.
+ */
+static int daemon_fd = -1;
+
+/* spool_daemon_pid - the daemon's pid changed (it was forked) */
+int
+spool_daemon_pid(pid_t pid)
+{
+	char buf[32];
+
+	if (daemon_fd < 0)
+		return (-1);
+	snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
+	if (ftruncate(daemon_fd, 0) != 0 ||
+	    pwrite(daemon_fd, buf, strlen(buf), 0) < 0)
+		return (-1);
+	return (0);
+}
+
+int
+spool_daemon_lock(pid_t *holder, char *why, size_t whylen)
+{
+	char path[PATH_MAX], buf[32];
+	struct stat st;
+	ssize_t r;
+	int fd;
+
+	*holder = 0;
+	if (spool_path(path, sizeof(path), "", "qrun.pid") != 0) {
+		snprintf(why, whylen, "spool path too long");
+		return (-1);
+	}
+	fd = create_exact(path, O_RDWR | O_NONBLOCK, 0660);
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "can not open `%s': %s", path,
+		    fd >= 0 ? "not a regular file" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return (-1);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			snprintf(why, whylen, "can not lock `%s': %s", path,
+			    strerror(errno));
+			close(fd);
+			return (-1);
+		}
+		r = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (r > 0) {
+			buf[r] = '\0';
+			*holder = (pid_t)strtol(buf, NULL, 10);
+		}
+		close(fd);
+		return (1);
+	}
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, strlen(buf), 0) < 0) {
+		snprintf(why, whylen, "can not write `%s': %s", path,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	daemon_fd = fd;	/* stays open: the lock lasts as long as we do */
+	return (0);
 }
 
 /*
@@ -1143,9 +1430,10 @@ read_envelope(int fd, const struct stat *st, const char *qid,
 		snprintf(qwhy, sizeof(qwhy), "too long");
 	} else if (spool_parse_qfile(buf, (size_t)len, e, qwhy,
 	    sizeof(qwhy)) == 0) {
-		if (strcmp(e->queueid, qid) == 0)
+		if (strcmp(e->queueid, qid) == 0) {
+			parse_state(buf, (size_t)len, &e->st);
 			ret = 0;
-		else
+		} else
 			snprintf(qwhy, sizeof(qwhy), "ID is not `%s'", qid);
 	}
 	free(buf);
@@ -1229,6 +1517,7 @@ parse_entry(int fd, const char *qid, struct qitem *it, char *why,
 			it->addr = xstrdup(canon);
 			it->local = local;
 			it->version = tmp.version;
+			state_move(&it->st, &tmp.st);
 			it->qtime = st.st_mtime;
 			if (tmp.qfresh)
 				qid_remember(it, &st);
@@ -1243,6 +1532,7 @@ parse_entry(int fd, const char *qid, struct qitem *it, char *why,
 	free(tmp.queueid);
 	free(tmp.sender);
 	free(tmp.addr);
+	free(tmp.st.error);
 	return (ret);
 }
 
@@ -1494,6 +1784,80 @@ spool_print(FILE *out, const struct queue *q)
 	}
 }
 
+/* fmt_time - t as "YYYY-MM-DD HH:MM:SS", local time */
+static void
+fmt_time(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "@%lld", (long long)t);
+}
+
+/* fmt_age - seconds as "42s", "5m07s", "2h05m" or "3d04h05m" */
+static void
+fmt_age(char *buf, size_t len, time_t s)
+{
+	long long a = s < 0 ? 0 : (long long)s;
+
+	if (a >= 86400)
+		snprintf(buf, len, "%lldd%02lldh%02lldm", a / 86400,
+		    a % 86400 / 3600, a % 3600 / 60);
+	else if (a >= 3600)
+		snprintf(buf, len, "%lldh%02lldm", a / 3600, a % 3600 / 60);
+	else if (a >= 60)
+		snprintf(buf, len, "%lldm%02llds", a / 60, a % 60);
+	else
+		snprintf(buf, len, "%llds", a);
+}
+
+/*
+ * spool_print_verbose - the -bp -v / mailq -v listing: the lines of -bp
+ * and the delivery state of each entry (see QUEUE LISTING in dma.8).
+ * Nothing of a message's content is shown, only its size.
+ */
+void
+spool_print_verbose(FILE *out, const struct queue *q, time_t now)
+{
+	const struct qitem *it;
+	char t1[64], t2[64];
+	off_t size;
+
+	if (q->head == NULL) {
+		fputs("Mail queue is empty\n", out);
+		return;
+	}
+	for (it = q->head; it != NULL; it = it->next) {
+		fprintf(out, "ID\t: %s\nFrom\t: %s\nTo\t: %s\n",
+		    it->queueid, it->sender, it->addr);
+		fmt_time(t1, sizeof(t1), it->qtime);
+		fmt_age(t2, sizeof(t2), now - it->qtime);
+		fprintf(out, "Queued\t: %s (age %s)\n", t1, t2);
+		if ((size = spool_msg_size(it)) >= 0)
+			fprintf(out, "Size\t: %lld\n", (long long)size);
+		else
+			fputs("Size\t: ?\n", out);
+		fprintf(out, "Attempts: %u\n", it->st.attempts);
+		if (it->st.lastfail != 0) {
+			fmt_time(t1, sizeof(t1), it->st.lastfail);
+			fprintf(out, "Failed\t: %s %s\n", t1,
+			    it->st.error != NULL ? it->st.error : "");
+		} else
+			fputs("Failed\t: -\n", out);
+		if (it->st.held)
+			fputs("Next\t: (held)\n", out);
+		else if (it->st.next <= now)
+			fputs("Next\t: now\n", out);
+		else {
+			fmt_time(t1, sizeof(t1), it->st.next);
+			fprintf(out, "Next\t: %s\n", t1);
+		}
+		if (it->next != NULL)
+			fputs("--\n", out);
+	}
+}
+
 /*
  * check_locked - after the flock: is the entry still there and unchanged?
  * Returns 0, SPOOL_ELOCKED (gone, replaced or not committed), or -1.
@@ -1544,11 +1908,13 @@ check_locked(struct qitem *it, int commit_known, char *why, size_t whylen)
 		it->version = cur.version;
 		if (cur.qfresh)
 			qid_remember(it, &fst);
+		state_move(&it->st, &cur.st);
 		ret = 0;
 	}
 	free(cur.queueid);
 	free(cur.sender);
 	free(cur.addr);
+	free(cur.st.error);
 	return (ret);
 }
 

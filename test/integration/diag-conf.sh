@@ -15,6 +15,10 @@ ATTEMPTTIMEOUT 900 # default
 MAXWORKERS 16 # default
 MAXSESSIONS 4 # default
 SESSIONMESSAGES 1000 # default
+RETRYDELAY 300 # default
+MAXRETRYDELAY 10800 # default
+MAXQUEUETIME 432000 # default
+DELAYWARNING 0 # default
 ALIASES /etc/aliases # default
 SPOOLDIR /var/spool/dma # default
 AUTHPATH (unset) # default
@@ -79,6 +83,10 @@ ATTEMPTTIMEOUT 900 # default
 MAXWORKERS 16 # default
 MAXSESSIONS 4 # default
 SESSIONMESSAGES 1000 # default
+RETRYDELAY 300 # default
+MAXRETRYDELAY 10800 # default
+MAXQUEUETIME 432000 # default
+DELAYWARNING 0 # default
 ALIASES /etc/aliases # default
 SPOOLDIR /var/spool/dma # default
 AUTHPATH /etc/dma/auth.conf # $CF:6

@@ -41,8 +41,8 @@ expect "-q with an operand" 64 \
     "dma: sending mail and queue operations are mutually exclusive"$'\n'"$U" run_dma -q -D bob
 expect "-bp with -q" 64 "dma: conflicting queue operations"$'\n'"$U" run_dma -bp -q
 expect "-bs with a recipient" 64 "dma: -bs takes no recipients"$'\n'"$U" run_dma -bs bob
-expect "mailq with an argument" 64 "mailq: invalid arguments"$'\n'"usage: mailq" mailq x
-expect "mailq with an option" 64 "mailq: invalid arguments"$'\n'"usage: mailq" mailq -v
+expect "mailq with an argument" 64 "mailq: invalid arguments"$'\n'"usage: mailq [-v]" mailq x
+expect "mailq with an option other than -v" 64 "mailq: invalid arguments"$'\n'"usage: mailq [-v]" mailq -x
 syslog_mark
 run_dma -Z bob 2>/dev/null </dev/null
 not_ok "usage errors are not logged" logged 'invalid option'

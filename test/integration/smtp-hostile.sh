@@ -26,7 +26,12 @@ for mode in endless overlong nulcode mixed garbage; do
 	is "$mode: queue run exit 0" "$rc" 0
 	ok "$mode: returned promptly" test $(($(date +%s) - start)) -lt 20
 	is "$mode: still queued" "$(qfiles)" "$q"
-	is_file "$mode: Q file unchanged" "$SPOOL/$q" "$T/q.before"
+	# the envelope is as queued; the failed attempt adds its state, one
+	# printable line each
+	head -n 4 "$SPOOL/$q" >"$T/q.env"
+	is_file "$mode: Q file's envelope unchanged" "$T/q.env" "$T/q.before"
+	unlike "$mode: the state lines are printable" "$(sed 1,4d "$SPOOL/$q")" '[^ -~]'
+	like "$mode: the failure is recorded" "$(cat "$SPOOL/$q")" '^Last-Error: 127\.0\.0\.1 \[127\.0\.0\.1\] failed after EHLO: '
 	is_file "$mode: M file unchanged" "$SPOOL/M${q#Q}" "$T/m.before"
 	like "$mode: queue listing intact" "$(run_dma -bp)" "^To	: $mode@example\\.org\$"
 	ok "$mode: deferred after EHLO" syslog_has \

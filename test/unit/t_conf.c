@@ -241,6 +241,46 @@ test_attempt_bounds(void)
 	is_int(c.attempttimeout, 900, "refused value leaves the default");
 }
 
+/*
+ * The retry keys: durations in seconds or with s, m, h, d; the defaults
+ * are upstream's rule (5 minutes, 3 hours, 5 days, no delay warning).
+ */
+static void
+test_retry_keys(void)
+{
+	static struct config c;
+	char why[256];
+
+	is_int(load("DEFER\n", &c, why, sizeof(why)), CONF_OK, "no retry keys");
+	is_int(c.retrydelay, 300, "RETRYDELAY unset: 300");
+	is_int(c.maxretrydelay, 10800, "MAXRETRYDELAY unset: 10800");
+	is_int(c.maxqueuetime, 432000, "MAXQUEUETIME unset: 432000");
+	is_int(c.delaywarning, 0, "DELAYWARNING unset: off");
+	is_int(load("RETRYDELAY 90\nMAXRETRYDELAY 2h\nMAXQUEUETIME 3d\n"
+	    "DELAYWARNING 30m\n", &c, why, sizeof(why)), CONF_OK,
+	    "retry keys with suffixes");
+	is_int(c.retrydelay, 90, "RETRYDELAY 90");
+	is_int(c.maxretrydelay, 7200, "MAXRETRYDELAY 2h");
+	is_int(c.maxqueuetime, 259200, "MAXQUEUETIME 3d");
+	is_int(c.delaywarning, 1800, "DELAYWARNING 30m");
+	is_int(load("RETRYDELAY 45s\n", &c, why, sizeof(why)), CONF_OK, "45s");
+	is_int(c.retrydelay, 45, "RETRYDELAY 45s");
+	is_int(load("RETRYDELAY 5x\n", &c, why, sizeof(why)), CONF_ESYNTAX,
+	    "an unknown suffix refused");
+	ok(strstr(why, "RETRYDELAY must be a number of seconds from 1 to "
+	    "31536000, or of minutes, hours or days with m, h or d") != NULL,
+	    "the message names the key and the forms");
+	is_int(c.retrydelay, 300, "refused value leaves the default");
+	is_int(load("MAXQUEUETIME 366d\n", &c, why, sizeof(why)), CONF_ESYNTAX,
+	    "over a year refused");
+	is_int(load("DELAYWARNING 0\n", &c, why, sizeof(why)), CONF_ESYNTAX,
+	    "0 refused (leave the key out for off)");
+	is_int(load("MAXRETRYDELAY 5mm\n", &c, why, sizeof(why)), CONF_ESYNTAX,
+	    "two suffixes refused");
+	is_int(load("MAXRETRYDELAY m\n", &c, why, sizeof(why)), CONF_ESYNTAX,
+	    "a suffix alone refused");
+}
+
 /* Configurations that must fail, with the exact message ("%s" = path). */
 static void
 test_errors(void)
@@ -637,6 +677,7 @@ main(void)
 	test_errors();
 	test_timeout();
 	test_attempt_bounds();
+	test_retry_keys();
 	test_long_lines();
 	test_masquerade();
 	test_fingerprint();

@@ -938,6 +938,85 @@ test_errors(void)
 	config.spooldir = saved;
 }
 
+/* test_state - the delivery state: sanitised, saved, loaded, age kept */
+static void
+test_state(void)
+{
+	struct queue out, q;
+	struct qitem *it;
+	struct qstate st;
+	struct stat sb;
+	const char *id;
+	char why[256], want[1024];
+
+	memset(&st, 0, sizeof(st));
+	spool_state_error(&st, "451-first line\r\n451 second\tline \x1b[31m\xc3\xa9  end  ");
+	is_str(st.error, "451-first line 451 second line [31m?? end",
+	    "a failure text is one printable line");
+	free(st.error);
+	st.error = NULL;
+	{
+		char longtext[1000];
+
+		memset(longtext, 'x', sizeof(longtext) - 1);
+		longtext[sizeof(longtext) - 1] = '\0';
+		spool_state_error(&st, longtext);
+		is_int((int)strlen(st.error), QSTATE_TEXT_MAX - 1,
+		    "a failure text is capped");
+		free(st.error);
+	}
+
+	empty_dir();
+	id = submit("sender@test.example", "alice@remote.example", NULL, &out);
+	ok(id != NULL, "state: submit");
+	if (id == NULL)
+		return;
+	spool_free(&out);
+	set_mtime(sp(fmt("Q%s.1", id)), 1000000000);
+	ok(spool_load(&q, 0, why, sizeof(why)) == 0 && q.n == 1, "state: load");
+	it = q.head;
+	is_int((int)it->st.attempts, 0, "never attempted: no attempts");
+	ok(it->st.next == 0 && it->st.held == 0 && it->st.error == NULL,
+	    "never attempted: no state");
+	ok(spool_acquire(it, why, sizeof(why)) == 0, "state: acquire");
+	it->st.attempts = 3;
+	it->st.lastfail = 1700000000;
+	it->st.next = 1700000600;
+	it->st.held = 1;
+	spool_state_error(&it->st, "451 4.3.0 try later");
+	ok(spool_save_state(it, why, sizeof(why)) == 0, "state: saved");
+	spool_release(it);
+	snprintf(want, sizeof(want), "Version: 2\nID: %s.1\n"
+	    "Sender: sender@test.example\nRecipient: alice@remote.example\n"
+	    "Attempts: 3\nLast-Attempt: 1700000000\n"
+	    "Last-Error: 451 4.3.0 try later\nNext-Attempt: 1700000600\n"
+	    "Held: yes\n", id);
+	is_str(slurp(sp(fmt("Q%s.1", id))), want, "state: Q file exact");
+	ok(stat(sp(fmt("Q%s.1", id)), &sb) == 0 && sb.st_mtime == 1000000000,
+	    "state: the time queued (mtime) is kept");
+	ok(!exists(sp(fmt("tmp_state_%s.1", id))), "state: no temp file left");
+	spool_free(&q);
+	ok(spool_load(&q, 0, why, sizeof(why)) == 0 && q.n == 1, "state: reload");
+	it = q.head;
+	ok(it->st.attempts == 3 && it->st.lastfail == 1700000000 &&
+	    it->st.next == 1700000600 && it->st.held == 1,
+	    "state: read back");
+	is_str(it->st.error, "451 4.3.0 try later", "state: error read back");
+	ok(it->qtime == 1000000000, "state: qtime from the kept mtime");
+	spool_free(&q);
+
+	/* A bad value counts as absent; the entry itself is fine. */
+	write_file(sp(fmt("Q%s.1", id)), fmt("Version: 2\nID: %s.1\n"
+	    "Sender: s@test.example\nRecipient: alice@remote.example\n"
+	    "Attempts: many\nNext-Attempt: -5\nHeld: no\n", id));
+	ok(spool_load(&q, 0, why, sizeof(why)) == 0 && q.n == 1,
+	    "bad state values: the entry loads");
+	ok(q.head != NULL && q.head->st.attempts == 0 && q.head->st.next == 0 &&
+	    q.head->st.held == 0, "bad state values: ignored");
+	spool_free(&q);
+	empty_dir();
+}
+
 int
 main(void)
 {
@@ -965,6 +1044,7 @@ main(void)
 	test_sibling();
 	test_flush();
 	test_errors();
+	test_state();
 
 	empty_dir();
 	rmdir(dir);

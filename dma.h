@@ -895,4 +895,33 @@ int	 b64_decode(const char *src, void *dst, size_t dstlen);
 int	 auth_cram_md5(const char *challenge_b64, const char *login, const char *password,
 	    char *out, size_t outlen);
 
+/*
+ * SCRAM client (RFC 5802; SCRAM-SHA-256 of RFC 7677 with md "SHA256",
+ * SCRAM-SHA-1 with "SHA1"), without channel binding (GS2 header "n,,").
+ * auth_scram_start: the client-first-message into *first (malloc'ed);
+ * cnonce NULL draws a random nonce (a given one is for tests).
+ * auth_scram_step: the client-final-message for the server-first-message
+ * into *final (malloc'ed; it holds the proof: cleanse it).
+ * auth_scram_verify: 0 when the server-final-message carries the server
+ * signature the step computed.  Each returns 0, or -1 with why set (never
+ * naming a secret).  auth_scram_free cleanses sc.
+ */
+#define SCRAM_MAX_ITER	1000000	/* iteration counts above are refused */
+struct scram {
+	char	 md[16];
+	char	 cnonce[64];
+	char	*first_bare;		/* "n=LOGIN,r=CNONCE" */
+	unsigned char ssig[64];		/* expected ServerSignature */
+	size_t	 ssiglen;
+};
+int	 auth_scram_start(struct scram *sc, const char *md, const char *login,
+	    const char *cnonce, char **first, char *why, size_t whylen);
+int	 auth_scram_step(struct scram *sc, const char *password,
+	    const char *server_first, char **final, char *why, size_t whylen);
+int	 auth_scram_verify(struct scram *sc, const char *server_final, char *why,
+	    size_t whylen);
+void	 auth_scram_free(struct scram *sc);
+/* login with ',' and '=' escaped as "=2C" / "=3D" (RFC 5802), malloc'ed. */
+char	*auth_saslname(const char *login);
+
 #endif /* DMA_H */

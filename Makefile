@@ -33,7 +33,7 @@ ALL_CPPFLAGS =	$(DMA_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS =	$(HARDEN_LD) $(SAN) $(LDFLAGS)
 LIBS =		-lssl -lcrypto -lresolv $(LDADD)
 
-MODS =		runq.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o bsmtp.o \
+MODS =		runq.o conf.o crypto.o token.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o bsmtp.o \
 		util.o dfcompat.o aliases_parse.o aliases_scan.o
 GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
 UNIT_SRCS =	$(wildcard test/unit/t_*.c)

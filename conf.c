@@ -37,6 +37,8 @@
 #define MAX_MAXSESSIONS	64
 #define DEF_SESSIONMESSAGES	1000	/* messages on one SMTP connection */
 #define MAX_SESSIONMESSAGES	100000
+#define DEF_TOKENTIMEOUT	30	/* an auth.conf token command may run */
+#define MAX_TOKENTIMEOUT	600
 
 struct config config;
 
@@ -75,6 +77,7 @@ static const struct confkey confkeys[] = {
 	NUMKEY("MAXSESSIONS", maxsessions, DEF_MAXSESSIONS, MAX_MAXSESSIONS, COUNT),
 	NUMKEY("SESSIONMESSAGES", sessionmessages, DEF_SESSIONMESSAGES,
 	    MAX_SESSIONMESSAGES, COUNT),
+	NUMKEY("TOKENTIMEOUT", tokentimeout, DEF_TOKENTIMEOUT, MAX_TOKENTIMEOUT, SECONDS),
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
@@ -170,6 +173,7 @@ conf_init(struct config *c)
 	c->maxworkers = DEF_MAXWORKERS;
 	c->maxsessions = DEF_MAXSESSIONS;
 	c->sessionmessages = DEF_SESSIONMESSAGES;
+	c->tokentimeout = DEF_TOKENTIMEOUT;
 }
 
 static int
@@ -405,25 +409,71 @@ conf_load(const char *path, struct config *c, char *why, size_t whylen)
 }
 
 /*
- * parse_auth_line - "login|host<SEP>password", SEP one of ": |\t"; the
- * password is the rest of the line.  Returns a new entry or NULL.
+ * auth_kind - the "token:", "tokencmd:" or "password:" prefix of an
+ * auth.conf line (AUTHU_*), which *line is advanced past; no prefix is a
+ * password line, as it always was.
+ */
+static int
+auth_kind(char **line)
+{
+	static const struct {
+		const char *word;
+		int kind;
+	} kinds[] = {
+		{ "token:", AUTHU_TOKEN },
+		{ "tokencmd:", AUTHU_TOKENCMD },
+		{ "password:", AUTHU_PASSWORD },
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		n = strlen(kinds[i].word);
+		if (strncmp(*line, kinds[i].word, n) == 0) {
+			*line += n;
+			return (kinds[i].kind);
+		}
+	}
+	return (AUTHU_PASSWORD);
+}
+
+/*
+ * parse_auth_line - "[KIND:]login|host<SEP>secret", SEP one of ": |\t";
+ * the secret is the rest of the line.  Returns a new entry, or NULL with
+ * *err set to a description of the problem (never quoting the secret).
  */
 static struct authuser *
-parse_auth_line(char *line)
+parse_auth_line(char *line, const char **err)
 {
 	struct authuser *a;
-	char *bar, *host, *sep;
+	char *bar, *host, *sep, *val;
+	int kind;
 
+	*err = "syntax error";
+	kind = auth_kind(&line);
 	if ((bar = strchr(line, '|')) == NULL)
 		return (NULL);
 	host = bar + 1;
 	sep = host + strcspn(host, ": |\t");
 	if (*sep == '\0' || sep == host)
 		return (NULL);
+	val = sep + 1;
+	if (kind == AUTHU_TOKEN && val[0] == '\0') {
+		*err = "empty token";
+		return (NULL);
+	}
+	/*
+	 * The command is run with execve, without a shell or a PATH search:
+	 * only an absolute path says which program that is.
+	 */
+	if (kind == AUTHU_TOKENCMD && val[strspn(val, " \t")] != '/') {
+		*err = "the token command is not an absolute path";
+		return (NULL);
+	}
 	a = xcalloc(1, sizeof(*a));
 	a->login = xstrndup(line, (size_t)(bar - line));
 	a->host = xstrndup(host, (size_t)(sep - host));
-	a->password = xstrdup(sep + 1);
+	a->password = xstrdup(val);
+	a->kind = kind;
 	return (a);
 }
 
@@ -435,6 +485,7 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 	enum conf_err ret = CONF_OK;
 	enum rdline r;
 	unsigned lineno = 0;
+	const char *err = "syntax error";
 	size_t n;
 	FILE *fp;
 	char *p;
@@ -461,8 +512,8 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 			;
 		if (r == RD_LINE && (*p == '\0' || *p == '#'))
 			continue;
-		if (r != RD_LINE || (a = parse_auth_line(p)) == NULL) {
-			set_why(why, whylen, "syntax error in authfile %s:%u", path, lineno);
+		if (r != RD_LINE || (a = parse_auth_line(p, &err)) == NULL) {
+			set_why(why, whylen, "%s in authfile %s:%u", err, path, lineno);
 			ret = CONF_ESYNTAX;
 			break;
 		}

@@ -112,15 +112,25 @@ struct config {
 	int	 maxworkers;		/* MAXWORKERS: delivery processes of a run */
 	int	 maxsessions;		/* MAXSESSIONS: per destination and run */
 	int	 sessionmessages;	/* SESSIONMESSAGES: per SMTP connection */
+	int	 tokentimeout;		/* TOKENTIMEOUT: token command, seconds */
 };
 
 extern struct config config;
 
-/* One auth.conf line: login|host<SEP>password. */
+/*
+ * One auth.conf line: [KIND:]login|host<SEP>secret.  KIND "token:" makes
+ * the secret an OAuth 2.0 access token, "tokencmd:" an absolute path and
+ * arguments of a command printing one (token.c); none or "password:" a
+ * password.
+ */
+#define AUTHU_PASSWORD	0
+#define AUTHU_TOKEN	1
+#define AUTHU_TOKENCMD	2
 struct authuser {
 	char	*login;
-	char	*password;
+	char	*password;	/* password, token or token command */
 	char	*host;
+	int	 kind;		/* AUTHU_* */
 	struct authuser *next;
 };
 
@@ -856,6 +866,17 @@ struct mx_host {
  */
 enum dlv dns_get_mx_list(const char *domain, int port, int smarthost,
 	    struct mx_host **hosts, size_t *n, struct dsn *why);
+
+/* ---- token.c: OAuth 2.0 access tokens ------------------------------ */
+/*
+ * The bearer token of auth.conf entry a: its static token, or the first
+ * line its token command prints within timeout seconds (the command runs
+ * without the group mail, with a clean environment; killed at the limit
+ * or when it prints over 4 KiB).  Returns the token (malloc'ed; cleanse
+ * it), or NULL with why set (naming the program, never its arguments or
+ * output).
+ */
+char	*token_get(const struct authuser *a, int timeout, char *why, size_t whylen);
 
 /* ---- crypto.c ------------------------------------------------------ */
 struct tls;

@@ -1188,12 +1188,9 @@ sess_auth_oauth(struct smtp_sess *s, const struct authuser *a)
 		    "has an OAuth token for this host, but the server offers neither "
 		    "OAUTHBEARER nor XOAUTH2 (server offers: %s)",
 		    s->authlist[0] != '\0' ? s->authlist : "none"));
-	if ((tok = token_get(a, config.tokentimeout, why, sizeof(why))) == NULL) {
-		log_msg(LOG_ERR, "no OAuth token for user %s: %s",
-		    log_safe(safe, sizeof(safe), a->login), why);
+	if ((tok = token_get(a, config.tokentimeout, why, sizeof(why))) == NULL)
 		return (smtp_sess_defer(s, "4.7.0", "SMTP AUTH impossible: no OAuth "
 		    "token: %s", why));
-	}
 	for (bearer = 1; bearer >= 0; bearer--) {
 		if ((s->authmech & (bearer ? AUTH_OAUTHBEARER : AUTH_XOAUTH2)) == 0)
 			continue;

@@ -164,14 +164,15 @@ collect(int fd, char *buf, long long deadline)
 	size_t len = 0;
 	ssize_t n;
 	long long left;
+	int r;
 
 	for (;;) {
 		if ((left = deadline - now_ms()) <= 0)
 			return (-1);
 		pfd.fd = fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) < 0) {
-			if (errno == EINTR)
+		if ((r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left)) <= 0) {
+			if (r == 0 || errno == EINTR)
 				continue;
 			return (-1);
 		}

@@ -15,7 +15,8 @@
  * Privilege: runs in a delivery process that still has the egid mail of
  * dma; it needs none of it.  Secrets (auth.conf passwords) arrive in
  * memory from the caller and never reach a log line, a reason or -v
- * output.
+ * output; so do OAuth tokens, which token.c gets (running an auth.conf
+ * token command without the group mail) when a session needs one.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -994,10 +995,11 @@ auth_scram(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r,
     const char *mech, const char *md)
 {
 	struct scram sc;
-	char why[256], *first = NULL, *final = NULL, *b64, *cmd, *shown, *srv;
+	char why[256], *first = NULL, *final = NULL, *b64 = NULL, *cmd, *shown, *srv;
 	enum auth_res ret;
 	int rc;
 
+	snprintf(why, sizeof(why), "SCRAM client-first-message too long");
 	if (auth_scram_start(&sc, md, a->login, NULL, &first, why, sizeof(why)) != 0 ||
 	    (b64 = b64_alloc(first, strlen(first))) == NULL) {
 		free(first);
@@ -1043,12 +1045,19 @@ auth_scram(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r,
 		ret = AUTH_TEMP;
 		goto out;
 	}
+	if (r->code / 100 == 2) {
+		/* Logged in, but the server never proved itself: no mail. */
+		log_msg(LOG_ERR, "SMTP AUTH %s with %s [%s] abandoned: the server "
+		    "accepted the login without sending its SCRAM signature", mech,
+		    s->mx->host, s->mx->ip);
+		r->code = 0;
+		snprintf(r->text, sizeof(r->text), "the server accepted the login "
+		    "without sending its SCRAM signature");
+		ret = AUTH_TEMP;
+		goto out;
+	}
 	if (r->code != 334) {
-		if (r->code / 100 == 2)
-			snprintf(why, sizeof(why), "the server accepted the login "
-			    "without sending its SCRAM signature");
-		ret = r->code / 100 == 2 ? auth_abort(s, r, why) :
-		    r->code >= 500 ? AUTH_PERM : AUTH_TEMP;
+		ret = r->code >= 500 ? AUTH_PERM : AUTH_TEMP;
 		goto out;
 	}
 	if ((srv = b64_text(r)) == NULL) {
@@ -1178,7 +1187,7 @@ sess_auth_oauth(struct smtp_sess *s, const struct authuser *a)
 	struct smtp_reply r;
 	char why[REASON_MAX], safe[256], *tok;
 	enum auth_res res;
-	int bearer;
+	int bearer, left, timeout;
 
 	if (s->c.tls == NULL)
 		return (smtp_sess_defer(s, "4.7.10", "SMTP AUTH impossible: TLS is not "
@@ -1188,7 +1197,18 @@ sess_auth_oauth(struct smtp_sess *s, const struct authuser *a)
 		    "has an OAuth token for this host, but the server offers neither "
 		    "OAUTHBEARER nor XOAUTH2 (server offers: %s)",
 		    s->authlist[0] != '\0' ? s->authlist : "none"));
-	if ((tok = token_get(a, config.tokentimeout, why, sizeof(why))) == NULL)
+	/* The command runs while the session waits: within the attempt. */
+	timeout = config.tokentimeout;
+	if (s->c.deadline > 0) {
+		if ((left = ms_left(s->c.deadline)) == 0) {
+			s->c.broken = 1;
+			return (smtp_sess_defer(s, "4.4.2", "delivery attempt deadline "
+			    "reached before the token command"));
+		}
+		if ((left + 999) / 1000 < timeout)
+			timeout = (left + 999) / 1000;
+	}
+	if ((tok = token_get(a, timeout, why, sizeof(why))) == NULL)
 		return (smtp_sess_defer(s, "4.7.0", "SMTP AUTH impossible: no OAuth "
 		    "token: %s", why));
 	for (bearer = 1; bearer >= 0; bearer--) {

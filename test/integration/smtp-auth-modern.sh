@@ -1,12 +1,11 @@
 # smtp-auth-modern.sh - SCRAM-SHA-256 / SCRAM-SHA-1 and OAuth 2.0 tokens
 # (OAUTHBEARER, XOAUTH2) against a smarthost whose SCRAM is a real server
 # implementation: SCRAM preferred, login escaping, a wrong password bounces,
-# a wrong server signature ends the session without mail; tokens static or
-# printed by a command (absolute path, no group mail, clean environment,
-# stdin /dev/null, killed at TOKENTIMEOUT, 4 KiB limit), the error
+# a wrong or missing server signature ends the session without mail; tokens
+# static or printed by a command (absolute path, no group mail, clean
+# environment, stdin /dev/null, killed at TOKENTIMEOUT, 4 KiB limit), the error
 # challenge answered as each RFC says (5xx bounces, 4xx defers), OAuth only
 # over TLS; neither password nor token ever reaches the log or -v output.
-# test-timeout: 400
 
 tls_certs || exit 1
 C=$T/certs
@@ -120,6 +119,18 @@ ok "wrong server signature: deferred" syslog_has \
     'remote delivery deferred: 127\.0\.0\.1 \[127\.0\.0\.1\] failed after AUTH: SCRAM server signature mismatch'
 clear_queue
 smtpd_stop badsig
+
+# -- 4b. no server signature at all: no mail either --------------------------
+smtpd_start nosig $TLSARGS --auth SCRAM-SHA-256 --scram-no-final \
+    --user "$USER_" --password "$PW" || exit 1
+conf nosig
+submit_one d2@example.org
+capture run_dma -q -D
+held nosig "no server signature"
+ok "no server signature: logged" syslog_has \
+    'SMTP AUTH SCRAM-SHA-256 with 127\.0\.0\.1 \[127\.0\.0\.1\] abandoned: the server accepted the login without sending its SCRAM signature$'
+clear_queue
+smtpd_stop nosig
 
 # -- 5. XOAUTH2 with a static token -----------------------------------------
 printf 'token:%s|127.0.0.1:%s\n' "$USER_" "$TOKEN" | auth_conf

@@ -30,7 +30,8 @@ and closes it.
 
 AUTH: --auth lists the mechanisms offered, of PLAIN, LOGIN, CRAM-MD5,
 SCRAM-SHA-256, SCRAM-SHA-1 (checked against --user/--password;
---scram-bad-signature sends a wrong server signature), XOAUTH2 and
+--scram-bad-signature sends a wrong server signature, --scram-no-final
+none: 235 right after the proof), XOAUTH2 and
 OAUTHBEARER (checked against --user/--token; a wrong token or
 --oauth-error gets the RFC 7628 error challenge, the client's answer is
 recorded as "oauth_error_answer" in hex, then --oauth-fail-reply).
@@ -270,6 +271,8 @@ class Handler:
             hashlib.new(hname, bytes(x ^ y for x, y in zip(p, csig))).digest(), stored)
         if not good:
             return server.record_auth(mech, login.encode(), False)
+        if a.scram_no_final:
+            return server.record_auth(mech, login.encode(), True)
         skey = hmac.new(salted, b"Server Key", hname).digest()
         ssig = hmac.new(skey, amsg, hname).digest()
         if a.scram_bad_signature:
@@ -692,6 +695,8 @@ def parse_args(argv):
     p.add_argument("--password", default="secret")
     p.add_argument("--scram-bad-signature", action="store_true",
                    help="SCRAM: send a wrong server signature")
+    p.add_argument("--scram-no-final", action="store_true",
+                   help="SCRAM: 235 at once, without the server-final-message")
     p.add_argument("--token", help="XOAUTH2/OAUTHBEARER: the bearer token accepted")
     p.add_argument("--oauth-error", action="store_true",
                    help="XOAUTH2/OAUTHBEARER: error challenge even for the right token")

@@ -235,7 +235,7 @@ FUZZ_TIME ?=	20
 FUZZ_SAN =	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-fno-omit-frame-pointer
 FUZZ_CFLAGS =	-O1 -g $(FUZZ_SAN) $(CWARN) $(WERROR)
-FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64
+FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64 scram
 FUZZ_BINS =	$(FUZZ_NAMES:%=fuzz/fuzz_%)
 FUZZ_MODS =	$(MODS:%=fuzz/obj/%)
 

@@ -33,7 +33,7 @@ ALL_CPPFLAGS =	$(DMA_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS =	$(HARDEN_LD) $(SAN) $(LDFLAGS)
 LIBS =		-lssl -lcrypto -lresolv $(LDADD)
 
-MODS =		runq.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o forward.o bsmtp.o \
+MODS =		runq.o conf.o crypto.o token.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o forward.o bsmtp.o \
 		util.o dfcompat.o aliases_parse.o aliases_scan.o
 MODS +=		diag.o
 MODS +=		hdrqual.o
@@ -251,6 +251,7 @@ FUZZ_SAN =	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_CFLAGS =	-O1 -g $(FUZZ_SAN) $(CWARN) $(WERROR)
 FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64 forward
 FUZZ_NAMES +=	hdrqual
+FUZZ_NAMES +=	scram
 FUZZ_BINS =	$(FUZZ_NAMES:%=fuzz/fuzz_%)
 FUZZ_MODS =	$(MODS:%=fuzz/obj/%)
 

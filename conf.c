@@ -41,6 +41,8 @@
 #define DEF_MAXRETRYDELAY	MAX_RETRY	/* 3 hours */
 #define DEF_MAXQUEUETIME	MAX_TIMEOUT	/* 5 days */
 #define MAX_DELAYS	(365 * 24 * 60 * 60)
+#define DEF_TOKENTIMEOUT	30	/* an auth.conf token command may run */
+#define MAX_TOKENTIMEOUT	600
 
 struct config config;
 
@@ -85,6 +87,7 @@ static const struct confkey confkeys[] = {
 	DURKEY("MAXRETRYDELAY", maxretrydelay, DEF_MAXRETRYDELAY, MAX_DELAYS),
 	DURKEY("MAXQUEUETIME", maxqueuetime, DEF_MAXQUEUETIME, MAX_DELAYS),
 	DURKEY("DELAYWARNING", delaywarning, 0, MAX_DELAYS),
+	NUMKEY("TOKENTIMEOUT", tokentimeout, DEF_TOKENTIMEOUT, MAX_TOKENTIMEOUT, SECONDS),
 	STRKEY("ALIASES", aliases),
 	STRKEY("SPOOLDIR", spooldir),
 	STRKEY("AUTHPATH", authpath),
@@ -195,6 +198,7 @@ conf_init(struct config *c)
 	c->retrydelay = DEF_RETRYDELAY;
 	c->maxretrydelay = DEF_MAXRETRYDELAY;
 	c->maxqueuetime = DEF_MAXQUEUETIME;
+	c->tokentimeout = DEF_TOKENTIMEOUT;
 }
 
 static int
@@ -584,25 +588,71 @@ conf_key(size_t i, const struct config *c, struct conf_keyinfo *ki)
 }
 
 /*
- * parse_auth_line - "login|host<SEP>password", SEP one of ": |\t"; the
- * password is the rest of the line.  Returns a new entry or NULL.
+ * auth_kind - the "token:", "tokencmd:" or "password:" prefix of an
+ * auth.conf line (AUTHU_*), which *line is advanced past; no prefix is a
+ * password line, as it always was.
+ */
+static int
+auth_kind(char **line)
+{
+	static const struct {
+		const char *word;
+		int kind;
+	} kinds[] = {
+		{ "token:", AUTHU_TOKEN },
+		{ "tokencmd:", AUTHU_TOKENCMD },
+		{ "password:", AUTHU_PASSWORD },
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		n = strlen(kinds[i].word);
+		if (strncmp(*line, kinds[i].word, n) == 0) {
+			*line += n;
+			return (kinds[i].kind);
+		}
+	}
+	return (AUTHU_PASSWORD);
+}
+
+/*
+ * parse_auth_line - "[KIND:]login|host<SEP>secret", SEP one of ": |\t";
+ * the secret is the rest of the line.  Returns a new entry, or NULL with
+ * *err set to a description of the problem (never quoting the secret).
  */
 static struct authuser *
-parse_auth_line(char *line)
+parse_auth_line(char *line, const char **err)
 {
 	struct authuser *a;
-	char *bar, *host, *sep;
+	char *bar, *host, *sep, *val;
+	int kind;
 
+	*err = "syntax error";
+	kind = auth_kind(&line);
 	if ((bar = strchr(line, '|')) == NULL)
 		return (NULL);
 	host = bar + 1;
 	sep = host + strcspn(host, ": |\t");
 	if (*sep == '\0' || sep == host)
 		return (NULL);
+	val = sep + 1;
+	if (kind == AUTHU_TOKEN && val[0] == '\0') {
+		*err = "empty token";
+		return (NULL);
+	}
+	/*
+	 * The command is run with execve, without a shell or a PATH search:
+	 * only an absolute path says which program that is.
+	 */
+	if (kind == AUTHU_TOKENCMD && val[strspn(val, " \t")] != '/') {
+		*err = "the token command is not an absolute path";
+		return (NULL);
+	}
 	a = xcalloc(1, sizeof(*a));
 	a->login = xstrndup(line, (size_t)(bar - line));
 	a->host = xstrndup(host, (size_t)(sep - host));
-	a->password = xstrdup(sep + 1);
+	a->password = xstrdup(val);
+	a->kind = kind;
 	return (a);
 }
 
@@ -614,6 +664,7 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 	enum conf_err ret = CONF_OK;
 	enum rdline r;
 	unsigned lineno = 0;
+	const char *err = "syntax error";
 	size_t n;
 	FILE *fp;
 	char *p;
@@ -640,8 +691,8 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 			;
 		if (r == RD_LINE && (*p == '\0' || *p == '#'))
 			continue;
-		if (r != RD_LINE || (a = parse_auth_line(p)) == NULL) {
-			set_why(why, whylen, "syntax error in authfile %s:%u", path, lineno);
+		if (r != RD_LINE || (a = parse_auth_line(p, &err)) == NULL) {
+			set_why(why, whylen, "%s in authfile %s:%u", err, path, lineno);
 			ret = CONF_ESYNTAX;
 			break;
 		}

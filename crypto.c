@@ -1,5 +1,6 @@
 /*
- * crypto.c - TLS client sessions, certificate checks, base64, CRAM-MD5.
+ * crypto.c - TLS client sessions, certificate checks, base64, CRAM-MD5,
+ * SCRAM.
  *
  * The only file that includes <openssl/...>.  Owns one SSL_CTX and one SSL
  * per session (struct tls), created by tls_start and freed by tls_close;
@@ -31,6 +32,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -766,4 +768,261 @@ out:
 		free(resp);
 	}
 	return (ret);
+}
+
+/* ---- SCRAM (RFC 5802, RFC 7677) ------------------------------------ */
+
+/*
+ * auth_saslname - login with ',' and '=' escaped as RFC 5802 5.1 wants
+ * ("=2C", "=3D").  No other SASLprep (RFC 4013) step is applied: the
+ * login and the password go out as the bytes auth.conf holds.
+ */
+char *
+auth_saslname(const char *login)
+{
+	const char *p;
+	char *out, *q;
+	size_t n = 1;
+
+	for (p = login; *p != '\0'; p++)
+		n += (*p == ',' || *p == '=') ? 3 : 1;
+	out = q = xmalloc(n);
+	for (p = login; *p != '\0'; p++) {
+		if (*p == ',') {
+			memcpy(q, "=2C", 3);
+			q += 3;
+		} else if (*p == '=') {
+			memcpy(q, "=3D", 3);
+			q += 3;
+		} else
+			*q++ = *p;
+	}
+	*q = '\0';
+	return (out);
+}
+
+/*
+ * auth_scram_start - the client-first-message "n,,n=LOGIN,r=NONCE".
+ * The GS2 header "n,," says: no channel binding, no authorization
+ * identity.  cnonce NULL draws 24 random bytes (base64: 32 printable
+ * characters, never ',').
+ */
+int
+auth_scram_start(struct scram *sc, const char *md, const char *login,
+    const char *cnonce, char **first, char *why, size_t whylen)
+{
+	unsigned char rnd[24];
+	char *name;
+
+	memset(sc, 0, sizeof(*sc));
+	*first = NULL;
+	if (strlen(md) >= sizeof(sc->md)) {
+		snprintf(why, whylen, "unknown SCRAM digest %s", md);
+		return (-1);
+	}
+	memcpy(sc->md, md, strlen(md) + 1);
+	if (cnonce == NULL) {
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			ERR_clear_error();
+			snprintf(why, whylen, "no random bytes for the SCRAM nonce");
+			return (-1);
+		}
+		if (b64_encode(rnd, sizeof(rnd), sc->cnonce, sizeof(sc->cnonce)) < 0)
+			return (-1);
+	} else if (xsnprintf(sc->cnonce, sizeof(sc->cnonce), "%s", cnonce) != 0) {
+		snprintf(why, whylen, "SCRAM nonce too long");
+		return (-1);
+	}
+	name = auth_saslname(login);
+	sc->first_bare = xasprintf("n=%s,r=%s", name, sc->cnonce);
+	free(name);
+	*first = xasprintf("n,,%s", sc->first_bare);
+	return (0);
+}
+
+/*
+ * scram_attr - the value of attribute c ("c=value") at *p, which is
+ * advanced past it and its ','.  NULL when *p does not start with it.
+ * The value is malloc'ed.
+ */
+static char *
+scram_attr(const char **p, int c)
+{
+	const char *s = *p;
+	size_t k;
+
+	if (s[0] != c || s[1] != '=')
+		return (NULL);
+	s += 2;
+	k = strcspn(s, ",");
+	*p = s + k + (s[k] == ',');
+	return (xstrndup(s, k));
+}
+
+static int
+scram_hmac(const char *md, const void *key, size_t keylen, const void *data,
+    size_t len, unsigned char *out, size_t *outlen)
+{
+	if (EVP_Q_mac(NULL, "HMAC", NULL, md, NULL, key, keylen, data, len,
+	    out, EVP_MAX_MD_SIZE, outlen) == NULL) {
+		ERR_clear_error();
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * auth_scram_step - the client-final-message for server_first.
+ *
+ *	SaltedPassword  = PBKDF2(HMAC-H, password, salt, i)
+ *	ClientKey       = HMAC(SaltedPassword, "Client Key")
+ *	StoredKey       = H(ClientKey)
+ *	AuthMessage     = client-first-bare "," server-first ","
+ *			  client-final-without-proof
+ *	ClientProof     = ClientKey XOR HMAC(StoredKey, AuthMessage)
+ *	ServerSignature = HMAC(HMAC(SaltedPassword, "Server Key"), AuthMessage)
+ *
+ * The server's nonce must extend ours; an iteration count beyond
+ * SCRAM_MAX_ITER is refused (a hostile server could make us spin), as is
+ * a mandatory extension ("m=").  The expected server signature is kept
+ * in sc for auth_scram_verify.  Every key is cleansed.
+ */
+int
+auth_scram_step(struct scram *sc, const char *password, const char *server_first,
+    char **final, char *why, size_t whylen)
+{
+	unsigned char salted[EVP_MAX_MD_SIZE], ckey[EVP_MAX_MD_SIZE];
+	unsigned char skey[EVP_MAX_MD_SIZE], stored[EVP_MAX_MD_SIZE];
+	unsigned char csig[EVP_MAX_MD_SIZE], *salt = NULL;
+	char proof64[EVP_MAX_MD_SIZE * 2], *nonce = NULL, *salt64 = NULL;
+	char *iter = NULL, *without = NULL, *amsg = NULL, *end;
+	const char *p = server_first;
+	const EVP_MD *evp;
+	unsigned int dlen = 0;
+	size_t hlen, n, i;
+	unsigned long it;
+	int slen, ret = -1;
+
+	*final = NULL;
+	if ((evp = EVP_get_digestbyname(sc->md)) == NULL) {
+		snprintf(why, whylen, "digest %s not available", sc->md);
+		return (-1);
+	}
+	hlen = (size_t)EVP_MD_get_size(evp);
+	if (hlen == 0 || hlen > EVP_MAX_MD_SIZE) {
+		snprintf(why, whylen, "digest %s not usable", sc->md);
+		return (-1);
+	}
+	if (strncmp(p, "m=", 2) == 0) {
+		snprintf(why, whylen, "the server asks for an unsupported SCRAM extension");
+		return (-1);
+	}
+	if ((nonce = scram_attr(&p, 'r')) == NULL ||
+	    (salt64 = scram_attr(&p, 's')) == NULL ||
+	    (iter = scram_attr(&p, 'i')) == NULL) {
+		snprintf(why, whylen, "malformed SCRAM server-first-message");
+		goto out;
+	}
+	n = strlen(sc->cnonce);
+	if (strncmp(nonce, sc->cnonce, n) != 0 || nonce[n] == '\0') {
+		snprintf(why, whylen, "the server's SCRAM nonce does not extend ours");
+		goto out;
+	}
+	for (i = 0; nonce[i] != '\0'; i++) {
+		if (nonce[i] < 0x21 || nonce[i] > 0x7e) {
+			snprintf(why, whylen, "the server's SCRAM nonce is not printable");
+			goto out;
+		}
+	}
+	errno = 0;
+	it = strtoul(iter, &end, 10);
+	if (iter[0] < '1' || iter[0] > '9' || *end != '\0' || errno != 0 ||
+	    it > SCRAM_MAX_ITER) {
+		snprintf(why, whylen, "SCRAM iteration count %.20s refused (1..%d)",
+		    iter, SCRAM_MAX_ITER);
+		goto out;
+	}
+	salt = xmalloc(strlen(salt64) + 3);
+	if ((slen = b64_decode(salt64, salt, strlen(salt64) + 3)) <= 0) {
+		snprintf(why, whylen, "malformed SCRAM salt");
+		goto out;
+	}
+	if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, slen, (int)it,
+	    evp, (int)hlen, salted) != 1 ||
+	    scram_hmac(sc->md, salted, hlen, "Client Key", 10, ckey, &n) != 0 ||
+	    EVP_Digest(ckey, hlen, stored, &dlen, evp, NULL) != 1 ||
+	    scram_hmac(sc->md, salted, hlen, "Server Key", 10, skey, &n) != 0) {
+		ERR_clear_error();
+		snprintf(why, whylen, "SCRAM key derivation failed");
+		goto out;
+	}
+	/* "biws" is base64("n,,"), the GS2 header without channel binding. */
+	without = xasprintf("c=biws,r=%s", nonce);
+	amsg = xasprintf("%s,%s,%s", sc->first_bare, server_first, without);
+	if (scram_hmac(sc->md, stored, hlen, amsg, strlen(amsg), csig, &n) != 0 ||
+	    scram_hmac(sc->md, skey, hlen, amsg, strlen(amsg), sc->ssig,
+	    &sc->ssiglen) != 0) {
+		snprintf(why, whylen, "SCRAM signature computation failed");
+		goto out;
+	}
+	for (i = 0; i < hlen; i++)
+		ckey[i] ^= csig[i];
+	if (b64_encode(ckey, hlen, proof64, sizeof(proof64)) < 0)
+		goto out;
+	*final = xasprintf("%s,p=%s", without, proof64);
+	ret = 0;
+out:
+	OPENSSL_cleanse(salted, sizeof(salted));
+	OPENSSL_cleanse(ckey, sizeof(ckey));
+	OPENSSL_cleanse(skey, sizeof(skey));
+	OPENSSL_cleanse(stored, sizeof(stored));
+	OPENSSL_cleanse(csig, sizeof(csig));
+	OPENSSL_cleanse(proof64, sizeof(proof64));
+	free(salt);
+	free(nonce);
+	free(salt64);
+	free(iter);
+	free(without);
+	free(amsg);
+	return (ret);
+}
+
+/*
+ * auth_scram_verify - check the server-final-message "v=SIGNATURE"
+ * against the signature auth_scram_step computed.  A server that does
+ * not know the password (or its stored keys) can not produce it.
+ * "e=..." is the server's own refusal.
+ */
+int
+auth_scram_verify(struct scram *sc, const char *server_final, char *why, size_t whylen)
+{
+	unsigned char got[EVP_MAX_MD_SIZE + 3];
+	const char *p = server_final;
+	char *v;
+	int n, ret = -1;
+
+	if (p[0] == 'e' && p[1] == '=') {
+		snprintf(why, whylen, "the server refused the SCRAM proof (%.64s)", p + 2);
+		return (-1);
+	}
+	if ((v = scram_attr(&p, 'v')) == NULL) {
+		snprintf(why, whylen, "malformed SCRAM server-final-message");
+		return (-1);
+	}
+	n = b64_decode(v, got, sizeof(got));
+	if (sc->ssiglen == 0 || n < 0 || (size_t)n != sc->ssiglen ||
+	    CRYPTO_memcmp(got, sc->ssig, sc->ssiglen) != 0)
+		snprintf(why, whylen, "SCRAM server signature mismatch: the server "
+		    "did not prove that it knows the password");
+	else
+		ret = 0;
+	free(v);
+	return (ret);
+}
+
+void
+auth_scram_free(struct scram *sc)
+{
+	free(sc->first_bare);
+	OPENSSL_cleanse(sc, sizeof(*sc));
 }

@@ -121,15 +121,25 @@ struct config {
 	int	 maxretrydelay;		/* MAXRETRYDELAY: cap of the retry delay */
 	int	 maxqueuetime;		/* MAXQUEUETIME: bounce when older */
 	int	 delaywarning;		/* DELAYWARNING: warn the sender, 0: off */
+	int	 tokentimeout;		/* TOKENTIMEOUT: token command, seconds */
 };
 
 extern struct config config;
 
-/* One auth.conf line: login|host<SEP>password. */
+/*
+ * One auth.conf line: [KIND:]login|host<SEP>secret.  KIND "token:" makes
+ * the secret an OAuth 2.0 access token, "tokencmd:" an absolute path and
+ * arguments of a command printing one (token.c); none or "password:" a
+ * password.
+ */
+#define AUTHU_PASSWORD	0
+#define AUTHU_TOKEN	1
+#define AUTHU_TOKENCMD	2
 struct authuser {
 	char	*login;
-	char	*password;
+	char	*password;	/* password, token or token command */
 	char	*host;
+	int	 kind;		/* AUTHU_* */
 	struct authuser *next;
 };
 
@@ -1062,6 +1072,17 @@ struct mx_host {
 enum dlv dns_get_mx_list(const char *domain, int port, int smarthost,
 	    struct mx_host **hosts, size_t *n, struct dsn *why);
 
+/* ---- token.c: OAuth 2.0 access tokens ------------------------------ */
+/*
+ * The bearer token of auth.conf entry a: its static token, or the first
+ * line its token command prints within timeout seconds (the command runs
+ * without the group mail, with a clean environment; killed at the limit
+ * or when it prints over 4 KiB).  Returns the token (malloc'ed; cleanse
+ * it), or NULL with why set (naming the program, never its arguments or
+ * output).
+ */
+char	*token_get(const struct authuser *a, int timeout, char *why, size_t whylen);
+
 /* ---- crypto.c ------------------------------------------------------ */
 struct tls;
 /*
@@ -1132,5 +1153,33 @@ int	 diag_route(const struct alias *aliases, int argc, char **argv);
  * (permanent failure), EX_TEMPFAIL, EX_USAGE (bad target, no SMARTHOST).
  */
 int	 diag_serverinfo(const char *target, const struct authuser *auth);
+/*
+ * SCRAM client (RFC 5802; SCRAM-SHA-256 of RFC 7677 with md "SHA256",
+ * SCRAM-SHA-1 with "SHA1"), without channel binding (GS2 header "n,,").
+ * auth_scram_start: the client-first-message into *first (malloc'ed);
+ * cnonce NULL draws a random nonce (a given one is for tests).
+ * auth_scram_step: the client-final-message for the server-first-message
+ * into *final (malloc'ed; it holds the proof: cleanse it).
+ * auth_scram_verify: 0 when the server-final-message carries the server
+ * signature the step computed.  Each returns 0, or -1 with why set (never
+ * naming a secret).  auth_scram_free cleanses sc.
+ */
+#define SCRAM_MAX_ITER	1000000	/* iteration counts above are refused */
+struct scram {
+	char	 md[16];
+	char	 cnonce[64];
+	char	*first_bare;		/* "n=LOGIN,r=CNONCE" */
+	unsigned char ssig[64];		/* expected ServerSignature */
+	size_t	 ssiglen;
+};
+int	 auth_scram_start(struct scram *sc, const char *md, const char *login,
+	    const char *cnonce, char **first, char *why, size_t whylen);
+int	 auth_scram_step(struct scram *sc, const char *password,
+	    const char *server_first, char **final, char *why, size_t whylen);
+int	 auth_scram_verify(struct scram *sc, const char *server_final, char *why,
+	    size_t whylen);
+void	 auth_scram_free(struct scram *sc);
+/* login with ',' and '=' escaped as "=2C" / "=3D" (RFC 5802), malloc'ed. */
+char	*auth_saslname(const char *login);
 
 #endif /* DMA_H */

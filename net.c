@@ -15,7 +15,8 @@
  * Privilege: runs in a delivery process that still has the egid mail of
  * dma; it needs none of it.  Secrets (auth.conf passwords) arrive in
  * memory from the caller and never reach a log line, a reason or -v
- * output.
+ * output; so do OAuth tokens, which token.c gets (running an auth.conf
+ * token command without the group mail) when a session needs one.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -466,6 +467,12 @@ net_connect(const struct mx_host *mx, long long end, char *err, size_t errlen)
 #define AUTH_CRAM	0x1
 #define AUTH_PLAIN	0x2
 #define AUTH_LOGIN	0x4
+#define AUTH_SCRAM256	0x8
+#define AUTH_SCRAM1	0x10
+#define AUTH_XOAUTH2	0x20
+#define AUTH_OAUTHBEARER	0x40
+#define AUTH_PASSWORDS	(AUTH_SCRAM256 | AUTH_SCRAM1 | AUTH_CRAM | AUTH_PLAIN | AUTH_LOGIN)
+#define AUTH_OAUTH	(AUTH_OAUTHBEARER | AUTH_XOAUTH2)
 
 
 /* reply_dsn - enhanced status from a reply ("DDD x.y.z ..."), else class */
@@ -661,6 +668,14 @@ feat_auth(struct smtp_sess *s, const char *p)
 			s->authmech |= AUTH_PLAIN;
 		else if (k == 5 && strncasecmp(p, "LOGIN", k) == 0)
 			s->authmech |= AUTH_LOGIN;
+		else if (k == 13 && strncasecmp(p, "SCRAM-SHA-256", k) == 0)
+			s->authmech |= AUTH_SCRAM256;
+		else if (k == 11 && strncasecmp(p, "SCRAM-SHA-1", k) == 0)
+			s->authmech |= AUTH_SCRAM1;
+		else if (k == 7 && strncasecmp(p, "XOAUTH2", k) == 0)
+			s->authmech |= AUTH_XOAUTH2;
+		else if (k == 11 && strncasecmp(p, "OAUTHBEARER", k) == 0)
+			s->authmech |= AUTH_OAUTHBEARER;
 		if (strlen(s->authlist) + k + 2 < sizeof(s->authlist)) {
 			if (s->authlist[0] != '\0')
 				strlcat(s->authlist, " ", sizeof(s->authlist));
@@ -970,6 +985,283 @@ auth_cram(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r)
 }
 
 /*
+ * auth_abort - give up an exchange in progress ("*", RFC 4954) for a
+ * reason of our own, which replaces the reply: a temporary failure.
+ */
+static enum auth_res
+auth_abort(struct smtp_sess *s, struct smtp_reply *r, const char *why)
+{
+	(void)smtp_sess_cmd(s, "*", NULL, smtp_timeout(SMTP_TMO_CMD), r);
+	r->code = 0;
+	snprintf(r->text, sizeof(r->text), "%s", why);
+	return (AUTH_TEMP);
+}
+
+/* b64_text - the decoded base64 of a 334 reply, malloc'ed, or NULL */
+static char *
+b64_text(const struct smtp_reply *r)
+{
+	size_t cap = strlen(r->text) / 4 * 3 + 4;
+	char *out = xmalloc(cap);
+
+	if (r->nlines != 1 || strlen(r->text) < 4 ||
+	    b64_decode(r->text + 4, out, cap) < 0 || strlen(out) + 1 >= cap) {
+		free(out);
+		return (NULL);
+	}
+	return (out);
+}
+
+/*
+ * auth_scram - RFC 5802 over SMTP: the client-first-message as the
+ * initial response, the client-final-message for the 334 challenge, and
+ * the server-final-message in a second 334 answered by an empty line.
+ * A server whose signature does not match (it does not know the
+ * password: an impostor, or a broken account database) gets "*" and
+ * no mail: the attempt fails temporarily, so that neither a transient
+ * man in the middle nor a server being repaired makes mail bounce,
+ * while every attempt logs the mismatch as an error.
+ */
+static enum auth_res
+auth_scram(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r,
+    const char *mech, const char *md)
+{
+	struct scram sc;
+	char why[256], *first = NULL, *final = NULL, *b64 = NULL, *cmd, *shown, *srv;
+	enum auth_res ret;
+	int rc;
+
+	snprintf(why, sizeof(why), "SCRAM client-first-message too long");
+	if (auth_scram_start(&sc, md, a->login, NULL, &first, why, sizeof(why)) != 0 ||
+	    (b64 = b64_alloc(first, strlen(first))) == NULL) {
+		free(first);
+		auth_scram_free(&sc);
+		r->code = 0;
+		snprintf(r->text, sizeof(r->text), "%s", why);
+		return (AUTH_TEMP);
+	}
+	free(first);
+	cmd = xasprintf("AUTH %s %s", mech, b64);
+	shown = xasprintf("AUTH %s [redacted]", mech);
+	rc = auth_secret(s, cmd, shown, r);
+	free(shown);
+	burn(cmd);
+	burn(b64);
+	if (rc != 0) {
+		ret = AUTH_TEMP;
+		goto out;
+	}
+	if (r->code != 334) {
+		ret = r->code == 504 ? AUTH_NEXT : r->code >= 500 ? AUTH_PERM : AUTH_TEMP;
+		goto out;
+	}
+	if ((srv = b64_text(r)) == NULL) {
+		ret = auth_abort(s, r, "malformed SCRAM challenge");
+		goto out;
+	}
+	rc = auth_scram_step(&sc, a->password, srv, &final, why, sizeof(why));
+	free(srv);
+	if (rc != 0) {
+		ret = auth_abort(s, r, why);
+		goto out;
+	}
+	b64 = b64_alloc(final, strlen(final));
+	burn(final);
+	if (b64 == NULL) {
+		ret = auth_abort(s, r, "SCRAM response too long");
+		goto out;
+	}
+	rc = auth_secret(s, b64, "[redacted]", r);
+	burn(b64);
+	if (rc != 0) {
+		ret = AUTH_TEMP;
+		goto out;
+	}
+	if (r->code / 100 == 2) {
+		/* Logged in, but the server never proved itself: no mail. */
+		log_msg(LOG_ERR, "SMTP AUTH %s with %s [%s] abandoned: the server "
+		    "accepted the login without sending its SCRAM signature", mech,
+		    s->mx->host, s->mx->ip);
+		r->code = 0;
+		snprintf(r->text, sizeof(r->text), "the server accepted the login "
+		    "without sending its SCRAM signature");
+		ret = AUTH_TEMP;
+		goto out;
+	}
+	if (r->code != 334) {
+		ret = r->code >= 500 ? AUTH_PERM : AUTH_TEMP;
+		goto out;
+	}
+	if ((srv = b64_text(r)) == NULL) {
+		ret = auth_abort(s, r, "malformed SCRAM server-final-message");
+		goto out;
+	}
+	rc = auth_scram_verify(&sc, srv, why, sizeof(why));
+	free(srv);
+	if (rc != 0) {
+		log_msg(LOG_ERR, "SMTP AUTH %s with %s [%s] abandoned: %s", mech,
+		    s->mx->host, s->mx->ip, why);
+		ret = auth_abort(s, r, why);
+		goto out;
+	}
+	if (smtp_sess_cmd(s, "", NULL, smtp_timeout(SMTP_TMO_CMD), r) != 0)
+		ret = AUTH_TEMP;
+	else
+		ret = r->code / 100 == 2 ? AUTH_OK : r->code >= 500 ? AUTH_PERM : AUTH_TEMP;
+out:
+	auth_scram_free(&sc);
+	return (ret);
+}
+
+static enum auth_res
+auth_scram256(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r)
+{
+	return (auth_scram(s, a, r, "SCRAM-SHA-256", "SHA256"));
+}
+
+static enum auth_res
+auth_scram1(struct smtp_sess *s, const struct authuser *a, struct smtp_reply *r)
+{
+	return (auth_scram(s, a, r, "SCRAM-SHA-1", "SHA1"));
+}
+
+/*
+ * auth_oauth - OAUTHBEARER (RFC 7628) or XOAUTH2 with token tok.  An
+ * initial response too long for a cautious server's command line is sent
+ * after an empty 334 instead.  A failure comes as a 334 carrying a JSON
+ * error, answered as each mechanism asks (OAUTHBEARER: a single 0x01;
+ * XOAUTH2: an empty line); the reply after it decides (5xx permanent,
+ * else temporary).
+ */
+static enum auth_res
+auth_oauth(struct smtp_sess *s, const struct authuser *a, const char *tok, int bearer,
+    struct smtp_reply *r)
+{
+	const char *mech = bearer ? "OAUTHBEARER" : "XOAUTH2";
+	char safe[REASON_MAX], *raw, *b64, *cmd, *shown, *err;
+	int rc;
+
+	if (bearer) {
+		char *name = auth_saslname(a->login);
+
+		raw = xasprintf("n,a=%s,\001host=%s\001port=%d\001auth=Bearer %s\001\001",
+		    name, s->name, config.port, tok);
+		free(name);
+	} else
+		raw = xasprintf("user=%s\001auth=Bearer %s\001\001", a->login, tok);
+	b64 = b64_alloc(raw, strlen(raw));
+	burn(raw);
+	if (b64 == NULL) {
+		r->code = 0;
+		snprintf(r->text, sizeof(r->text), "OAuth token too long");
+		return (AUTH_TEMP);
+	}
+	shown = xasprintf("AUTH %s [redacted]", mech);
+	if (strlen(b64) + strlen(mech) + 6 <= 500) {
+		cmd = xasprintf("AUTH %s %s", mech, b64);
+		rc = auth_secret(s, cmd, shown, r);
+		burn(cmd);
+	} else {
+		cmd = xasprintf("AUTH %s", mech);
+		rc = smtp_sess_cmd(s, cmd, NULL, smtp_timeout(SMTP_TMO_CMD), r);
+		free(cmd);
+		if (rc == 0 && r->code == 334)
+			rc = auth_secret(s, b64, "[redacted]", r);
+	}
+	free(shown);
+	burn(b64);
+	if (rc != 0)
+		return (AUTH_TEMP);
+	if (r->code == 334) {
+		err = b64_text(r);
+		log_msg(LOG_NOTICE, "SMTP AUTH %s refused by %s [%s]: %s", mech,
+		    s->mx->host, s->mx->ip, log_safe(safe, sizeof(safe),
+		    err != NULL ? err : r->text + 4));
+		free(err);
+		if (smtp_sess_cmd(s, bearer ? "AQ==" : "", NULL, smtp_timeout(SMTP_TMO_CMD),
+		    r) != 0)
+			return (AUTH_TEMP);
+		if (r->code / 100 == 2 || r->code == 334)
+			return (auth_abort(s, r, "the server went on after its OAuth "
+			    "error challenge"));
+		return (r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+	}
+	if (r->code == 504)
+		return (AUTH_NEXT);
+	return (r->code / 100 == 2 ? AUTH_OK : r->code >= 500 ? AUTH_PERM : AUTH_TEMP);
+}
+
+/* auth_outcome - the end of a login that did not succeed */
+static enum dlv
+auth_outcome(struct smtp_sess *s, enum auth_res res, const struct smtp_reply *r)
+{
+	char code[8], rsafe[REASON_MAX];
+
+	if (res != AUTH_PERM)
+		return (smtp_sess_fail(s, "AUTH", r));
+	log_msg(LOG_ERR, "remote delivery to %s [%s] failed after AUTH: %s",
+	    s->mx->host, s->mx->ip, log_safe(rsafe, sizeof(rsafe), r->text));
+	smtp_reply_dsn(r, code, sizeof(code));
+	dsn_set(s->why, code, "SMTP login to %s failed:\n%s", s->name, r->text);
+	return (DLV_PERMFAIL);
+}
+
+/*
+ * sess_auth_oauth - SMTP AUTH with the OAuth 2.0 token of a "token:" or
+ * "tokencmd:" auth.conf entry: OAUTHBEARER, else XOAUTH2, only over TLS
+ * (INSECURE does not apply: a bearer token is as good as a password to
+ * whoever reads it and is not tied to the server).  The token command is
+ * run only when the server offers one of them.
+ */
+static enum dlv
+sess_auth_oauth(struct smtp_sess *s, const struct authuser *a)
+{
+	struct smtp_reply r;
+	char why[REASON_MAX], safe[256], *tok;
+	enum auth_res res;
+	int bearer, left, timeout;
+
+	if (s->c.tls == NULL)
+		return (smtp_sess_defer(s, "4.7.10", "SMTP AUTH impossible: TLS is not "
+		    "active; OAuth tokens are only sent over TLS"));
+	if ((s->authmech & AUTH_OAUTH) == 0)
+		return (smtp_sess_defer(s, "4.7.12", "SMTP AUTH impossible: auth.conf "
+		    "has an OAuth token for this host, but the server offers neither "
+		    "OAUTHBEARER nor XOAUTH2 (server offers: %s)",
+		    s->authlist[0] != '\0' ? s->authlist : "none"));
+	/* The command runs while the session waits: within the attempt. */
+	timeout = config.tokentimeout;
+	if (s->c.deadline > 0) {
+		if ((left = ms_left(s->c.deadline)) == 0) {
+			s->c.broken = 1;
+			return (smtp_sess_defer(s, "4.4.2", "delivery attempt deadline "
+			    "reached before the token command"));
+		}
+		if ((left + 999) / 1000 < timeout)
+			timeout = (left + 999) / 1000;
+	}
+	if ((tok = token_get(a, timeout, why, sizeof(why))) == NULL)
+		return (smtp_sess_defer(s, "4.7.0", "SMTP AUTH impossible: no OAuth "
+		    "token: %s", why));
+	for (bearer = 1; bearer >= 0; bearer--) {
+		if ((s->authmech & (bearer ? AUTH_OAUTHBEARER : AUTH_XOAUTH2)) == 0)
+			continue;
+		log_msg(LOG_INFO, "using SMTP authentication for user %s, mechanism %s",
+		    log_safe(safe, sizeof(safe), a->login),
+		    bearer ? "OAUTHBEARER" : "XOAUTH2");
+		smtp_reply_init(&r);
+		res = auth_oauth(s, a, tok, bearer, &r);
+		if (res == AUTH_NEXT)
+			continue;
+		burn(tok);
+		return (res == AUTH_OK ? DLV_OK : auth_outcome(s, res, &r));
+	}
+	burn(tok);
+	return (smtp_sess_defer(s, "4.7.12", "SMTP AUTH impossible: the server refused "
+	    "every mechanism (offered: %s)", s->authlist));
+}
+
+/*
  * sess_auth - SMTP AUTH when auth.conf names this host.  Unlike the
  * original, credentials (even a CRAM-MD5 digest) only go over TLS unless
  * INSECURE says otherwise, and a host we have credentials for is never
@@ -984,6 +1276,8 @@ sess_auth(struct smtp_sess *s)
 		enum auth_res (*fn)(struct smtp_sess *, const struct authuser *,
 		    struct smtp_reply *);
 	} mechs[] = {
+		{ AUTH_SCRAM256, "SCRAM-SHA-256", auth_scram256 },
+		{ AUTH_SCRAM1, "SCRAM-SHA-1", auth_scram1 },
 		{ AUTH_CRAM, "CRAM-MD5", auth_cram },
 		{ AUTH_PLAIN, "PLAIN", auth_plain },
 		{ AUTH_LOGIN, "LOGIN", auth_login },
@@ -995,10 +1289,12 @@ sess_auth(struct smtp_sess *s)
 
 	if (a == NULL)
 		return (DLV_OK);
+	if (a->kind != AUTHU_PASSWORD)
+		return (sess_auth_oauth(s, a));
 	if (s->c.tls == NULL && !(config.features & INSECURE))
 		return (smtp_sess_defer(s, "4.7.10", "SMTP AUTH impossible: TLS is not active "
 		    "and INSECURE is not set; not sending credentials in clear"));
-	if ((s->authmech & (AUTH_CRAM | AUTH_PLAIN | AUTH_LOGIN)) == 0)
+	if ((s->authmech & AUTH_PASSWORDS) == 0)
 		return (smtp_sess_defer(s, "4.7.12", "SMTP AUTH impossible: no supported "
 		    "mechanism offered (server offers: %s)",
 		    s->authlist[0] != '\0' ? s->authlist : "none"));

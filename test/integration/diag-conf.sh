@@ -19,6 +19,7 @@ RETRYDELAY 300 # default
 MAXRETRYDELAY 10800 # default
 MAXQUEUETIME 432000 # default
 DELAYWARNING 0 # default
+TOKENTIMEOUT 30 # default
 ALIASES /etc/aliases # default
 SPOOLDIR /var/spool/dma # default
 AUTHPATH (unset) # default
@@ -87,6 +88,7 @@ RETRYDELAY 300 # default
 MAXRETRYDELAY 10800 # default
 MAXQUEUETIME 432000 # default
 DELAYWARNING 0 # default
+TOKENTIMEOUT 30 # default
 ALIASES /etc/aliases # default
 SPOOLDIR /var/spool/dma # default
 AUTHPATH /etc/dma/auth.conf # $CF:6

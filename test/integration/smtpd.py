@@ -28,6 +28,14 @@ answers "452 4.5.3" to the RCPTs of a transaction after N accepted ones;
 --close-after N answers "421" to the MAIL after N messages of a session
 and closes it.
 
+AUTH: --auth lists the mechanisms offered, of PLAIN, LOGIN, CRAM-MD5,
+SCRAM-SHA-256, SCRAM-SHA-1 (checked against --user/--password;
+--scram-bad-signature sends a wrong server signature, --scram-no-final
+none: 235 right after the proof), XOAUTH2 and
+OAUTHBEARER (checked against --user/--token; a wrong token or
+--oauth-error gets the RFC 7628 error challenge, the client's answer is
+recorded as "oauth_error_answer" in hex, then --oauth-fail-reply).
+
 Fault injection: --fault STAGE=ACTION (repeatable), STAGE one of greeting,
 ehlo, helo, starttls, auth, mail, rcpt, data, eod, quit; ACTION a reply
 ("451 4.3.0 try later"), "drop" (close the connection) or "stall" (never
@@ -46,6 +54,8 @@ open).
 
 import argparse
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -64,7 +74,8 @@ logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 STAGES = ("greeting", "ehlo", "helo", "starttls", "auth", "mail", "rcpt",
           "data", "eod", "quit")
-MECHS = ("PLAIN", "LOGIN", "CRAM-MD5")
+MECHS = ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256", "SCRAM-SHA-1",
+         "XOAUTH2", "OAUTHBEARER")
 
 
 class State:
@@ -201,6 +212,129 @@ class Handler:
         good = login.decode("utf-8", "replace") == a.user and \
             hmac.compare_digest(digest, want.encode())
         return server.record_auth("CRAM-MD5", login, good)
+
+    # -- SCRAM (RFC 5802, RFC 7677) and OAuth (RFC 7628, XOAUTH2) ---------
+    async def auth_SCRAM__SHA__256(self, server, args):
+        """A real SCRAM-SHA-256 server; --scram-bad-signature lies."""
+        return await self.scram(server, args, "SCRAM-SHA-256", "sha256")
+
+    async def auth_SCRAM__SHA__1(self, server, args):
+        return await self.scram(server, args, "SCRAM-SHA-1", "sha1")
+
+    async def initial(self, server, args):
+        """The initial response, or the answer to an empty 334."""
+        if len(args) > 1:
+            try:
+                return base64.b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                await server.push("501 5.5.2 Can't decode base64")
+                return MISSING
+        return await server.challenge_auth(b"")
+
+    async def scram(self, server, args, mech, hname):
+        a = self.st.args
+        cf = await self.initial(server, args)
+        if cf is MISSING:
+            return AuthResult(success=False, handled=True)
+        cf = cf.decode("utf-8", "replace")
+        if not cf.startswith("n,,"):
+            await server.push("501 5.5.2 channel binding and authzid not supported")
+            return AuthResult(success=False, handled=True)
+        bare = cf[3:]
+        attrs = dict(x.split("=", 1) for x in bare.split(",") if "=" in x)
+        login = attrs.get("n", "").replace("=2C", ",").replace("=3D", "=")
+        server.rec["auth_mechanism"] = mech
+        server.rec["auth_login"] = login
+        server.rec["scram_client_first"] = cf
+        cnonce = attrs.get("r", "")
+        snonce = cnonce + secrets.token_urlsafe(18)
+        salt = os.urandom(16)
+        it = 4096
+        sf = f"r={snonce},s={base64.b64encode(salt).decode()},i={it}"
+        resp = await server.challenge_auth(sf.encode())
+        if resp is MISSING:
+            return AuthResult(success=False, handled=True)
+        without, _, proof = resp.decode("utf-8", "replace").rpartition(",p=")
+        if without != f"c=biws,r={snonce}":
+            server.rec["scram_error"] = "bad client-final-message"
+            return server.record_auth(mech, login.encode(), False)
+        salted = hashlib.pbkdf2_hmac(hname, a.password.encode(), salt, it)
+        ckey = hmac.new(salted, b"Client Key", hname).digest()
+        stored = hashlib.new(hname, ckey).digest()
+        amsg = f"{bare},{sf},{without}".encode()
+        csig = hmac.new(stored, amsg, hname).digest()
+        try:
+            p = base64.b64decode(proof, validate=True)
+        except (binascii.Error, ValueError):
+            p = b""
+        good = len(p) == len(csig) and login == a.user and hmac.compare_digest(
+            hashlib.new(hname, bytes(x ^ y for x, y in zip(p, csig))).digest(), stored)
+        if not good:
+            return server.record_auth(mech, login.encode(), False)
+        if a.scram_no_final:
+            return server.record_auth(mech, login.encode(), True)
+        skey = hmac.new(salted, b"Server Key", hname).digest()
+        ssig = hmac.new(skey, amsg, hname).digest()
+        if a.scram_bad_signature:
+            ssig = bytes(x ^ 1 for x in ssig)
+        resp = await server.challenge_auth(b"v=" + base64.b64encode(ssig))
+        if resp is MISSING:
+            server.rec["scram_aborted"] = True
+            server.save()
+            return AuthResult(success=False, handled=True)
+        if resp != b"":
+            await server.push("501 5.5.2 expected an empty response")
+            return AuthResult(success=False, handled=True)
+        return server.record_auth(mech, login.encode(), True)
+
+    async def auth_XOAUTH2(self, server, args):
+        return await self.oauth(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self.oauth(server, args, "OAUTHBEARER")
+
+    async def oauth(self, server, args, mech):
+        """Check --token; a wrong one (or --oauth-error) gets the error
+        challenge, the client's answer to it is recorded (hex), then
+        --oauth-fail-reply."""
+        a = self.st.args
+        data = await self.initial(server, args)
+        if data is MISSING:
+            return AuthResult(success=False, handled=True)
+        parts = data.split(b"\x01")
+        kv = {}
+        login = b""
+        if mech == "OAUTHBEARER":
+            gs2 = parts[0].split(b",")
+            if len(gs2) >= 2 and gs2[1].startswith(b"a="):
+                login = gs2[1][2:].replace(b"=2C", b",").replace(b"=3D", b"=")
+        for part in parts[1 if mech == "OAUTHBEARER" else 0:]:
+            k, sep, v = part.partition(b"=")
+            if sep:
+                kv[k.decode("latin-1")] = v.decode("latin-1")
+        if mech == "XOAUTH2":
+            login = kv.get("user", "").encode("latin-1")
+        server.rec["oauth_host"] = kv.get("host")
+        server.rec["oauth_port"] = kv.get("port")
+        server.rec["oauth_wellformed"] = data.endswith(b"\x01\x01")
+        good = kv.get("auth") == "Bearer " + (a.token or "") and a.token and \
+            login.decode("utf-8", "replace") == a.user and not a.oauth_error
+        if good:
+            return server.record_auth(mech, login, True)
+        server.rec["auth_mechanism"] = mech
+        server.rec["auth_login"] = login.decode("utf-8", "replace")
+        server.save()
+        if mech == "OAUTHBEARER":
+            err = {"status": "invalid_token", "scope": "mail", "schemes": "bearer"}
+        else:
+            err = {"status": "401", "schemes": "bearer", "scope": "mail"}
+        resp = await server.challenge_auth(json.dumps(err).encode())
+        server.rec["oauth_error_answer"] = "*" if resp is MISSING else resp.hex()
+        server.save()
+        if resp is MISSING:
+            return AuthResult(success=False, handled=True)
+        await server.push(a.oauth_fail_reply)
+        return AuthResult(success=False, handled=True)
 
     def authenticate(self, server, session, envelope, mechanism, data):
         a = self.st.args
@@ -559,6 +693,15 @@ def parse_args(argv):
                    help="advertise/accept AUTH only under TLS")
     p.add_argument("--user", default="user")
     p.add_argument("--password", default="secret")
+    p.add_argument("--scram-bad-signature", action="store_true",
+                   help="SCRAM: send a wrong server signature")
+    p.add_argument("--scram-no-final", action="store_true",
+                   help="SCRAM: 235 at once, without the server-final-message")
+    p.add_argument("--token", help="XOAUTH2/OAUTHBEARER: the bearer token accepted")
+    p.add_argument("--oauth-error", action="store_true",
+                   help="XOAUTH2/OAUTHBEARER: error challenge even for the right token")
+    p.add_argument("--oauth-fail-reply", default="535 5.7.8 Authentication credentials invalid",
+                   help="the reply after the OAuth error challenge")
     p.add_argument("--no-ehlo", action="store_true", help="502 to EHLO")
     p.add_argument("--size", type=int, default=0, help="SIZE limit (0: none)")
     p.add_argument("--8bitmime", dest="eightbitmime", choices=("yes", "no"),

@@ -653,6 +653,59 @@ test_auth(void)
 	is_str(why, want, "missing auth file: message");
 }
 
+/* test_auth_kinds - "token:", "tokencmd:" and "password:" lines */
+static void
+test_auth_kinds(void)
+{
+	static const struct {
+		const char *line, *login, *host, *secret;
+		int kind;
+	} cases[] = {
+		{ "token:joe|smtp.example.org:ya29.abc\n", "joe", "smtp.example.org",
+		  "ya29.abc", AUTHU_TOKEN },
+		{ "tokencmd:joe@gmail.com|smtp.gmail.com:/usr/bin/tok --user joe\n",
+		  "joe@gmail.com", "smtp.gmail.com", "/usr/bin/tok --user joe",
+		  AUTHU_TOKENCMD },
+		{ "tokencmd:joe|h: /bin/tok\n", "joe", "h", " /bin/tok", AUTHU_TOKENCMD },
+		{ "password:token:joe|h:pw\n", "token:joe", "h", "pw", AUTHU_PASSWORD },
+		{ "joe|h:token:pw\n", "joe", "h", "token:pw", AUTHU_PASSWORD },
+		{ "Token:joe|h:pw\n", "Token:joe", "h", "pw", AUTHU_PASSWORD },
+	};
+	static const struct {
+		const char *text, *err;
+	} bad[] = {
+		{ "tokencmd:joe|h:bin/tok\n", "the token command is not an absolute path" },
+		{ "tokencmd:joe|h:\n", "the token command is not an absolute path" },
+		{ "token:joe|h:\n", "empty token" },
+		{ "token:joe\n", "syntax error" },
+	};
+	enum conf_err r;
+	struct authuser *l;
+	char why[512], want[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		l = load_auth(cases[i].line, -1, &r, why, sizeof(why));
+		is_int(r, CONF_OK, "auth kind %zu: %s", i, why);
+		if (l == NULL) {
+			ok(0, "auth kind %zu: no entry", i);
+			continue;
+		}
+		is_int(l->kind, cases[i].kind, "auth kind %zu: kind", i);
+		is_str(l->login, cases[i].login, "auth kind %zu: login", i);
+		is_str(l->host, cases[i].host, "auth kind %zu: host", i);
+		is_str(l->password, cases[i].secret, "auth kind %zu: secret", i);
+		conf_free_auth(l);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		l = load_auth(bad[i].text, -1, &r, why, sizeof(why));
+		is_int(r, CONF_ESYNTAX, "auth kind bad %zu", i);
+		ok(l == NULL, "auth kind bad %zu: list empty", i);
+		snprintf(want, sizeof(want), "%s in authfile %s:1", bad[i].err, path);
+		is_str(why, want, "auth kind bad %zu: message", i);
+	}
+}
+
 static void
 cleanup(void)
 {
@@ -683,6 +736,7 @@ main(void)
 	test_fingerprint();
 	test_open_error();
 	test_auth();
+	test_auth_kinds();
 	cleanup();
 	return (done_testing());
 }

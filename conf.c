@@ -720,6 +720,7 @@ conf_check_auth(const char *path, void (*entry)(void *, const char *, const char
 {
 	char line[CONF_LINE_MAX], iobuf[BUFSIZ], msg[PATH_MAX + 160];
 	struct authuser *a;
+	const char *err;
 	enum conf_err ret = CONF_OK;
 	enum rdline r;
 	unsigned lineno = 0;
@@ -747,10 +748,14 @@ conf_check_auth(const char *path, void (*entry)(void *, const char *, const char
 			;
 		if (r == RD_LINE && (*p == '\0' || *p == '#'))
 			continue;
-		if (r != RD_LINE || (a = parse_auth_line(p)) == NULL) {
+		err = "";
+		if (r != RD_LINE || (a = parse_auth_line(p, &err)) == NULL) {
+			/* The parser's own words where it has more to say. */
+			if (strcmp(err, "syntax error") == 0)
+				err = "not login|host:password";
 			set_why(msg, sizeof(msg), "%s:%u: %s", path, lineno,
 			    r == RD_TOOLONG ? "line too long" : r == RD_NUL ? "NUL byte" :
-			    "not login|host:password");
+			    err);
 			report(arg, msg);
 			ret = CONF_ESYNTAX;
 			continue;

@@ -1254,6 +1254,13 @@ sess_auth_oauth(struct smtp_sess *s, const struct authuser *a)
 		if (res == AUTH_NEXT)
 			continue;
 		burn(tok);
+		if (res == AUTH_OK && report_fn != NULL) {
+			char rsafe[REASON_MAX];
+
+			(void)xsnprintf(rsafe, sizeof(rsafe), "succeeded as %s with %s",
+			    safe, bearer ? "OAUTHBEARER" : "XOAUTH2");
+			report_fn(report_arg, "auth", rsafe);
+		}
 		return (res == AUTH_OK ? DLV_OK : auth_outcome(s, res, &r));
 	}
 	burn(tok);

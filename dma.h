@@ -253,7 +253,9 @@ struct dlv_feed {
  * dot-string or a quoted-string (at most 64 bytes) and the domain a name
  * (at most 255 bytes, labels of at most 63) or an address literal in
  * [].  No control characters, no space outside quotes and no '<' or '>'
- * anywhere (not even quoted), under ADDR_MAX bytes.  With ADDR_BARE
+ * anywhere (not even quoted), under ADDR_MAX bytes.  Bytes >= 0x80 (RFC
+ * 6531 local parts and U-label domains) must be well-formed UTF-8
+ * (addr_utf8_check).  With ADDR_BARE
  * a local part alone (a local user or alias) is valid too.  The null
  * sender "" is the caller's case.  Returns 0, or -1 with why naming the
  * problem, e.g. "domain: `>' not allowed".
@@ -262,6 +264,21 @@ struct dlv_feed {
 int	 addr_check(const char *addr, int flags, char *why, size_t whylen);
 /* RFC 5322 atext, ASCII only. */
 int	 addr_atext(unsigned char c);
+/*
+ * The length (1 to 4) of the well-formed UTF-8 sequence (RFC 3629) that
+ * starts at p, 1 for an ASCII byte; 0 if p starts none (a stray
+ * continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or
+ * cut short by the string's end).
+ */
+size_t	 addr_utf8_seq(const unsigned char *p);
+/*
+ * s is well-formed UTF-8 without C1 control characters (U+0080 to
+ * U+009F): 0, or -1 with why naming the problem and where.  C0 controls
+ * are addr_check's business.
+ */
+int	 addr_utf8_check(const char *s, char *why, size_t whylen);
+/* 1 if s has no byte >= 0x80 (an address needing no SMTPUTF8). */
+int	 addr_ascii(const char *s);
 
 /* ---- util.c ------------------------------------------------------- */
 extern int verbose;			/* -v: trace to stderr */

@@ -788,6 +788,7 @@ struct smtp_sess {
 	unsigned long long size_max;
 	int	 eightbit;
 	int	 pipelining;
+	int	 smtputf8;	/* RFC 6531 */
 	int	 tls_logged;
 	int	 refused;	/* the greeting or EHLO reply was 4xx */
 	int	 yieldable;	/* such a refusal is no delivery failure */
@@ -834,6 +835,11 @@ struct smtp_msg;
 struct smtp_msg *smtp_msg_load(FILE *fp, char *why, size_t whylen);
 size_t	 smtp_msg_size(const struct smtp_msg *m);	/* bytes on the wire */
 int	 smtp_msg_has8bit(const struct smtp_msg *m);
+/*
+ * 1 if the message's own header (not those of MIME parts) has a byte >=
+ * 0x80: an RFC 6532 header, which only an SMTPUTF8 transaction may carry.
+ */
+int	 smtp_msg_utf8hdr(const struct smtp_msg *m);
 /*
  * Write the message (no final dot) through c; write errors stick in c.
  * 0, or -1 with why set when the M file can not be read.

@@ -11,6 +11,10 @@
  * bounds-checked ns_* API over the length actually received, the number
  * of records and candidates is capped, and a malformed answer defers the
  * message instead of crashing or bouncing it.
+ *
+ * A domain with UTF-8 (U-labels, RFC 6531) is looked up as its A-label
+ * form (IDNA2008, UTS #46 non-transitional, by libidn2); the caller's
+ * envelope keeps it as written.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -19,12 +23,14 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 
+#include <idn2.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -558,6 +564,29 @@ lookup_mx(const char *domain, int port, struct cand_list *l, struct dsn *why)
 }
 
 /*
+ * idna_name - the A-label form of a domain with bytes >= 0x80 into out;
+ * 0, or -1 with why set (the name is no valid IDNA2008 one)
+ */
+static int
+idna_name(const char *domain, char *out, size_t outlen, struct dsn *why)
+{
+	char safe[256], *a = NULL;
+	int rc;
+
+	log_safe(safe, sizeof(safe), domain);
+	rc = idn2_to_ascii_8z(domain, &a, IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK || strlcpy(out, a, outlen) >= outlen) {
+		dsn_set(why, "5.1.2", "invalid internationalised domain name %s: %s",
+		    safe, rc != IDN2_OK ? idn2_strerror(rc) : "A-label too long");
+		idn2_free(a);
+		return (-1);
+	}
+	idn2_free(a);
+	log_msg(LOG_INFO, "looking up %s as %s", safe, out);
+	return (0);
+}
+
+/*
  * dns_get_mx_list - delivery candidates for a domain or the smarthost
  *
  * A domain written as an address literal ([192.0.2.1], [IPv6:2001:db8::1])
@@ -568,10 +597,21 @@ dns_get_mx_list(const char *domain, int port, int smarthost,
     struct mx_host **hosts, size_t *n, struct dsn *why)
 {
 	struct cand_list l;
+	char aname[NS_MAXDNAME];
 	enum dlv ret;
 
 	*hosts = NULL;
 	*n = 0;
+	if (!addr_ascii(domain) && domain[0] != '[') {
+		if (idna_name(domain, aname, sizeof(aname), why) != 0) {
+			if (!smarthost)
+				return (DLV_PERMFAIL);
+			/* a configuration error: mail waits for its fix */
+			why->code[0] = '4';
+			return (DLV_TEMPFAIL);
+		}
+		domain = aname;
+	}
 	l.v = xcalloc(DNS_MAX_CAND, sizeof(*l.v));
 	l.n = 0;
 	if (smarthost || domain[0] == '[')

@@ -4,7 +4,8 @@
 # reason; a UTF-8 header alone needs SMTPUTF8 too, an ASCII message never
 # asks for it; a U-label domain is routed by the MX of its A-label and
 # keeps its U-label in RCPT TO; an invalid U-label bounces; invalid UTF-8
-# and C1 controls in addresses are refused at intake (exit 65).
+# and C1 controls in addresses are refused at intake (exit 65); -t takes
+# a UTF-8 recipient from To:; a UTF-8 local part is delivered by alias.
 
 U_SENDER='jörg@testhost'		# local: the bounce comes back by alias
 U_RCPT='用户@例子.test'
@@ -76,6 +77,14 @@ is "UTF-8 header: SMTPUTF8 (BODY=8BITMIME: the message has 8-bit bytes)" \
     "$(raw_line u 'MAIL FROM:<alice@testhost> B')" \
     "MAIL FROM:<alice@testhost> BODY=8BITMIME SMTPUTF8"
 ok "UTF-8 header: Subject arrived as it was" grep -a -q -F "$U_SUBJ" "$(smtpd_last_msg u)"
+
+# -- 3b. -t: a UTF-8 recipient taken from the To: header ----------------------
+printf 'To: Ëve <ëve@exämple.test>\nSubject: t\n\nx\n' >m3b
+capture run_as alice sh -c "$DMA -t <m3b"
+is "-t UTF-8 recipient: accepted" "$rc" 0
+capture run_dma -q -D
+ok "-t UTF-8 recipient: delivered" wait_queue_empty
+is "-t UTF-8 recipient: RCPT TO" "$(raw_line u 'RCPT TO:<ëve')" 'RCPT TO:<ëve@exämple.test>'
 smtpd_stop u
 
 # -- 4. server without SMTPUTF8: a non-ASCII envelope bounces -----------------

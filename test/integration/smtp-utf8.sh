@@ -104,12 +104,24 @@ like "no SMTPUTF8: bounce names the recipient" "$(cat /var/mail/alice)" "$U_RCPT
 ok "no SMTPUTF8: logged" syslog_has \
     "remote delivery to <$U_RCPT> failed: 127\.0\.0\.1 \[127\.0\.0\.1\] does not support SMTPUTF8"
 
+# -- 4b. mixed recipients: only the one that needs SMTPUTF8 bounces ----------
+rm -f /var/mail/alice
+capture run_as alice sh -c "$DMA -f alice@testhost ann@example.org '$U_RCPT' <m2"
+capture run_dma -q -D
+ok "mixed recipients: entries removed" wait_queue_empty
+is "mixed recipients: the ASCII recipient was sent" \
+    "$(smtpd_json "$(smtpd_last_json a)" 'j["rcpt_tos"]')" "ann@example.org"
+like "mixed recipients: the UTF-8 recipient bounced" "$(cat /var/mail/alice)" \
+    "needed for the non-ASCII address <$U_RCPT>\$"
+unlike "mixed recipients: the ASCII recipient did not bounce" "$(cat /var/mail/alice)" \
+    'ann@example\.org'
+
 # -- 5. server without SMTPUTF8: a UTF-8 header bounces too -------------------
 rm -f /var/mail/alice
 submit m3 alice@testhost dave@example.org
 capture run_dma -q -D
 ok "no SMTPUTF8, UTF-8 header: entry removed" wait_queue_empty
-is "no SMTPUTF8, UTF-8 header: nothing accepted" "$(smtpd_messages a)" 0
+is "no SMTPUTF8, UTF-8 header: nothing more accepted" "$(smtpd_messages a)" 1
 like "no SMTPUTF8, UTF-8 header: bounce reason" "$(cat /var/mail/alice)" \
     '^127\.0\.0\.1 \[127\.0\.0\.1\] does not support SMTPUTF8, needed for the UTF-8 in the message header$'
 smtpd_stop a
@@ -118,6 +130,7 @@ smtpd_stop a
 dns_start '
 mx-host=xn--bcher-kva.test,mx.xn--bcher-kva.test,10
 host-record=mx.xn--bcher-kva.test,127.0.0.2
+host-record=relais.xn--bcher-kva.test,127.0.0.3
 ' || exit 1
 echo DEFER | dma_conf
 smtpd_start mx --host 127.0.0.2 --port 25 --smtputf8 || exit 1
@@ -134,6 +147,28 @@ ok "U-label domain: lookup logged" syslog_has 'looking up bücher\.test as xn--b
 ok "U-label domain: the MX was tried" syslog_has \
     'trying remote delivery to mx\.xn--bcher-kva\.test \[127\.0\.0\.2\] pref 10$'
 smtpd_stop mx
+
+# -- 6b. a SMARTHOST with U-labels is looked up as its A-labels --------------
+smtpd_start sh --host 127.0.0.3 --port 25 --smtputf8 || exit 1
+printf 'SMARTHOST relais.bücher.test\nDEFER\n' | dma_conf
+submit m6 alice@testhost bob@example.org
+capture run_dma -q -D
+ok "U-label SMARTHOST: delivered" wait_queue_empty
+is "U-label SMARTHOST: it accepted the message" "$(smtpd_messages sh)" 1
+ok "U-label SMARTHOST: lookup logged" syslog_has \
+    'looking up relais\.bücher\.test as relais\.xn--bcher-kva\.test$'
+smtpd_stop sh
+
+# an invalid one is a configuration error: the mail waits
+printf 'SMARTHOST relais.☃.test\nDEFER\n' | dma_conf
+submit m6 alice@testhost bob@example.org
+capture run_dma -q -D
+is "invalid U-label SMARTHOST: still queued" "$(qfiles | grep -c .)" 1
+ok "invalid U-label SMARTHOST: deferred with the reason" syslog_has \
+    'delivery deferred: invalid internationalised domain name relais\.☃\.test: string contains a disallowed character$'
+kill_dma
+rm -f "$SPOOL"/[QM]*
+echo DEFER | dma_conf
 
 # -- 7. an invalid U-label (IDNA2008 disallows the snowman): bounce -----------
 rm -f /var/mail/alice

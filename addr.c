@@ -36,41 +36,6 @@ addr_atext(unsigned char c)
 #define DOMAIN_MAX	255
 #define LABEL_MAX	63
 
-size_t
-addr_utf8_seq(const unsigned char *p)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (p[0] < 0x80)
-		return (1);
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
-		return (0);	/* continuation byte, C0/C1 overlong, > U+10FFFF */
-	/* the second byte excludes overlong forms, surrogates, > U+10FFFF */
-	if (p[0] == 0xe0)
-		lo = 0xa0;
-	else if (p[0] == 0xed)
-		hi = 0x9f;
-	else if (p[0] == 0xf0)
-		lo = 0x90;
-	else if (p[0] == 0xf4)
-		hi = 0x8f;
-	if (p[1] < lo || p[1] > hi)
-		return (0);
-	/* a NUL is no continuation byte: the end of a string stops here */
-	for (i = 2; i < n; i++) {
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return (0);
-	}
-	return (n);
-}
-
 int
 addr_utf8_check(const char *s, char *why, size_t whylen)
 {
@@ -78,7 +43,7 @@ addr_utf8_check(const char *s, char *why, size_t whylen)
 	size_t n;
 
 	for (; *p != '\0'; p += n) {
-		if ((n = addr_utf8_seq(p)) == 0) {
+		if ((n = utf8_seq(p)) == 0) {
 			set_why(why, whylen, "invalid UTF-8 (byte 0x%02x at offset %zu)",
 			    *p, (size_t)(p - (const unsigned char *)s));
 			return (-1);

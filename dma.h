@@ -265,13 +265,6 @@ int	 addr_check(const char *addr, int flags, char *why, size_t whylen);
 /* RFC 5322 atext, ASCII only. */
 int	 addr_atext(unsigned char c);
 /*
- * The length (1 to 4) of the well-formed UTF-8 sequence (RFC 3629) that
- * starts at p, 1 for an ASCII byte; 0 if p starts none (a stray
- * continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or
- * cut short by the string's end).
- */
-size_t	 addr_utf8_seq(const unsigned char *p);
-/*
  * s is well-formed UTF-8 without C1 control characters (U+0080 to
  * U+009F): 0, or -1 with why naming the problem and where.  C0 controls
  * are addr_check's business.
@@ -294,8 +287,18 @@ void	 errlog(const char *fmt, ...) __printflike(1, 2);
 void	 errlogx(const char *fmt, ...) __printflike(1, 2);
 __dead void die(int ex, const char *fmt, ...) __printflike(2, 3);
 __dead void diex(int ex, const char *fmt, ...) __printflike(2, 3);
-/* Copy src into dst visibly encoding control bytes, capped at len-1. */
+/*
+ * Copy src into dst visibly encoding control bytes (C1 controls too) and
+ * bytes that are not well-formed UTF-8, capped at len-1.
+ */
 char	*log_safe(char *dst, size_t len, const char *src);
+/*
+ * The length (1 to 4) of the well-formed UTF-8 sequence (RFC 3629) that
+ * starts at p, 1 for an ASCII byte; 0 if p starts none (a stray
+ * continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or
+ * cut short by the string's end).
+ */
+size_t	 utf8_seq(const unsigned char *p);
 
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);

@@ -222,7 +222,7 @@ static const struct {
 	{ "a\xc2\xa0@x.org", 0, 0, NULL },	/* no-break space: not a control */
 };
 
-/* One addr_utf8_seq() case: the bytes and the sequence length wanted. */
+/* One utf8_seq() case: the bytes and the sequence length wanted. */
 static const struct {
 	const char *s;
 	size_t	 want;
@@ -242,14 +242,26 @@ static const struct {
 static void
 test_utf8(void)
 {
+	char buf[64];
 	size_t i;
 
 	for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
-		is_int(addr_utf8_seq((const unsigned char *)seqs[i].s), seqs[i].want,
+		is_int(utf8_seq((const unsigned char *)seqs[i].s), seqs[i].want,
 		    "utf8 sequence [%s]", vis(seqs[i].s));
 	ok(addr_ascii("a@x.org") && addr_ascii(""), "ASCII addresses");
 	ok(!addr_ascii("j\xc3\xb6rg@x.org") && !addr_ascii("a@x.\xff"),
 	    "non-ASCII addresses");
+
+	/* log_safe: UTF-8 kept whole, anything else escaped */
+	is_str(log_safe(buf, sizeof(buf), "j\xc3\xb6rg \xe2\x98\x83"),
+	    "j\xc3\xb6rg \xe2\x98\x83", "log_safe keeps UTF-8");
+	is_str(log_safe(buf, sizeof(buf), "j\xf6rg"), "j\\xf6rg",
+	    "log_safe escapes a Latin-1 byte");
+	is_str(log_safe(buf, sizeof(buf), "a\xc2\x85\xc2\x9b["), "a\\xc2\\x85\\xc2\\x9b[",
+	    "log_safe escapes C1 controls");
+	is_str(log_safe(buf, sizeof(buf), "a\xe2\x82"), "a\\xe2\\x82",
+	    "log_safe escapes a cut sequence");
+	is_str(log_safe(buf, 4, "a\xe2\x82\xac"), "a", "log_safe never cuts a character");
 }
 
 /* test_check - addr_check(): the table, then the length limits */

@@ -530,7 +530,7 @@ utf8_whole(const struct out *o)
 	size_t n;
 
 	while (*p != '\0') {
-		if ((n = addr_utf8_seq(p)) == 0)
+		if ((n = utf8_seq(p)) == 0)
 			return (0);
 		p += n;
 	}

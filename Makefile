@@ -31,7 +31,7 @@ DMA_CPPFLAGS =	-D_GNU_SOURCE -I. \
 ALL_CFLAGS =	$(OPTFLAGS) $(HARDEN) $(CWARN) $(WERROR) $(SAN) $(CFLAGS)
 ALL_CPPFLAGS =	$(DMA_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS =	$(HARDEN_LD) $(SAN) $(LDFLAGS)
-LIBS =		-lssl -lcrypto -lresolv -lidn2 $(LDADD)
+LIBS =		-lssl -lcrypto -lresolv $(LDADD)
 
 MODS =		runq.o conf.o crypto.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o bsmtp.o \
 		util.o dfcompat.o aliases_parse.o aliases_scan.o

@@ -177,6 +177,21 @@ capture run_dma -q -D
 ok "invalid U-label: entry removed" wait_queue_empty
 like "invalid U-label: bounce reason" "$(cat /var/mail/alice)" \
     '^invalid internationalised domain name ☃\.test: string contains a disallowed character$'
+
+# -- 7b. without libidn2 (loaded only when needed) a U-label waits -----------
+lib=$(ldconfig -p | awk '/libidn2\.so\.0 / { print $NF; exit }')
+if [ -n "$lib" ] && mount --bind /dev/null "$lib"; then
+	submit m6 alice@testhost 'leser@bücher.test'
+	capture run_dma -q -D
+	is "no libidn2: still queued" "$(qfiles | grep -c .)" 1
+	ok "no libidn2: deferred with the reason" syslog_has \
+	    'delivery deferred: cannot look up the internationalised domain name bücher\.test: .*libidn2'
+	umount "$lib"
+	kill_dma
+	rm -f "$SPOOL"/[QM]*
+else
+	skip "no libidn2: deferred" "libidn2.so.0 not found or not maskable"
+fi
 dns_stop
 
 # -- 8. intake: invalid UTF-8 and C1 controls refused, nothing queued ---------

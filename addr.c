@@ -29,11 +29,42 @@ addr_atext(unsigned char c)
  * the RFC in one point: '<' and '>' are refused even inside a quoted
  * local part, so no address can close the path of MAIL FROM:<...> or
  * RCPT TO:<...> and be followed by ESMTP parameters.  Bytes >= 0x80 are
- * accepted as in RFC 6531 (they can not end a path either).
+ * accepted as in RFC 6531 (they can not end a path either), but only as
+ * well-formed UTF-8 (RFC 3629) without C1 control characters.
  */
 #define LOCALPART_MAX	64
 #define DOMAIN_MAX	255
 #define LABEL_MAX	63
+
+int
+addr_utf8_check(const char *s, char *why, size_t whylen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	for (; *p != '\0'; p += n) {
+		if ((n = utf8_seq(p)) == 0) {
+			set_why(why, whylen, "invalid UTF-8 (byte 0x%02x at offset %zu)",
+			    *p, (size_t)(p - (const unsigned char *)s));
+			return (-1);
+		}
+		if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+			set_why(why, whylen, "control character U+%04X", p[1]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+int
+addr_ascii(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s >= 0x80)
+			return (0);
+	}
+	return (1);
+}
 
 /* char_why - "{what}: {the character}" with c shown safely */
 static int
@@ -133,6 +164,8 @@ addr_check(const char *addr, int flags, char *why, size_t whylen)
 		set_why(why, whylen, "empty address");
 		return (-1);
 	}
+	if (addr_utf8_check(addr, why, whylen) != 0)
+		return (-1);
 	if (*p == '"') {
 		/* quoted-string: qtextSMTP, quoted-pairSMTP, UTF-8; no < > */
 		for (p++; *p != '"'; p++) {

@@ -321,7 +321,9 @@ struct dlv_feed {
  * dot-string or a quoted-string (at most 64 bytes) and the domain a name
  * (at most 255 bytes, labels of at most 63) or an address literal in
  * [].  No control characters, no space outside quotes and no '<' or '>'
- * anywhere (not even quoted), under ADDR_MAX bytes.  With ADDR_BARE
+ * anywhere (not even quoted), under ADDR_MAX bytes.  Bytes >= 0x80 (RFC
+ * 6531 local parts and U-label domains) must be well-formed UTF-8
+ * (addr_utf8_check).  With ADDR_BARE
  * a local part alone (a local user or alias) is valid too.  The null
  * sender "" is the caller's case.  Returns 0, or -1 with why naming the
  * problem, e.g. "domain: `>' not allowed".
@@ -330,6 +332,14 @@ struct dlv_feed {
 int	 addr_check(const char *addr, int flags, char *why, size_t whylen);
 /* RFC 5322 atext, ASCII only. */
 int	 addr_atext(unsigned char c);
+/*
+ * s is well-formed UTF-8 without C1 control characters (U+0080 to
+ * U+009F): 0, or -1 with why naming the problem and where.  C0 controls
+ * are addr_check's business.
+ */
+int	 addr_utf8_check(const char *s, char *why, size_t whylen);
+/* 1 if s has no byte >= 0x80 (an address needing no SMTPUTF8). */
+int	 addr_ascii(const char *s);
 
 /* ---- util.c ------------------------------------------------------- */
 extern int verbose;			/* -v: trace to stderr */
@@ -345,8 +355,18 @@ void	 errlog(const char *fmt, ...) __printflike(1, 2);
 void	 errlogx(const char *fmt, ...) __printflike(1, 2);
 __dead void die(int ex, const char *fmt, ...) __printflike(2, 3);
 __dead void diex(int ex, const char *fmt, ...) __printflike(2, 3);
-/* Copy src into dst visibly encoding control bytes, capped at len-1. */
+/*
+ * Copy src into dst visibly encoding control bytes (C1 controls too) and
+ * bytes that are not well-formed UTF-8, capped at len-1.
+ */
 char	*log_safe(char *dst, size_t len, const char *src);
+/*
+ * The length (1 to 4) of the well-formed UTF-8 sequence (RFC 3629) that
+ * starts at p, 1 for an ASCII byte; 0 if p starts none (a stray
+ * continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or
+ * cut short by the string's end).
+ */
+size_t	 utf8_seq(const unsigned char *p);
 
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
@@ -937,6 +957,7 @@ struct smtp_sess {
 	unsigned long long size_max;
 	int	 eightbit;
 	int	 pipelining;
+	int	 smtputf8;	/* RFC 6531 */
 	int	 tls_logged;
 	int	 refused;	/* the greeting or EHLO reply was 4xx */
 	int	 yieldable;	/* such a refusal is no delivery failure */
@@ -990,6 +1011,11 @@ struct smtp_msg;
 struct smtp_msg *smtp_msg_load(FILE *fp, char *why, size_t whylen);
 size_t	 smtp_msg_size(const struct smtp_msg *m);	/* bytes on the wire */
 int	 smtp_msg_has8bit(const struct smtp_msg *m);
+/*
+ * 1 if the message's own header (not those of MIME parts) has a byte >=
+ * 0x80: an RFC 6532 header, which only an SMTPUTF8 transaction may carry.
+ */
+int	 smtp_msg_utf8hdr(const struct smtp_msg *m);
 /*
  * Write the message (no final dot) through c; write errors stick in c.
  * 0, or -1 with why set when the M file can not be read.

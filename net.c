@@ -648,6 +648,7 @@ static void
 feat_reset(struct smtp_sess *s)
 {
 	s->esmtp = s->starttls = s->size_adv = s->eightbit = s->pipelining = 0;
+	s->smtputf8 = 0;
 	s->authmech = 0;
 	s->size_max = 0;
 	s->authlist[0] = '\0';
@@ -704,6 +705,8 @@ ehlo_line(void *arg, int idx, const char *line, size_t len)
 		s->eightbit = 1;
 	else if (k == 10 && strncasecmp(kw, "PIPELINING", 10) == 0)
 		s->pipelining = 1;
+	else if (k == 8 && strncasecmp(kw, "SMTPUTF8", 8) == 0)
+		s->smtputf8 = 1;
 	else if (k == 4 && strncasecmp(kw, "SIZE", 4) == 0) {
 		char *end;
 		unsigned long long v;

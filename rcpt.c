@@ -410,7 +410,9 @@ add_one(struct expand *x, const char *addr, int toplevel)
 		}
 	}
 	log_safe(s1, sizeof(s1), x->top);
-	if (x->depth == 0)
+	if (x->depth == 0 && addr_utf8_check(addr, s2, sizeof(s2)) != 0)
+		set_why(x->why, x->whylen, "invalid recipient `%s': %s", s1, s2);
+	else if (x->depth == 0)
 		set_why(x->why, x->whylen, "invalid recipient `%s'", s1);
 	else
 		set_why(x->why, x->whylen, "invalid recipient `%s': invalid alias "

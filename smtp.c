@@ -365,6 +365,62 @@ tx_data(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 }
 
 /*
+ * utf8_bounce - the server did not offer SMTPUTF8 (RFC 6531): every entry
+ * in E_SEND whose envelope (sender or recipient) is not ASCII, or every
+ * one when the message header has UTF-8 (RFC 6532), can not be sent and
+ * bounces.  RFC 6531 3.2 would let a U-label domain alone go as its
+ * A-label; it is not done: the message would reach a host that can not
+ * reply to or forward it as written.  Returns the entries left in E_SEND.
+ */
+static size_t
+utf8_bounce(struct smtp_sess *s, struct dlv_job *j, enum est *st,
+    const struct smtp_msg *m)
+{
+	const struct qitem *it;
+	char safe[REASON_MAX];
+	size_t i, left = 0;
+
+	for (i = 0; i < j->n; i++) {
+		if (st[i] != E_SEND)
+			continue;
+		it = j->it[i];
+		if (!addr_ascii(it->sender) || !addr_ascii(it->addr)) {
+			log_safe(safe, sizeof(safe), !addr_ascii(it->sender) ?
+			    it->sender : it->addr);
+			dsn_set(&j->why[i], "5.6.7", "%s [%s] does not support "
+			    "SMTPUTF8, needed for the non-ASCII address <%s>",
+			    s->mx->host, s->mx->ip, safe);
+		} else if (smtp_msg_utf8hdr(m)) {
+			dsn_set(&j->why[i], "5.6.9", "%s [%s] does not support "
+			    "SMTPUTF8, needed for the UTF-8 in the message header",
+			    s->mx->host, s->mx->ip);
+		} else {
+			left++;
+			continue;
+		}
+		log_msg(LOG_ERR, "remote delivery to <%s> failed: %s",
+		    log_safe(safe, sizeof(safe), it->addr), j->why[i].text);
+		j->res[i] = DLV_PERMFAIL;
+		st[i] = E_FINAL;
+	}
+	return (left);
+}
+
+/* utf8_needed - some entry in E_SEND needs an SMTPUTF8 transaction */
+static int
+utf8_needed(const struct dlv_job *j, const enum est *st, const struct smtp_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		if (st[i] == E_SEND && (smtp_msg_utf8hdr(m) ||
+		    !addr_ascii(j->it[i]->sender) || !addr_ascii(j->it[i]->addr)))
+			return (1);
+	}
+	return (0);
+}
+
+/*
  * tx_run - one transaction for the entries in E_SEND: MAIL FROM, one
  * RCPT TO each, DATA, the message.  All in one write with PIPELINING;
  * lock-step otherwise, where RCPTs stop at the first 452.
@@ -377,7 +433,7 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 	struct dsn d;
 	char *cmd, sz[32];
 	size_t i, k, late = 0, nacc = 0, nsend = 0;
-	int pipe = s->pipelining, lost = 0, stop = 0;
+	int pipe = s->pipelining, lost = 0, stop = 0, utf8;
 
 	/*
 	 * The first transaction belongs to the attempt that opened the
@@ -411,14 +467,18 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 		to_state(j, st, E_SEND, E_FINAL);
 		return (TX_OK);
 	}
+	if (!s->smtputf8 && utf8_bounce(s, j, st, m) == 0)
+		return (TX_OK);
+	utf8 = s->smtputf8 && utf8_needed(j, st, m);
 	h->msgs++;
 	sz[0] = '\0';
 	if (s->size_adv)
 		snprintf(sz, sizeof(sz), " SIZE=%zu", smtp_msg_size(m));
 	for (i = 0; i < j->n && st[i] != E_SEND; i++)
 		;
-	cmd = xasprintf("MAIL FROM:<%s>%s%s", j->it[i]->sender, sz,
-	    smtp_msg_has8bit(m) && s->eightbit ? " BODY=8BITMIME" : "");
+	cmd = xasprintf("MAIL FROM:<%s>%s%s%s", j->it[i]->sender, sz,
+	    smtp_msg_has8bit(m) && s->eightbit ? " BODY=8BITMIME" : "",
+	    utf8 ? " SMTPUTF8" : "");
 	if (pipe) {
 		put_cmd(s, cmd);
 		free(cmd);

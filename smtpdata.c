@@ -110,6 +110,7 @@ struct smtp_msg {
 	FILE	*fp;
 	size_t	 size;		/* wire bytes, without the final ".\r\n" */
 	int	 has8bit;
+	int	 utf8hdr;	/* the top-level header has bytes >= 0x80 */
 	struct needed *need;
 	size_t	 nneed, capneed;
 	/* the reader */
@@ -326,6 +327,19 @@ is_wsp(char ch)
 	return (ch == ' ' || ch == '\t');
 }
 
+/* has_8bit - some byte of p is >= 0x80 */
+static int
+has_8bit(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)p[i] >= 0x80)
+			return (1);
+	}
+	return (0);
+}
+
 /* field_line - p is "name:" with a printable name */
 static int
 field_line(const char *p, size_t n)
@@ -369,8 +383,13 @@ run_fold(struct emit *e, const char *p, size_t n, int last)
 				break;
 			}
 		}
-		if (cut == 0)
+		if (cut == 0) {
+			/* no blank: cut at a character, not inside a UTF-8 one */
 			cut = lim;
+			for (i = 0; i < 3 && cut > fnw + 1 &&
+			    ((unsigned char)q[cut] & 0xc0) == 0x80; i++)
+				cut--;
+		}
 		seg[0] = ' ';
 		memcpy(seg + cont, q, cut);
 		emit_line(e, seg, cut + (size_t)cont);
@@ -843,6 +862,8 @@ head_piece(struct emit *e, struct frame *f, const char *p, size_t n, int first,
 		field_add(e, p, n);
 	if (first)
 		f->nhead++;
+	if (e->scan && f->depth == 0 && !e->m->utf8hdr && has_8bit(p, n))
+		e->m->utf8hdr = 1;
 	if (e->hqon == 1)
 		hq_add(e, p, n, first, last);
 	else if (!f->skipping)
@@ -1005,6 +1026,12 @@ int
 smtp_msg_has8bit(const struct smtp_msg *m)
 {
 	return (m->has8bit);
+}
+
+int
+smtp_msg_utf8hdr(const struct smtp_msg *m)
+{
+	return (m->utf8hdr);
 }
 
 /* smtp_msg_send - the message in wire form, without the final dot */

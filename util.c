@@ -167,10 +167,49 @@ diex(int ex, const char *fmt, ...)
 	exit(ex);
 }
 
+/* utf8_seq - length of the well-formed UTF-8 sequence at p (RFC 3629), or 0 */
+size_t
+utf8_seq(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (p[0] < 0x80)
+		return (1);
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return (0);	/* continuation byte, C0/C1 overlong, > U+10FFFF */
+	/* the second byte excludes overlong forms, surrogates, > U+10FFFF */
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return (0);
+	/* a NUL is no continuation byte: the end of a string stops here */
+	for (i = 2; i < n; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return (0);
+	}
+	return (n);
+}
+
 /*
  * log_safe - copy untrusted text for a log line or a bounce: control
  * characters other than TAB become \r, \n, \0-style or \xNN escapes,
  * and the result is capped at len-1 bytes (never cut inside an escape).
+ * UTF-8 is copied as it is, a character at a time; a byte that is not
+ * part of well-formed UTF-8 and a C1 control (U+0080 to U+009F, which
+ * terminals act on) are escaped too, so the result is valid UTF-8.
  */
 char *
 log_safe(char *dst, size_t len, const char *src)
@@ -184,7 +223,14 @@ log_safe(char *dst, size_t len, const char *src)
 		char esc[8];
 		size_t el;
 
-		if (*s == '\t' || (*s >= 0x20 && *s != 0x7f)) {
+		if (*s >= 0x80 && (el = utf8_seq(s)) != 0 &&
+		    !(s[0] == 0xc2 && s[1] < 0xa0)) {
+			memcpy(esc, s, el);
+			s += el - 1;
+		} else if (*s >= 0x80) {
+			snprintf(esc, sizeof(esc), "\\x%02x", *s);
+			el = 4;
+		} else if (*s == '\t' || (*s >= 0x20 && *s != 0x7f)) {
 			esc[0] = (char)*s;
 			el = 1;
 		} else if (*s == '\r') {

@@ -14,7 +14,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq || exit 1
 apt-get install -y -qq \
-    build-essential bison flex libssl-dev mandoc dnsmasq-base \
+    build-essential bison flex libssl-dev libidn2-dev mandoc dnsmasq-base \
     python3-aiosmtpd openssl ca-certificates bsd-mailx s-nail mutt git-email \
     php-cli iproute2 util-linux passwd procps git strace faketime systemd \
     debhelper dpkg-dev fakeroot </dev/null >/dev/null || exit 1

@@ -46,6 +46,10 @@ Slowness: --delay STAGE=SECS (repeatable, same stages) waits SECS before
 handling STAGE (for eod: before the message is recorded and answered);
 SIGUSR1 ends every delay, those in progress and those to come.
 
+Internationalised mail: --smtputf8 advertises SMTPUTF8 (RFC 6531) and
+takes UTF-8 in commands; without it a command with a byte >= 0x80 gets
+"500 Error: strict ASCII mode" and MAIL FROM:<...> SMTPUTF8 gets 501.
+
 Concurrency: --max-sessions N answers a connection that arrives while N
 sessions are open "421 4.7.0 Too many concurrent SMTP connections" and
 closes it (its session record has "refused": true and is not counted as
@@ -722,6 +726,8 @@ def parse_args(argv):
     p.add_argument("--hostile-ehlo",
                    choices=("endless", "overlong", "nul", "nulcode", "crlf",
                             "mixed", "garbage"))
+    p.add_argument("--smtputf8", action="store_true",
+                   help="offer SMTPUTF8 and take UTF-8 commands")
     return p.parse_args(argv)
 
 
@@ -742,7 +748,8 @@ def main(argv):
                        data_size_limit=args.size or None,
                        tls_context=ctx if args.tls == "starttls" else None,
                        auth_require_tls=False, auth_exclude_mechanism=exclude,
-                       authenticator=handler.authenticate)
+                       authenticator=handler.authenticate,
+                       enable_SMTPUTF8=args.smtputf8)
 
     server = loop.run_until_complete(loop.create_server(
         factory, host=args.host, port=args.port,

@@ -203,7 +203,66 @@ static const struct {
 	{ "\"open@x.org", 0, -1, "quoted local part" },
 	{ "\"a\"b@x.org", 0, -1, "local part" },
 	{ "a,b@x.org", 0, -1, "`,'" },
+	/* UTF-8 (RFC 6531): well-formed only, no C1 controls */
+	{ "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\x85\xac\xe5\x8f\xb8", 0, 0, NULL },
+	{ "j\xc3\xb6rg@b\xc3\xbc" "cher.example", 0, 0, NULL },
+	{ "\"j\xc3\xb6 rg\"@x.org", 0, 0, NULL },
+	{ "\xf0\x9f\x93\xa7@x.org", 0, 0, NULL },
+	{ "j\xf6rg@x.org", 0, -1, "invalid UTF-8 (byte 0xf6 at offset 1)" },
+	{ "a@b\xfc" "cher.example", 0, -1, "invalid UTF-8 (byte 0xfc at offset 3)" },
+	{ "\xc3@x.org", 0, -1, "invalid UTF-8" },
+	{ "a\xc3", ADDR_BARE, -1, "invalid UTF-8" },
+	{ "a\xc0\xbc@x.org", 0, -1, "invalid UTF-8" },	/* overlong '<' */
+	{ "a\xe0\x80\xbe@x.org", 0, -1, "invalid UTF-8" },	/* overlong '>' */
+	{ "a\xed\xa0\x80@x.org", 0, -1, "invalid UTF-8" },	/* surrogate */
+	{ "a\xf4\x90\x80\x80@x.org", 0, -1, "invalid UTF-8" },	/* > U+10FFFF */
+	{ "a\x80@x.org", 0, -1, "invalid UTF-8" },
+	{ "a\xc2\x85@x.org", 0, -1, "control character U+0085" },
+	{ "\"a\xc2\x9b\"@x.org", 0, -1, "control character U+009B" },
+	{ "a\xc2\xa0@x.org", 0, 0, NULL },	/* no-break space: not a control */
 };
+
+/* One utf8_seq() case: the bytes and the sequence length wanted. */
+static const struct {
+	const char *s;
+	size_t	 want;
+} seqs[] = {
+	{ "a", 1 }, { "", 1 }, { "\x7f", 1 },
+	{ "\xc2\x80", 2 }, { "\xdf\xbf", 2 },
+	{ "\xe0\xa0\x80", 3 }, { "\xed\x9f\xbf", 3 }, { "\xef\xbf\xbf", 3 },
+	{ "\xf0\x90\x80\x80", 4 }, { "\xf4\x8f\xbf\xbf", 4 },
+	{ "\x80", 0 }, { "\xbf", 0 }, { "\xc0\x80", 0 }, { "\xc1\xbf", 0 },
+	{ "\xc2", 0 }, { "\xc2\x41", 0 }, { "\xe0\x9f\xbf", 0 },
+	{ "\xe1\x80", 0 }, { "\xed\xa0\x80", 0 }, { "\xed\xbf\xbf", 0 },
+	{ "\xf0\x8f\xbf\xbf", 0 }, { "\xf4\x90\x80\x80", 0 },
+	{ "\xf5\x80\x80\x80", 0 }, { "\xf1\x80\x80", 0 }, { "\xff", 0 },
+};
+
+/* test_utf8 - the UTF-8 sequence check and addr_ascii() */
+static void
+test_utf8(void)
+{
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
+		is_int(utf8_seq((const unsigned char *)seqs[i].s), seqs[i].want,
+		    "utf8 sequence [%s]", vis(seqs[i].s));
+	ok(addr_ascii("a@x.org") && addr_ascii(""), "ASCII addresses");
+	ok(!addr_ascii("j\xc3\xb6rg@x.org") && !addr_ascii("a@x.\xff"),
+	    "non-ASCII addresses");
+
+	/* log_safe: UTF-8 kept whole, anything else escaped */
+	is_str(log_safe(buf, sizeof(buf), "j\xc3\xb6rg \xe2\x98\x83"),
+	    "j\xc3\xb6rg \xe2\x98\x83", "log_safe keeps UTF-8");
+	is_str(log_safe(buf, sizeof(buf), "j\xf6rg"), "j\\xf6rg",
+	    "log_safe escapes a Latin-1 byte");
+	is_str(log_safe(buf, sizeof(buf), "a\xc2\x85\xc2\x9b["), "a\\xc2\\x85\\xc2\\x9b[",
+	    "log_safe escapes C1 controls");
+	is_str(log_safe(buf, sizeof(buf), "a\xe2\x82"), "a\\xe2\\x82",
+	    "log_safe escapes a cut sequence");
+	is_str(log_safe(buf, 4, "a\xe2\x82\xac"), "a", "log_safe never cuts a character");
+}
 
 /* test_check - addr_check(): the table, then the length limits */
 static void
@@ -312,5 +371,6 @@ main(void)
 	test_long();
 	mail_free_addrs(NULL);
 	test_check();
+	test_utf8();
 	return (done_testing());
 }

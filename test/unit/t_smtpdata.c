@@ -503,6 +503,70 @@ test_multipart_998(void)
 	free(epi);
 }
 
+/* utf8hdr - smtp_msg_utf8hdr() of the message in */
+static int
+utf8hdr(const char *in)
+{
+	struct smtp_msg *m;
+	char why[256];
+	FILE *fp = tmpfile();
+	int r = -1;
+
+	if (fp == NULL || fwrite(in, 1, strlen(in), fp) != strlen(in))
+		return (-3);
+	if ((m = smtp_msg_load(fp, why, sizeof(why))) != NULL) {
+		r = smtp_msg_utf8hdr(m);
+		smtp_msg_free(m);
+	}
+	fclose(fp);
+	return (r);
+}
+
+/* utf8_whole - every UTF-8 sequence of o is complete (no cut inside one) */
+static int
+utf8_whole(const struct out *o)
+{
+	const unsigned char *p = (const unsigned char *)o->buf;
+	size_t n;
+
+	while (*p != '\0') {
+		if ((n = utf8_seq(p)) == 0)
+			return (0);
+		p += n;
+	}
+	return (1);
+}
+
+static void
+test_utf8_header(void)
+{
+	char *words, *in;
+	struct out o;
+
+	is_int(utf8hdr("Subject: Gr\xc3\xbc\xc3\x9f\x65\n\nbody\n"), 1,
+	    "UTF-8 Subject: needs SMTPUTF8");
+	is_int(utf8hdr("Subject: x\nTo: j\xc3\xb6rg@x.org\n\nbody\n"), 1,
+	    "UTF-8 address in To: needs SMTPUTF8");
+	is_int(utf8hdr("Subject: x\n\nGr\xc3\xbc\xc3\x9f\x65\n"), 0,
+	    "8-bit body only: no SMTPUTF8");
+	is_int(utf8hdr("Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\n\nbody\n"), 0,
+	    "encoded word: no SMTPUTF8");
+	is_int(utf8hdr("MIME-Version: 1.0\nContent-Type: multipart/mixed; "
+	    "boundary=b\n\n--b\nContent-Disposition: attachment; "
+	    "filename=\"\xc3\xa4.txt\"\n\nx\n--b--\n"), 0,
+	    "UTF-8 in a MIME part header only: no SMTPUTF8");
+
+	/* a header with no blank to fold at: cut between characters */
+	words = rep("\xc3\xa4", 1500);
+	in = xasprintf("X-Long:x%s\n\nb\n", words);
+	o = runs(in);
+	ok(wire_ok(&o, 998), "UTF-8 header without whitespace: cut to <= 998");
+	ok(utf8_whole(&o), "UTF-8 header without whitespace: no character cut");
+	free(o.buf);
+	free(in);
+	free(words);
+}
+
 int
 main(void)
 {
@@ -516,5 +580,6 @@ main(void)
 	test_multipart_998();
 	test_header_fold();
 	test_rfc822();
+	test_utf8_header();
 	return (done_testing());
 }

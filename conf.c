@@ -579,7 +579,8 @@ conf_key(size_t i, const struct config *c, struct conf_keyinfo *ki)
 		}
 		break;
 	}
-	if (ki->set && !ki->flag && secret_key(k->name)) {
+	/* Only a string can hold a secret (TOKENTIMEOUT is a number). */
+	if (ki->set && k->type == K_STR && secret_key(k->name)) {
 		explicit_bzero(ki->value, sizeof(ki->value));
 		strlcpy(ki->value, "********", sizeof(ki->value));
 		ki->masked = 1;

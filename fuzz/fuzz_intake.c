@@ -77,7 +77,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!init) {
 		config.mailname = xstrdup("fuzz.example.org");
-		hostname_reset();
+		hostname_init(config.mailname);
 		init = 1;
 	}
 	if (size < 1)

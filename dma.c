@@ -194,11 +194,18 @@ sanitize_start(void)
 	tzset();
 }
 
-/* drop_root - a root caller runs as the user mail (spec §1.1) */
+/*
+ * drop_root - a root caller runs as the user mail (spec §1.1).  Its real
+ * group becomes DMA_NOGROUP (when that group exists), the effective and
+ * saved group mail: so, as for any other caller, group mail is something
+ * dma takes (group_mail) and what it runs (a token command) is without.
+ */
 static void
 drop_root(void)
 {
 	struct passwd *pw;
+	struct group *gr;
+	gid_t rgid = mail_gid;
 
 	if (getuid() != 0 && geteuid() != 0)
 		return;
@@ -209,7 +216,9 @@ drop_root(void)
 			die(EX_OSERR, "cannot drop root privileges");
 		diex(EX_CONFIG, "user '%s' not found", DMA_ROOT_USER);
 	}
-	if (setgroups(0, NULL) != 0 || setgid(mail_gid) != 0 ||
+	if ((gr = getgrnam(DMA_NOGROUP)) != NULL && gr->gr_gid != 0)
+		rgid = gr->gr_gid;
+	if (setgroups(0, NULL) != 0 || setresgid(rgid, mail_gid, mail_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0)
 		die(EX_OSERR, "cannot drop root privileges");
 	if (getuid() == 0 || geteuid() == 0)

@@ -59,6 +59,7 @@
 
 #define DMA_ROOT_USER	"mail"
 #define DMA_GROUP	"mail"
+#define DMA_NOGROUP	"nogroup"	/* real group of a root caller */
 #define DMA_CONF_FILE	CONF_PATH "/dma.conf"
 #define DMA_MBOX_CREATE	LIBEXEC_PATH "/dma-mbox-create"
 #define DMA_FORWARD	LIBEXEC_PATH "/dma-forward"

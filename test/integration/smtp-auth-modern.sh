@@ -174,13 +174,16 @@ like "token command: PATH" "$env_" '^PATH=/usr/bin:/bin$'
 like "token command: HOME" "$env_" "^HOME=$(getent passwd alice | cut -d: -f6)\$"
 like "token command: USER" "$env_" '^USER=alice$'
 unlike "token command: the caller's environment is not passed" "$env_" LEAKME
-# A queue run by root: dma runs as the user mail, which the command stays.
+# A queue run by root: dma runs as the user mail (real group nogroup), and
+# the command as the user mail without the group mail.
 rm -f out/tok.env
 submit_one f2@example.org
 capture run_dma -q -D
 authed ob "OAUTHBEARER, token command run by root's queue run" OAUTHBEARER
 is "token command under root's queue run: user mail" "$(sed -n 1p out/tok.env)" \
     "$(id -u mail)"
+is "token command under root's queue run: group mail dropped (nogroup only)" \
+    "$(sed -n 2p out/tok.env)" "$(getent group nogroup | cut -d: -f3)"
 smtpd_stop ob
 
 # -- 7. the error challenge: OAUTHBEARER 5xx bounces --------------------------

@@ -31,12 +31,13 @@ DMA_CPPFLAGS =	-D_GNU_SOURCE -I. \
 ALL_CFLAGS =	$(OPTFLAGS) $(HARDEN) $(CWARN) $(WERROR) $(SAN) $(CFLAGS)
 ALL_CPPFLAGS =	$(DMA_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS =	$(HARDEN_LD) $(SAN) $(LDFLAGS)
-LIBS =		-lssl -lcrypto -lresolv $(LDADD)
+LIBS =		-lresolv $(LDADD)
 
 MODS =		runq.o conf.o crypto.o token.o net.o smtp.o smtpdata.o dns.o spool.o local.o mboxlock.o journal.o mail.o addr.o rcpt.o forward.o bsmtp.o \
 		util.o dfcompat.o aliases_parse.o aliases_scan.o
 MODS +=		diag.o
 MODS +=		hdrqual.o
+MODS +=		ossl.o
 GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
 UNIT_SRCS =	$(wildcard test/unit/t_*.c)
 UNIT_BINS =	$(UNIT_SRCS:.c=)

@@ -38,6 +38,7 @@
 #include <openssl/x509v3.h>
 
 #include "dma.h"
+#include "ossl.h"	/* last: the OpenSSL names become loaded pointers */
 
 struct tls {
 	SSL	*ssl;
@@ -481,6 +482,10 @@ tls_start(int fd, const char *host, int timeout, struct tls **out, struct dsn *w
 	char err[256];
 
 	*out = NULL;
+	if (ossl_load(err, sizeof(err)) != 0) {
+		dsn_set(why, "4.7.0", "TLS impossible: %s", err);
+		return (-1);
+	}
 	ERR_clear_error();
 	t = xcalloc(1, sizeof(*t));
 	t->fd = fd;
@@ -652,7 +657,10 @@ int
 b64_encode(const void *src, size_t len, char *dst, size_t dstlen)
 {
 	size_t need;
+	char err[256];
 
+	if (ossl_load(err, sizeof(err)) != 0)
+		return (-1);
 	if (len > (size_t)INT_MAX / 4 * 3 - 3)
 		return (-1);
 	need = (len + 2) / 3 * 4 + 1;
@@ -681,8 +689,11 @@ b64_decode(const char *src, void *dst, size_t dstlen)
 {
 	unsigned char *tmp;
 	size_t n, i, pad = 0, full, outlen;
+	char err[256];
 	int r;
 
+	if (ossl_load(err, sizeof(err)) != 0)
+		return (-1);
 	n = strlen(src);
 	while (n > 0 && (src[n - 1] == '\r' || src[n - 1] == '\n' ||
 	    src[n - 1] == ' ' || src[n - 1] == '\t'))
@@ -734,10 +745,12 @@ auth_cram_md5(const char *challenge_b64, const char *login, const char *password
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE], *chal;
-	char *resp = NULL, *p;
+	char *resp = NULL, *p, err[256];
 	size_t clen, mdlen = 0, i, rlen;
 	int n, ret = -1;
 
+	if (ossl_load(err, sizeof(err)) != 0)
+		return (-1);
 	clen = strlen(challenge_b64) / 4 * 3 + 3;
 	chal = xmalloc(clen);
 	n = b64_decode(challenge_b64, chal, clen);
@@ -816,6 +829,8 @@ auth_scram_start(struct scram *sc, const char *md, const char *login,
 
 	memset(sc, 0, sizeof(*sc));
 	*first = NULL;
+	if (ossl_load(why, whylen) != 0)
+		return (-1);
 	if (strlen(md) >= sizeof(sc->md)) {
 		snprintf(why, whylen, "unknown SCRAM digest %s", md);
 		return (-1);
@@ -904,6 +919,8 @@ auth_scram_step(struct scram *sc, const char *password, const char *server_first
 	int slen, ret = -1;
 
 	*final = NULL;
+	if (ossl_load(why, whylen) != 0)
+		return (-1);
 	if ((evp = EVP_get_digestbyname(sc->md)) == NULL) {
 		snprintf(why, whylen, "digest %s not available", sc->md);
 		return (-1);
@@ -1001,6 +1018,8 @@ auth_scram_verify(struct scram *sc, const char *server_final, char *why, size_t 
 	char *v;
 	int n, ret = -1;
 
+	if (ossl_load(why, whylen) != 0)
+		return (-1);
 	if (p[0] == 'e' && p[1] == '=') {
 		snprintf(why, whylen, "the server refused the SCRAM proof (%.64s)", p + 2);
 		return (-1);
@@ -1024,5 +1043,6 @@ void
 auth_scram_free(struct scram *sc)
 {
 	free(sc->first_bare);
-	OPENSSL_cleanse(sc, sizeof(*sc));
+	/* Also after a start that could not load OpenSSL. */
+	explicit_bzero(sc, sizeof(*sc));
 }

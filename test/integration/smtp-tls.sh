@@ -134,3 +134,41 @@ is "STARTTLS injection: nothing more sent" \
 "EHLO
 STARTTLS"
 smtpd_stop inj
+
+# -- 7. OpenSSL is mapped only by the process that needs it -------------------
+# A submission (kept waiting on its input) and a local delivery have no
+# libssl or libcrypto among their mappings; without libssl a TLS delivery
+# waits (4.7.0) and says why.
+rm -f "$SPOOL"/[QM]*
+mkfifo in.fifo
+run_as alice sh -c "$DMA -odq alice <$T/in.fifo" &
+subpid=$!
+exec 7>in.fifo
+maps=
+for _ in $(seq 200); do
+	pid=$(pgrep -n -x dma) && maps=$(cat "/proc/$pid/maps" 2>/dev/null)
+	case $maps in *libc.so*) break ;; esac
+	sleep 0.05
+done
+like "a submission runs (its mappings read)" "$maps" 'libc\.so'
+unlike "a submission maps no libssl" "$maps" 'libssl'
+unlike "a submission maps no libcrypto" "$maps" 'libcrypto'
+printf 'Subject: x\n\nbody\n' >&7
+exec 7>&-
+wait $subpid
+rm -f in.fifo
+lib=$(ldconfig -p | awk '/libssl\.so\.3 / { print $NF; exit }')
+if [ -n "$lib" ] && mount --bind /dev/null "$lib"; then
+	smtpd_start nolib --tls starttls --cert "$C/server.crt" --key "$C/server.key" || exit 1
+	smtpd_conf nolib DEFER SECURETRANSFER STARTTLS
+	submit_one g@example.org
+	capture run_dma -q -D
+	is "no libssl: still queued" "$(qfiles | grep -c .)" 1
+	ok "no libssl: deferred with the reason" syslog_has \
+	    'remote delivery deferred: 127\.0\.0\.1 \[127\.0\.0\.1\]: TLS impossible: can not load libssl\.so\.3: '
+	ok "no libssl: logged once at error level" syslog_has 'can not load libssl\.so\.3'
+	umount "$lib"
+	smtpd_stop nolib
+else
+	skip "no libssl: deferred" "libssl.so.3 not found or not maskable"
+fi

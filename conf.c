@@ -288,11 +288,12 @@ parse_uint(const char *v, int max)
 }
 
 /*
- * parse_duration - seconds 1..max: digits, optionally followed by one of
- * s, m, h, d (seconds, minutes, hours, days); -1 otherwise.
+ * conf_duration - seconds 1..max: digits, optionally followed by one of
+ * s, m, h, d (seconds, minutes, hours, days); -1 otherwise.  Also the
+ * interval of dma -q30m.
  */
-static int
-parse_duration(const char *v, int max)
+int
+conf_duration(const char *v, int max)
 {
 	long long n = 0, mul = 1;
 
@@ -379,7 +380,7 @@ apply_key(struct config *c, const char *key, const char *val, char *err, size_t 
 		break;
 	case K_DUR:
 		np = (int *)(void *)((char *)c + k->off);
-		if ((*np = parse_duration(val, k->max)) < 0) {
+		if ((*np = conf_duration(val, k->max)) < 0) {
 			*np = k->def;
 			set_why(err, errlen, "%s must be a number of seconds from 1 "
 			    "to %d, or of minutes, hours or days with m, h or d",

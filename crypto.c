@@ -52,16 +52,6 @@ struct tls {
 
 /* ---- helpers ------------------------------------------------------- */
 
-/* now_ms - monotonic clock in milliseconds */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* deadline_of - absolute deadline for timeout seconds (<= 0: none) */
 static long long
 deadline_of(int timeout)

@@ -272,45 +272,6 @@ parse_b(struct opts *o, const char *arg)
 }
 
 /*
- * parse_duration - "30m": a number of seconds, or of minutes, hours or
- * days with the suffix s, m, h or d; -1 if it is none (or over a year).
- */
-static long
-parse_duration(const char *s)
-{
-	unsigned long long n = 0;
-	long mul = 1;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	for (; *s >= '0' && *s <= '9'; s++) {
-		n = n * 10 + (unsigned)(*s - '0');
-		if (n > 366ULL * 24 * 60 * 60)
-			return (-1);
-	}
-	switch (*s) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 60 * 60;
-		break;
-	case 'd':
-		mul = 24 * 60 * 60;
-		break;
-	default:
-		return (-1);
-	}
-	if (*s != '\0' && s[1] != '\0')
-		return (-1);
-	n *= (unsigned long long)mul;
-	return (n > 0 && n <= 366ULL * 24 * 60 * 60 ? (long)n : -1);
-}
-
-/*
  * parse_q - the argument of -q: a selection (sendmail's -qI, -qR, -qS,
  * negated with '!') or an interval (-q30m: the queue daemon).
  */
@@ -336,7 +297,7 @@ parse_q(struct opts *o, const char *arg)
 		o->nfilt++;
 		return;
 	}
-	if (neg || (iv = parse_duration(a)) < 0)
+	if (neg || (iv = conf_duration(a, 366 * 24 * 60 * 60)) < 0)
 		usage_err("unsupported queue option -q%s", arg);
 	o->interval = (int)iv;
 	o->qtime = a;

@@ -384,6 +384,8 @@ char	*xasprintf(const char *fmt, ...) __printflike(1, 2);
 const char *hostname(void);
 const char *systemhostname(void);
 void	 hostname_init(const char *mailname);
+/* The monotonic clock in milliseconds (deadlines of net.c, crypto.c, token.c). */
+long long now_ms(void);
 /* RFC 5322 date of t, C locale: "Sat, 21 Nov 2026 05:35:29 +0000" */
 void	 rfc822date(char *buf, size_t len, time_t t);
 /* Invoking user name (3.7.1); never NULL. */
@@ -415,6 +417,8 @@ void	 conf_init(struct config *c);
  * "can not open config `/etc/dma/dma.conf': Permission denied".
  */
 enum conf_err conf_load(const char *path, struct config *c, char *why, size_t whylen);
+/* A duration: digits with an optional s, m, h or d; 1..max seconds or -1. */
+int	 conf_duration(const char *v, int max);
 /*
  * conf_load() that goes on after a problem: each is handed to report as
  * "path:line: detail" (or "path: detail") and CONF_ESYNTAX returned at

@@ -74,15 +74,6 @@ smtp_conn_close(struct smtp_conn *c)
 	c->outlen = c->outcap = 0;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* ms_left - milliseconds until deadline, clamped for poll(2); 0 = expired */
 static int
 ms_left(long long deadline)

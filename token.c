@@ -40,16 +40,6 @@
 #define TOKEN_MAX	4096	/* bytes a token command may print */
 #define TOKEN_ARGS	32	/* words of a token command, program included */
 
-/* now_ms - monotonic clock in milliseconds */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* token_ok - whether tok is a plausible bearer token: visible ASCII */
 static int
 token_ok(const char *tok)

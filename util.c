@@ -422,6 +422,16 @@ systemhostname(void)
 	return (sysname_buf);
 }
 
+/* now_ms - the monotonic clock in milliseconds, for deadlines */
+long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 void
 hostname_init(const char *mailname)
 {

@@ -658,20 +658,27 @@ parse_auth_line(char *line, const char **err)
 	return (a);
 }
 
-enum conf_err
-conf_load_auth(const char *path, struct authuser **list, char *why, size_t whylen)
+/*
+ * read_auth - the one reader of auth.conf: each line that is neither
+ * blank nor a comment goes to visit as a parsed entry (a, which visit
+ * then owns) or, when it is bad, as a == NULL with how it was read and
+ * the parser's reason.  visit returns non-zero to stop (CONF_ESYNTAX).
+ * The line buffer and stdio's copy of the file are wiped.
+ */
+static enum conf_err
+read_auth(const char *path, int (*visit)(void *, struct authuser *, enum rdline,
+    const char *, unsigned), void *arg, char *why, size_t whylen)
 {
 	char line[CONF_LINE_MAX], iobuf[BUFSIZ];
-	struct authuser *a, **tailp = list;
+	struct authuser *a;
 	enum conf_err ret = CONF_OK;
 	enum rdline r;
 	unsigned lineno = 0;
-	const char *err = "syntax error";
+	const char *err;
 	size_t n;
 	FILE *fp;
 	char *p;
 
-	*list = NULL;
 	if ((fp = fopen(path, "r")) == NULL) {
 		set_why(why, whylen, "can not open auth file `%s': %s", path, strerror(errno));
 		return (CONF_EOPEN);
@@ -693,22 +700,90 @@ conf_load_auth(const char *path, struct authuser **list, char *why, size_t whyle
 			;
 		if (r == RD_LINE && (*p == '\0' || *p == '#'))
 			continue;
-		if (r != RD_LINE || (a = parse_auth_line(p, &err)) == NULL) {
-			set_why(why, whylen, "%s in authfile %s:%u", err, path, lineno);
+		err = "syntax error";
+		a = r == RD_LINE ? parse_auth_line(p, &err) : NULL;
+		if (a == NULL)
 			ret = CONF_ESYNTAX;
+		if (visit(arg, a, r, err, lineno) != 0)
 			break;
-		}
-		*tailp = a;
-		tailp = &a->next;
 	}
 	explicit_bzero(line, sizeof(line));
 	fclose(fp);
 	explicit_bzero(iobuf, sizeof(iobuf));
+	return (ret);
+}
+
+/* What conf_load_auth's visitor builds. */
+struct auth_load {
+	struct authuser **tailp;
+	const char *path;
+	char	*why;
+	size_t	 whylen;
+};
+
+/* load_visit - append a good entry; a bad line stops the load */
+static int
+load_visit(void *arg, struct authuser *a, enum rdline r, const char *err,
+    unsigned lineno)
+{
+	struct auth_load *l = arg;
+
+	(void)r;
+	if (a == NULL) {
+		set_why(l->why, l->whylen, "%s in authfile %s:%u", err, l->path,
+		    lineno);
+		return (1);
+	}
+	*l->tailp = a;
+	l->tailp = &a->next;
+	return (0);
+}
+
+enum conf_err
+conf_load_auth(const char *path, struct authuser **list, char *why, size_t whylen)
+{
+	struct auth_load l = { list, path, why, whylen };
+	enum conf_err ret;
+
+	*list = NULL;
+	ret = read_auth(path, load_visit, &l, why, whylen);
 	if (ret != CONF_OK) {
 		conf_free_auth(*list);
 		*list = NULL;
 	}
 	return (ret);
+}
+
+/* What conf_check_auth's visitor reports to. */
+struct auth_check {
+	void	(*entry)(void *, const char *, const char *, unsigned);
+	void	(*report)(void *, const char *);
+	void	*arg;
+	const char *path;
+};
+
+/* check_visit - hand on a good entry without its password, report a bad one */
+static int
+check_visit(void *arg, struct authuser *a, enum rdline r, const char *err,
+    unsigned lineno)
+{
+	struct auth_check *c = arg;
+	char msg[PATH_MAX + 160];
+
+	if (a == NULL) {
+		/* The parser's own words where it has more to say. */
+		if (strcmp(err, "syntax error") == 0)
+			err = "not login|host:password";
+		set_why(msg, sizeof(msg), "%s:%u: %s", c->path, lineno,
+		    r == RD_TOOLONG ? "line too long" : r == RD_NUL ? "NUL byte" :
+		    err);
+		c->report(c->arg, msg);
+		return (0);
+	}
+	c->entry(c->arg, a->login, a->host, lineno);
+	a->next = NULL;
+	conf_free_auth(a);
+	return (0);
 }
 
 /*
@@ -720,56 +795,9 @@ enum conf_err
 conf_check_auth(const char *path, void (*entry)(void *, const char *, const char *,
     unsigned), void (*report)(void *, const char *), void *arg, char *why, size_t whylen)
 {
-	char line[CONF_LINE_MAX], iobuf[BUFSIZ], msg[PATH_MAX + 160];
-	struct authuser *a;
-	const char *err;
-	enum conf_err ret = CONF_OK;
-	enum rdline r;
-	unsigned lineno = 0;
-	size_t n;
-	FILE *fp;
-	char *p;
+	struct auth_check c = { entry, report, arg, path };
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		set_why(why, whylen, "can not open auth file `%s': %s", path, strerror(errno));
-		return (CONF_EOPEN);
-	}
-	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
-	while ((r = read_line(fp, line, sizeof(line))) != RD_EOF) {
-		lineno++;
-		if (r == RD_ERR) {
-			set_why(why, whylen, "can not read auth file `%s': %s", path,
-			    strerror(errno));
-			ret = CONF_EOPEN;
-			break;
-		}
-		n = strlen(line);
-		if (n > 0 && line[n - 1] == '\r')
-			line[--n] = '\0';
-		for (p = line; is_blank(*p); p++)
-			;
-		if (r == RD_LINE && (*p == '\0' || *p == '#'))
-			continue;
-		err = "";
-		if (r != RD_LINE || (a = parse_auth_line(p, &err)) == NULL) {
-			/* The parser's own words where it has more to say. */
-			if (strcmp(err, "syntax error") == 0)
-				err = "not login|host:password";
-			set_why(msg, sizeof(msg), "%s:%u: %s", path, lineno,
-			    r == RD_TOOLONG ? "line too long" : r == RD_NUL ? "NUL byte" :
-			    err);
-			report(arg, msg);
-			ret = CONF_ESYNTAX;
-			continue;
-		}
-		entry(arg, a->login, a->host, lineno);
-		a->next = NULL;
-		conf_free_auth(a);
-	}
-	explicit_bzero(line, sizeof(line));
-	fclose(fp);
-	explicit_bzero(iobuf, sizeof(iobuf));
-	return (ret);
+	return (read_auth(path, check_visit, &c, why, whylen));
 }
 
 /*

@@ -56,9 +56,15 @@ else
 	if getent passwd _apt >/dev/null; then
 		chown _apt "$WORK/deb"
 	fi
-	if ! (cd "$WORK/deb" && apt-get -q download dma) >"$WORK/apt.log" 2>&1; then
+	# The version an archive has, not the installed one: a dma built
+	# from this tree and installed as a package is its own candidate.
+	refpkg() {
+		v=$(apt-cache madison dma 2>/dev/null | awk -F'|' 'NR == 1 { gsub(/ /, "", $2); print $2 }')
+		echo "dma${v:+=$v}"
+	}
+	if ! (cd "$WORK/deb" && apt-get -q download "$(refpkg)") >"$WORK/apt.log" 2>&1; then
 		apt-get -q update >>"$WORK/apt.log" 2>&1
-		(cd "$WORK/deb" && apt-get -q download dma) >>"$WORK/apt.log" 2>&1
+		(cd "$WORK/deb" && apt-get -q download "$(refpkg)") >>"$WORK/apt.log" 2>&1
 	fi
 	deb=$(ls "$WORK"/deb/dma_*.deb 2>/dev/null | head -n 1)
 	if [ -z "$deb" ]; then

@@ -67,6 +67,7 @@ struct hop {
 	int	 dead;		/* no session: deadres and deadwhy for all */
 	enum dlv deadres;
 	struct dsn deadwhy;
+	struct dsn swhy;	/* s.why between steps (see sess_fail_into) */
 };
 
 /*
@@ -122,6 +123,8 @@ hop_open(struct hop *h, size_t start, struct dsn *why)
 		ret = smtp_sess_open(&h->s, &h->mx[tried], h->smart ? h->host :
 		    h->mx[tried].host, h->auth, end, yield, why);
 		if (ret == DLV_OK) {
+			/* The open wrote to why; the session outlives it. */
+			h->s.why = &h->swhy;
 			h->open = h->ever_open = 1;
 			h->cand = tried;
 			h->msgs = 0;
@@ -250,6 +253,24 @@ read_reply(struct smtp_sess *s, const char *cmd, int timeout, struct smtp_reply 
 }
 
 /*
+ * sess_fail_into - smtp_sess_fail with the reason written to d.  The
+ * session's why points at d for the call only: it otherwise names the
+ * hop's own reason, never a slot that dies with a caller's frame.
+ */
+static enum dlv
+sess_fail_into(struct smtp_sess *s, struct dsn *d, const char *step,
+    const struct smtp_reply *r)
+{
+	struct dsn *keep = s->why;
+	enum dlv res;
+
+	s->why = d;
+	res = smtp_sess_fail(s, step, r);
+	s->why = keep;
+	return (res);
+}
+
+/*
  * fail_entries - one failed step for the entries in state from: logged
  * once, the reason copied to each.  5xx makes them final (PERMFAIL).
  */
@@ -260,8 +281,7 @@ fail_entries(struct smtp_sess *s, struct dlv_job *j, enum est *st, enum est from
 	struct dsn d;
 	enum dlv res;
 
-	s->why = &d;
-	res = smtp_sess_fail(s, step, r);
+	res = sess_fail_into(s, &d, step, r);
 	set_all(j, st, from, res, &d);
 	if (res == DLV_PERMFAIL)
 		to_state(j, st, from, E_FINAL);
@@ -280,14 +300,13 @@ tx_rcpt(struct smtp_sess *s, struct dlv_job *j, enum est *st, size_t i, size_t k
 	}
 	if (is_lost(s, r) || r->code == 0)
 		return (-1);
-	s->why = &j->why[i];
 	if (r->code / 100 == 4 && too_many(r) && k > 0) {
 		dsn_set(&j->why[i], "4.5.3", "%s [%s] failed after RCPT TO: %s",
 		    s->mx->host, s->mx->ip, r->text);
 		st[i] = E_LATER;
 		return (0);
 	}
-	j->res[i] = smtp_sess_fail(s, "RCPT TO", r);
+	j->res[i] = sess_fail_into(s, &j->why[i], "RCPT TO", r);
 	if (j->res[i] == DLV_PERMFAIL)
 		st[i] = E_FINAL;
 	return (0);
@@ -317,15 +336,17 @@ tx_data(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 {
 	struct smtp_sess *s = &h->s;
 	struct smtp_reply r;
-	struct dsn d;
+	struct dsn d, *keep;
 	char safe[REASON_MAX], err[256];
 	size_t i;
 
 	log_verbose(">>> [message, %zu bytes]", smtp_msg_size(m));
 	if (smtp_msg_send(&s->c, m, err, sizeof(err)) != 0 && !s->c.broken) {
 		/* The message can not be read: never end it with a dot. */
+		keep = s->why;
 		s->why = &d;
 		(void)smtp_sess_defer(s, "4.3.0", "%s", err);
+		s->why = keep;
 		set_all(j, st, E_ACC, DLV_TEMPFAIL, &d);
 		to_state(j, st, E_ACC, E_FINAL);
 		s->c.broken = 1;
@@ -335,9 +356,11 @@ tx_data(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 	log_verbose(">>> .");
 	if (smtp_conn_put(&s->c, ".\r\n", 3, smtp_timeout(SMTP_TMO_BLOCK)) != 0 ||
 	    smtp_conn_flush(&s->c, smtp_timeout(SMTP_TMO_BLOCK)) != 0) {
+		keep = s->why;
 		s->why = &d;
 		(void)smtp_sess_defer(s, "4.4.2", "write error while sending the "
 		    "message: %s", strerror(s->c.err));
+		s->why = keep;
 		set_all(j, st, E_ACC, DLV_TEMPFAIL, &d);
 		to_state(j, st, E_ACC, E_SEND);
 		hop_close(h, 0);
@@ -430,7 +453,7 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 {
 	struct smtp_sess *s = &h->s;
 	struct smtp_reply r;
-	struct dsn d;
+	struct dsn d, *keep;
 	char *cmd, sz[32];
 	size_t i, k, late = 0, nacc = 0, nsend = 0;
 	int pipe = s->pipelining, lost = 0, stop = 0, utf8;
@@ -449,8 +472,10 @@ tx_run(struct hop *h, struct dlv_job *j, enum est *st, struct smtp_msg *m)
 			return (tx_lost(h, j, st, "RSET", &r));
 		if (r.code / 100 != 2) {
 			/* out of step with the server: start afresh */
+			keep = s->why;
 			s->why = &d;
 			(void)smtp_sess_defer(s, "4.4.2", "RSET refused: %s", r.text);
+			s->why = keep;
 			set_all(j, st, E_SEND, DLV_TEMPFAIL, &d);
 			hop_close(h, 0);
 			return (TX_LOST);

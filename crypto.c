@@ -371,7 +371,7 @@ bio_text(BIO *b, char *buf, size_t len)
 		n = (long)len - 1;
 	memcpy(buf, p, (size_t)n);
 	buf[n] = '\0';
-	smtp_sanitise(buf, (size_t)n);
+	text_sanitise(buf, (size_t)n);
 	(void)BIO_reset(b);
 }
 

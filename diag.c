@@ -186,7 +186,7 @@ show_mx(struct route *rt, int depth, const char *domain)
 	memset(&why, 0, sizeof(why));
 	r = dns_get_mx_list(domain, SMTP_PORT, 0, &mx, &n, &why);
 	if (r != DLV_OK) {
-		smtp_sanitise(why.text, strlen(why.text));
+		text_sanitise(why.text, strlen(why.text));
 		indent(depth + 1);
 		printf("%s: %s\n", r == DLV_PERMFAIL ? "undeliverable" : "deferred",
 		    why.text);

@@ -361,6 +361,8 @@ __dead void diex(int ex, const char *fmt, ...) __printflike(2, 3);
  * bytes that are not well-formed UTF-8, capped at len-1.
  */
 char	*log_safe(char *dst, size_t len, const char *src);
+/* Replace control characters other than TAB by '?' in place. */
+void	 text_sanitise(char *p, size_t n);
 /*
  * The length (1 to 4) of the well-formed UTF-8 sequence (RFC 3629) that
  * starts at p, 1 for an ASCII byte; 0 if p starts none (a stray
@@ -939,8 +941,6 @@ int	 smtp_timeout(int rfc);
 /* The connection's buffered write; errors stick (c->broken).  0 or -1. */
 int	 smtp_conn_put(struct smtp_conn *c, const void *p, size_t n, int timeout);
 int	 smtp_conn_flush(struct smtp_conn *c, int timeout);
-/* Replace control characters other than TAB by '?' in place. */
-void	 smtp_sanitise(char *p, size_t n);
 
 /*
  * An open session with one host (net.c), as smtp.c drives it: the

@@ -232,20 +232,6 @@ smtp_timeout(int rfc)
 	return (config.timeout > 0 && config.timeout < rfc ? config.timeout : rfc);
 }
 
-/* smtp_sanitise - replace control characters (not TAB) so text is safe to use */
-void
-smtp_sanitise(char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			p[i] = '?';
-	}
-}
-
 static int
 reply_code_ok(const char *l, size_t n)
 {
@@ -316,7 +302,7 @@ smtp_read_reply(struct smtp_conn *c, int timeout, struct smtp_reply *r)
 	for (;;) {
 		if ((err = conn_getline(c, deadline, line, &n)) != SMTP_ROK)
 			return (reply_err(c, r, err, timeout, NULL));
-		smtp_sanitise(line, n);
+		text_sanitise(line, n);
 		if (!reply_code_ok(line, n))
 			return (reply_err(c, r, SMTP_RSYNTAX, timeout, line));
 		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');

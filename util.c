@@ -203,6 +203,20 @@ utf8_seq(const unsigned char *p)
 	return (n);
 }
 
+/* text_sanitise - replace control characters (not TAB) so text is safe to use */
+void
+text_sanitise(char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			p[i] = '?';
+	}
+}
+
 /*
  * log_safe - copy untrusted text for a log line or a bounce: control
  * characters other than TAB become \r, \n, \0-style or \xNN escapes,

@@ -760,21 +760,84 @@ daemon_next(time_t now, int interval)
 	return (next);
 }
 
+/* sighup_noop - SIGHUP interrupts a wait (see main), nothing more */
+static void
+sighup_noop(int sig __unused)
+{
+}
+
+/*
+ * daemon_run - one run of the queue daemon, in a child of its own that
+ * reads dma.conf, auth.conf (at its first remote delivery) and the
+ * aliases afresh: an edited configuration takes effect at the next run
+ * (SIGHUP, systemctl reload: at once) without a restart, a broken one
+ * fails that run only (logged), and nothing a run leaves behind stays in
+ * the daemon.  scheduled: honour each entry's next attempt time.
+ */
+static void
+daemon_run(int scheduled)
+{
+	struct sigaction sa;
+	struct runq_opts ro;
+	struct queue q;
+	char why[512];
+	pid_t pid;
+	int st;
+
+	if ((pid = fork()) == -1) {
+		log_msg(LOG_ERR, "can not fork a queue run: %s; trying again at "
+		    "the next one", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		/* SIGTERM and SIGINT are the daemon's: this run ends first. */
+		memset(&sa, 0, sizeof(sa));
+		sigemptyset(&sa.sa_mask);
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sa.sa_handler = sighup_noop;
+		sigaction(SIGHUP, &sa, NULL);
+		conf_init(&config);
+		if (conf_load(DMA_CONF_FILE, &config, why, sizeof(why)) != CONF_OK) {
+			log_msg(LOG_ERR, "%s; queue run skipped", why);
+			_exit(EX_CONFIG);
+		}
+		hostname_init(config.mailname);
+		if (spool_load(&q, 1, why, sizeof(why)) != 0) {
+			log_msg(LOG_ERR, "%s", why);
+			_exit(EX_NOINPUT);
+		}
+		load_aliases(0);
+		memset(&ro, 0, sizeof(ro));
+		ro.aliases = aliases;
+		ro.uid = invoker_uid;
+		ro.scheduled = scheduled;
+		runq_run(&q, &ro);
+		_exit(EX_OK);
+	}
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (WIFSIGNALED(st))
+		log_msg(LOG_ERR, "the queue run %ld was killed by signal %d",
+		    (long)pid, WTERMSIG(st));
+}
+
 /*
  * do_daemon - dma -q30m: stay in the background and run the queue
  * every interval, each entry at its next attempt time (so an entry
  * deferred for 5 minutes is tried after 5 minutes, not at the next
  * interval).  One per spool (spool_daemon_lock): a second one exits
- * 75.  SIGHUP or a dma -q (the flush file) runs every entry at once;
- * SIGTERM ends it after the run in progress, so no entry stays locked.
+ * 75.  Each run is a child that reads the configuration again
+ * (daemon_run).  SIGHUP or a dma -q (the flush file) runs every entry at
+ * once; SIGTERM ends it after the run in progress, so no entry stays
+ * locked.
  * Root only: an ordinary user's daemon would hold the spool's lock.
  */
 static __dead void
 do_daemon(const struct opts *o)
 {
 	struct sigaction sa;
-	struct runq_opts ro;
-	struct queue q;
 	char why[512];
 	pid_t holder;
 	time_t next, slept;
@@ -807,19 +870,7 @@ do_daemon(const struct opts *o)
 	log_msg(LOG_INFO, "queue daemon started: a run every %d seconds",
 	    o->interval);
 	while (!daemon_stop) {
-		if (spool_load(&q, 1, why, sizeof(why)) != 0) {
-			log_msg(LOG_ERR, "%s", why);
-		} else {
-			alias_free(aliases);
-			aliases = NULL;
-			load_aliases(0);
-			memset(&ro, 0, sizeof(ro));
-			ro.aliases = aliases;
-			ro.uid = invoker_uid;
-			ro.scheduled = !woken;
-			runq_run(&q, &ro);
-			spool_free(&q);
-		}
+		daemon_run(!woken);
 		woken = 0;
 		daemon_wake = 0;
 		slept = time(NULL);
@@ -1015,11 +1066,6 @@ do_serverinfo(int argc, char **argv)
 	rc = diag_serverinfo(argc > 0 ? argv[0] : NULL, auth);
 	conf_free_auth(auth);
 	exit(rc);
-}
-
-static void
-sighup_noop(int sig __unused)
-{
 }
 
 int

@@ -1,7 +1,8 @@
 # queue-daemon.sh - dma -q30m: the queue daemon retries a deferred entry
 # at its next attempt time (RETRYDELAY, not the interval), a second
 # instance is refused (exit 75), a user may not start one (exit 77), a
-# plain `dma -q` wakes it, and SIGTERM ends it with no entry locked.
+# plain `dma -q` wakes it, every run reads dma.conf afresh (a broken one
+# skips that run only), and SIGTERM ends it with no entry locked.
 
 MSG='Subject: daemon test
 
@@ -54,7 +55,34 @@ syslog_mark
 run_as bob "$DMA" -q -qInothing
 ok "dma -q wakes the daemon: delivered" wait_until 30 no_qfiles
 
+# each run reads dma.conf afresh: a new smarthost (another port) named
+# while the daemon runs is used by its next run, woken by SIGHUP
+smtpd_start d3 || exit 1
+smtpd_conf d3 DEFER
+printf '%s' "$MSG" | send_as alice moved@example.org
+syslog_mark
+kill -HUP "$pid"
+ok "a changed dma.conf is read by the next run" wait_until 30 no_qfiles
+is "SIGHUP: the new smarthost got it" "$(smtpd_messages d3)" 1
+is "and the old one did not" "$(smtpd_messages d2)" 1
+
+# a broken dma.conf fails that run only: logged, the daemon stays, and
+# the run after the repair delivers
+printf '%s' "$MSG" | send_as alice later@example.org
+printf 'NOSUCHKEY 1\n' | dma_conf
+syslog_mark
+kill -HUP "$pid"
+ok "a broken dma.conf: the run is skipped and logged" \
+    wait_until 20 logged 'queue run skipped'
+ok "the daemon outlives it" kill -0 "$pid"
+ok "the entry stays queued" test -n "$(qfiles)"
+smtpd_conf d3 DEFER
+kill -HUP "$pid"
+ok "repaired: the next run delivers" wait_until 30 no_qfiles
+is "to the new smarthost" "$(smtpd_messages d3)" 2
+
 kill -TERM "$pid"
 ok "SIGTERM: the daemon ends" wait_until 20 not_running "$pid"
 ok "SIGTERM: logged" syslog_has 'queue daemon stopped'
 smtpd_stop d2
+smtpd_stop d3

@@ -227,8 +227,11 @@ parse_path(const char *arg, const char *kw, char *addr, size_t addrlen,
 
 /*
  * mail_params_ok - the MAIL parameters we know: BODY=7BIT|8BITMIME (we
- * announce 8BITMIME) and SIZE=digits (accepted, not announced).  Returns
- * 0, or an SMTP code (501/555) with the reply text in msg.
+ * announce 8BITMIME), SMTPUTF8 (announced; RFC 6531: it takes no value,
+ * and what it allows, UTF-8 addresses and headers, is taken with or
+ * without it, as on the command line) and SIZE=digits (accepted, not
+ * announced).  Returns 0, or an SMTP code (501/555) with the reply text
+ * in msg.
  */
 static int
 mail_params_ok(const char *params, const char **msg)
@@ -251,6 +254,12 @@ mail_params_ok(const char *params, const char **msg)
 			if (strcasecmp(v + 1, "7BIT") != 0 &&
 			    strcasecmp(v + 1, "8BITMIME") != 0) {
 				*msg = "5.5.4 Unsupported BODY type";
+				return (501);
+			}
+		} else if (strncasecmp(tok, "SMTPUTF8", 8) == 0 &&
+		    (tok[8] == '\0' || tok[8] == '=')) {
+			if (tok[8] == '=') {
+				*msg = "5.5.4 SMTPUTF8 takes no value";
 				return (501);
 			}
 		} else if (strncasecmp(tok, "SIZE=", 5) == 0) {
@@ -316,6 +325,7 @@ cmd_ehlo(struct session *s, const char *arg)
 	reply(s, "250-%s", hostname());
 	reply(s, "250-8BITMIME");
 	reply(s, "250-PIPELINING");
+	reply(s, "250-SMTPUTF8");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 

@@ -28,6 +28,7 @@ is "alice: the replies" "$(printf '%s\n' "$out" | mask_replies)" "\
 250-$HOST
 250-8BITMIME
 250-PIPELINING
+250-SMTPUTF8
 250 ENHANCEDSTATUSCODES
 250 2.1.0 Ok
 250 2.1.5 Ok
@@ -35,7 +36,7 @@ is "alice: the replies" "$(printf '%s\n' "$out" | mask_replies)" "\
 250 2.0.0 Ok: queued as QID
 221 2.0.0 Bye"
 ok "every reply ends with CRLF" sh -c \
-    '[ "$(printf "%s\n" "$1" | grep -c "$(printf "\r")\$")" = 10 ]' sh "$out"
+    '[ "$(printf "%s\n" "$1" | grep -c "$(printf "\r")\$")" = 11 ]' sh "$out"
 ok "alice's message delivered" wait_queue_empty
 {
 	echo "From alice@$HOST DATE"
@@ -118,3 +119,26 @@ is "cut off: no reply after 354" "$(printf '%s\n' "$out" | tr -d '\r' | tail -n 
 ok "cut off: queue stays empty" wait_queue_empty
 is "cut off: spool empty (but for mailbox journals)" "$(ls -A "$SPOOL" | grep -v "^J")" ""
 is "cut off: nothing delivered" "$(count_msgs /var/mail/bob)" 0
+
+# -- 4. SMTPUTF8 (RFC 6531): offered, taken on MAIL, a UTF-8 sender and
+# header reach the mbox as sent ------------------------------------------
+: >/var/mail/bob
+capture run_as alice "$DMA" -bs <<'EOF2'
+EHLO client.example
+MAIL FROM:<jürgen@example.org> SMTPUTF8
+RCPT TO:<bob>
+DATA
+Subject: grüße
+
+körper
+.
+QUIT
+EOF2
+is "SMTPUTF8: exit 0" "$rc" 0
+like "SMTPUTF8: offered in the EHLO reply" "$out" '250-SMTPUTF8'
+like "SMTPUTF8: the MAIL with it is taken" "$(printf '%s\n' "$out" | tr -d '\r')" \
+    $'250 2.1.0 Ok\n250 2.1.5 Ok'
+ok "SMTPUTF8: delivered" wait_queue_empty
+like "SMTPUTF8: the UTF-8 sender in the From_ line" "$(cat /var/mail/bob)" \
+    '^From jürgen@example\.org '
+like "SMTPUTF8: the UTF-8 header unchanged" "$(cat /var/mail/bob)" 'Subject: grüße'

@@ -25,7 +25,7 @@ static char dir[] = "/tmp/t_bsmtp.XXXXXX";
 
 #define GREETING	"220 testhost ESMTP DragonFly Mail Agent " DMA_VERSION "\r\n"
 #define EHLO_REPLY	"250-testhost\r\n250-8BITMIME\r\n250-PIPELINING\r\n" \
-			"250 ENHANCEDSTATUSCODES\r\n"
+			"250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n"
 
 /* Two-target alias whose second target does not exist. */
 static char grp[] = "grp", g1[] = "g1@x.org", g2[] = "nosuchuser-zq";
@@ -221,11 +221,15 @@ static const struct dialogue dialogues[] = {
 	  "mail from: <a@x.org> body=7bit\r\nRSET\r\n"
 	  "MAIL FROM:<a@x.org> BODY=BINARYMIME\r\n"
 	  "MAIL FROM:<a@x.org> SIZE=12k\r\n"
-	  "MAIL FROM:<a@x.org> SMTPUTF8\r\nQUIT\r\n",
+	  "MAIL FROM:<a@x.org> SMTPUTF8=yes\r\n"
+	  "MAIL FROM:<a@x.org> SMTPUTF8X\r\n"
+	  "MAIL FROM:<j\xc3\xbcrgen@x.org> smtputf8 BODY=8BITMIME\r\nQUIT\r\n",
 	  "250 2.1.0 Ok\r\n250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.0.0 Ok\r\n"
 	  "501 5.5.4 Unsupported BODY type\r\n"
 	  "501 5.5.4 Bad SIZE parameter\r\n"
-	  "555 5.5.4 Unsupported parameter\r\n221 2.0.0 Bye\r\n" },
+	  "501 5.5.4 SMTPUTF8 takes no value\r\n"
+	  "555 5.5.4 Unsupported parameter\r\n"
+	  "250 2.1.0 Ok\r\n221 2.0.0 Bye\r\n" },
 	{ "bad RCPT",
 	  "MAIL FROM:<>\r\nRCPT TO:<>\r\nRCPT TO:<a@x.org> NOTIFY=NEVER\r\n"
 	  "RCPT FROM:<a@x.org>\r\nRCPT TO:<nosuchuser-zq>\r\nRCPT TO:<x\"y@x.org>\r\n"

@@ -26,6 +26,7 @@ tarpit_start() {
 	for a in "$@"; do
 		args="$args --listen $a"
 	done
+	rm -f "$d/stdout" "$d/stderr"	# no READY of an earlier start
 	/usr/bin/python3 "$SRC/test/integration/fixtures/tarpit.py" --dir "$d" \
 	    --mode "$mode" --delay "$delay" $args >"$d/stdout" 2>"$d/stderr" </dev/null &
 	echo $! >"$d/pid"

@@ -46,6 +46,9 @@ smtpd_start() {
 		--port|--port=*) port_arg= ;;
 		esac
 	done
+	# A restart under the same name must not find the last READY line:
+	# the shell truncates stdout in the child, maybe after the first grep.
+	rm -f "$d/stdout" "$d/stderr"
 	/usr/bin/python3 "$SRC/test/integration/smtpd.py" --dir "$d" $port_arg "$@" \
 	    >"$d/stdout" 2>"$d/stderr" </dev/null &
 	echo $! >"$d/pid"

@@ -766,6 +766,21 @@ sighup_noop(int sig __unused)
 {
 }
 
+/* daemon_signals - the handlers of SIGTERM and SIGINT, and of SIGHUP */
+static void
+daemon_signals(void (*term)(int), void (*hup)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = hup;
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 /*
  * daemon_run - one run of the queue daemon, in a child of its own that
  * reads dma.conf, auth.conf (at its first remote delivery) and the
@@ -777,7 +792,6 @@ sighup_noop(int sig __unused)
 static void
 daemon_run(int scheduled)
 {
-	struct sigaction sa;
 	struct runq_opts ro;
 	struct queue q;
 	char why[512];
@@ -791,13 +805,7 @@ daemon_run(int scheduled)
 	}
 	if (pid == 0) {
 		/* SIGTERM and SIGINT are the daemon's: this run ends first. */
-		memset(&sa, 0, sizeof(sa));
-		sigemptyset(&sa.sa_mask);
-		sa.sa_handler = SIG_IGN;
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
-		sa.sa_handler = sighup_noop;
-		sigaction(SIGHUP, &sa, NULL);
+		daemon_signals(SIG_IGN, sighup_noop);
 		conf_init(&config);
 		if (conf_load(DMA_CONF_FILE, &config, why, sizeof(why)) != CONF_OK) {
 			log_msg(LOG_ERR, "%s; queue run skipped", why);
@@ -837,7 +845,6 @@ daemon_run(int scheduled)
 static __dead void
 do_daemon(const struct opts *o)
 {
-	struct sigaction sa;
 	char why[512];
 	pid_t holder;
 	time_t next, slept;
@@ -860,13 +867,7 @@ do_daemon(const struct opts *o)
 	daemon_locked = 1;
 	if (!o->foreground && daemonize() != 0)
 		die(EX_OSERR, "can not daemonize");
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = daemon_sigterm;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = daemon_sighup;
-	sigaction(SIGHUP, &sa, NULL);
+	daemon_signals(daemon_sigterm, daemon_sighup);
 	log_msg(LOG_INFO, "queue daemon started: a run every %d seconds",
 	    o->interval);
 	while (!daemon_stop) {

@@ -849,21 +849,54 @@ copy_orig(FILE *out, FILE *orig, int full)
 	return (r);
 }
 
+/*
+ * report_start - the first line of a report about orig (a bounce or a
+ * delay notice): orig is rewound (delivery attempts have read it; the
+ * report wants all of it), date gets the report's date and the Received
+ * field naming id is written.  0, or -1.
+ */
+static int
+report_start(FILE *out, FILE *orig, const char *id, char *date, size_t len)
+{
+	if (fseeko(orig, 0, SEEK_SET) != 0)
+		return (-1);
+	rfc822date(date, len, time(NULL));
+	fprintf(out, "Received: from MAILER-DAEMON\n"
+	    "\tid %s\n"
+	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
+	    "\t%s\n",
+	    id, hostname(), DMA_VERSION, systemhostname(), date);
+	return (0);
+}
+
+/*
+ * report_end - the end of a report: the reason, then the original
+ * message (full) or its header.  0, or -1 on a read or write error.
+ */
+static int
+report_end(FILE *out, const char *reason, FILE *orig, int full)
+{
+	write_reason(out, reason);
+	fprintf(out, "\n"
+	    "\n"
+	    "%s\n"
+	    "\n",
+	    full ? "Original message follows." : "Message headers follow.");
+	if (copy_orig(out, orig, full) != 0)
+		return (-1);
+	if (fflush(out) != 0 || ferror(out))
+		return (-1);
+	return (0);
+}
+
 int
 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
     const char *reason, FILE *orig, int full)
 {
 	char date[64];
 
-	/* Delivery attempts have read orig; the bounce wants all of it. */
-	if (fseeko(orig, 0, SEEK_SET) != 0)
+	if (report_start(out, orig, bounceid, date, sizeof(date)) != 0)
 		return (-1);
-	rfc822date(date, sizeof(date), time(NULL));
-	fprintf(out, "Received: from MAILER-DAEMON\n"
-	    "\tid %s\n"
-	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
-	    "\t%s\n",
-	    bounceid, hostname(), DMA_VERSION, systemhostname(), date);
 	fprintf(out, "X-Original-To: <%s>\n"
 	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
 	    "To: %s\n"
@@ -878,17 +911,7 @@ mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 	    "There was an error delivering your mail to <%s>.\n"
 	    "\n",
 	    DMA_VERSION, hostname(), it->addr);
-	write_reason(out, reason);
-	fprintf(out, "\n"
-	    "\n"
-	    "%s\n"
-	    "\n",
-	    full ? "Original message follows." : "Message headers follow.");
-	if (copy_orig(out, orig, full) != 0)
-		return (-1);
-	if (fflush(out) != 0 || ferror(out))
-		return (-1);
-	return (0);
+	return (report_end(out, reason, orig, full));
 }
 
 /*
@@ -902,15 +925,9 @@ mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
 {
 	char date[64], queued[64];
 
-	if (fseeko(orig, 0, SEEK_SET) != 0)
+	if (report_start(out, orig, noticeid, date, sizeof(date)) != 0)
 		return (-1);
-	rfc822date(date, sizeof(date), time(NULL));
 	rfc822date(queued, sizeof(queued), it->qtime);
-	fprintf(out, "Received: from MAILER-DAEMON\n"
-	    "\tid %s\n"
-	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
-	    "\t%s\n",
-	    noticeid, hostname(), DMA_VERSION, systemhostname(), date);
 	fprintf(out, "X-Original-To: <%s>\n"
 	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
 	    "To: %s\n"
@@ -927,16 +944,7 @@ mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
 	    "need to send it again.  The last error was:\n"
 	    "\n",
 	    DMA_VERSION, hostname(), it->addr, queued, maxage);
-	write_reason(out, reason);
-	fprintf(out, "\n"
-	    "\n"
-	    "Message headers follow.\n"
-	    "\n");
-	if (copy_orig(out, orig, 0) != 0)
-		return (-1);
-	if (fflush(out) != 0 || ferror(out))
-		return (-1);
-	return (0);
+	return (report_end(out, reason, orig, 0));
 }
 
 /*
@@ -954,14 +962,8 @@ mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
 	if (n == 1)
 		return (mail_bounce_write(out, its[0], bounceid, reason, orig,
 		    full));
-	if (fseeko(orig, 0, SEEK_SET) != 0)
+	if (report_start(out, orig, bounceid, date, sizeof(date)) != 0)
 		return (-1);
-	rfc822date(date, sizeof(date), time(NULL));
-	fprintf(out, "Received: from MAILER-DAEMON\n"
-	    "\tid %s\n"
-	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
-	    "\t%s\n",
-	    bounceid, hostname(), DMA_VERSION, systemhostname(), date);
 	for (i = 0; i < n; i++)
 		fprintf(out, "X-Original-To: <%s>\n", its[i]->addr);
 	fprintf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
@@ -980,15 +982,5 @@ mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
 	for (i = 0; i < n; i++)
 		fprintf(out, "  <%s>\n", its[i]->addr);
 	fputs("\n", out);
-	write_reason(out, reason);
-	fprintf(out, "\n"
-	    "\n"
-	    "%s\n"
-	    "\n",
-	    full ? "Original message follows." : "Message headers follow.");
-	if (copy_orig(out, orig, full) != 0)
-		return (-1);
-	if (fflush(out) != 0 || ferror(out))
-		return (-1);
-	return (0);
+	return (report_end(out, reason, orig, full));
 }

@@ -80,7 +80,7 @@ printf '%s\r\n' \
 chmod 0644 "$T/bs.in"
 capture run_as alice "$DMA" -bs <"$T/bs.in"
 is "-bs: exit 0" "$rc" 0
-is "-bs: the replies" "$(printf '%s\n' "$out" | tr -d '\r' | sed 1,5d |
+is "-bs: the replies" "$(printf '%s\n' "$out" | tr -d '\r' | sed 1,6d |
     sed -E 's/(queued as )[0-9a-f]+$/\1QID/')" "\
 555 5.5.4 Unsupported parameter
 555 5.5.4 Unsupported parameter

@@ -579,7 +579,7 @@ int	 mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
 int	 mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
 	    const char *bounceid, const char *reason, FILE *orig, int full);
 
-/* ---- spool.c ------------------------------------------------------- */
+/* ---- spool.c, spoollist.c, spoolstate.c ---------------------------- */
 /* Create spooldir/tmp_XXXXXXXXXX, 0660, locked; msgid = hex inode. */
 int	 spool_create(struct spool_tmp *t, char *why, size_t whylen);
 /*

@@ -1,9 +1,12 @@
 /*
  * spool.c - the queue: file format, queue ids, locks, atomic
- * create/link/remove, cleanup of stale files, queue listing.
+ * create/link/remove, reading one entry.  With spoollist.c (listing,
+ * cleanup of stale files, -bp) and spoolstate.c (rewriting the delivery
+ * state, daemon lock, flush file), which share spoolint.h and call into
+ * this file, it is the spool module.
  *
- * Owns every file in the spool directory (config.spooldir); no other
- * module creates, renames or removes anything there.  Side effects:
+ * The module owns every file in the spool directory (config.spooldir);
+ * no other module creates, renames or removes anything there.  Side effects:
  * files in the spool directory, flock(2) locks on them, syslog.
  * Runs setgid mail (egid mail gives access to the 2770 spool directory)
  * as the submitting user, or as whoever runs the queue; files are created
@@ -136,48 +139,31 @@
 #include <unistd.h>
 
 #include "dma.h"
-
-#define QFILE_MAX	(64 * 1024)	/* cap on a Q file read back */
-#define STALE_TMP_AGE	60		/* seconds before a dead tmp_ goes */
-#define QID_MAX		64		/* length of "{msgid}.{n}" */
-#define SPOOL_VERSION	2		/* Q file and trailer version */
-#define TAIL_PREFIX	"DMA-Trailer: "	/* the trailer's last line: */
-#define TAIL_FMT	TAIL_PREFIX "%03u %016llx\n"
-#define TAIL_LEN	(sizeof(TAIL_PREFIX) - 1 + 3 + 1 + 16 + 1)
-#define TRAILER_MAX	(16 * 1024 * 1024) /* cap on a trailer read back */
-#define WHY_MAX		(2 * PATH_MAX + 512) /* a reason naming Q and M */
-
-/* Names collected from one readdir pass. */
-struct names {
-	char	**v;
-	size_t	 n;
-	size_t	 cap;
-};
-
-static const char *
-spooldir(void)
+#include "spoolint.h"
+const char *
+spool_dir(void)
 {
 	return (config.spooldir != NULL ? config.spooldir : SPOOL_PATH);
 }
 
 /* spool_path - "{spooldir}/{prefix}{name}" into buf; -1 if too long */
-static int
+int
 spool_path(char *buf, size_t len, const char *prefix, const char *name)
 {
-	if (xsnprintf(buf, len, "%s/%s%s", spooldir(), prefix, name) != 0) {
+	if (xsnprintf(buf, len, "%s/%s%s", spool_dir(), prefix, name) != 0) {
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
 	return (0);
 }
 
-/* dir_sync - fsync the spool directory so link/unlink are durable */
-static int
-dir_sync(void)
+/* spool_dir_sync - fsync the spool directory so link/unlink are durable */
+int
+spool_dir_sync(void)
 {
 	int fd, r, saved;
 
-	fd = open(spooldir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(spool_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return (-1);
 	r = fsync(fd);
@@ -202,9 +188,9 @@ hexpart_ok(const char *s, size_t len)
 	return (1);
 }
 
-/* qid_ok - s matches ^[0-9a-f]+\.[0-9a-f]+$ and is not absurdly long */
-static int
-qid_ok(const char *s)
+/* spool_qid_ok - s matches ^[0-9a-f]+\.[0-9a-f]+$ and is not absurdly long */
+int
+spool_qid_ok(const char *s)
 {
 	const char *dot;
 	size_t len;
@@ -236,9 +222,9 @@ hexcmp(const char *a, size_t alen, const char *b, size_t blen)
 	return (c < 0 ? -1 : c > 0);
 }
 
-/* qid_cmp - numeric order of two well-formed queue ids */
-static int
-qid_cmp(const char *a, const char *b)
+/* spool_qid_cmp - numeric order of two well-formed queue ids */
+int
+spool_qid_cmp(const char *a, const char *b)
 {
 	const char *da = strchr(a, '.'), *db = strchr(b, '.');
 	int c;
@@ -249,9 +235,9 @@ qid_cmp(const char *a, const char *b)
 	return (hexcmp(da + 1, strlen(da + 1), db + 1, strlen(db + 1)));
 }
 
-/* write_all - write len bytes to fd, retrying short writes */
-static int
-write_all(int fd, const char *buf, size_t len)
+/* spool_write_all - write len bytes to fd, retrying short writes */
+int
+spool_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t w = write(fd, buf, len);
@@ -297,15 +283,15 @@ read_capped(int fd, char *buf, size_t cap, off_t size)
 }
 
 /*
- * create_exact - create path exclusively with exactly the given mode.
+ * spool_create_exact - create path exclusively with exactly the given mode.
  *
  * The umask (077 since main) is lifted for the open itself so that the
  * file never exists with a narrower mode: a crash right after the open
  * must not leave a file that group mail (another user's queue run) cannot
  * open.  Symlinks are not followed.
  */
-static int
-create_exact(const char *path, int flags, mode_t mode)
+int
+spool_create_exact(const char *path, int flags, mode_t mode)
 {
 	mode_t old;
 	int fd, saved;
@@ -346,7 +332,7 @@ create_random_tmp(char *path, size_t len)
 		name[sizeof(rnd)] = '\0';
 		if (spool_path(path, len, "tmp_", name) != 0)
 			return (-1);
-		fd = create_exact(path, O_RDWR, 0660);
+		fd = spool_create_exact(path, O_RDWR, 0660);
 		if (fd >= 0 || errno != EEXIST)
 			return (fd);
 	}
@@ -408,7 +394,7 @@ fail:
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 	snprintf(why, whylen, "can not create temp file in `%s': %s",
-	    spooldir(), strerror(saved));
+	    spool_dir(), strerror(saved));
 	return (-1);
 }
 
@@ -431,10 +417,10 @@ write_qfile(const char *path, const char *qid, const char *sender,
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
-	fd = create_exact(path, O_WRONLY, 0660);
+	fd = spool_create_exact(path, O_WRONLY, 0660);
 	if (fd < 0)
 		return (-1);
-	if (write_all(fd, buf, strlen(buf)) != 0) {
+	if (spool_write_all(fd, buf, strlen(buf)) != 0) {
 		saved = errno;
 		close(fd);
 		unlink(path);
@@ -476,9 +462,9 @@ write_trailer(struct spool_tmp *t, const char *sender,
 	return (0);
 }
 
-/* qitem_new - a fresh entry for qid with paths filled in */
-static struct qitem *
-qitem_new(const char *qid, const char *sender, const char *addr)
+/* spool_item_new - a fresh entry for qid with paths filled in */
+struct qitem *
+spool_item_new(const char *qid, const char *sender, const char *addr)
 {
 	struct qitem *it;
 	char qpath[PATH_MAX], mpath[PATH_MAX];
@@ -501,8 +487,8 @@ qitem_new(const char *qid, const char *sender, const char *addr)
 	return (it);
 }
 
-static void
-qitem_free(struct qitem *it)
+void
+spool_item_free(struct qitem *it)
 {
 	spool_release(it);
 	free(it->queueid);
@@ -561,7 +547,7 @@ commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
 	 * delivering them, so a failing fsync must not roll them back (that
 	 * removed mail in delivery).  The caller is told SPOOL_ESYNC.
 	 */
-	return (dir_sync() != 0 ? SPOOL_ESYNC : 0);
+	return (spool_dir_sync() != 0 ? SPOOL_ESYNC : 0);
 }
 
 /*
@@ -617,7 +603,7 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 	if (ret == SPOOL_ESYNC) {
 		snprintf(why, whylen, "message queued as %s.*, but can not sync "
 		    "spool directory `%s': %s; it may not survive a crash",
-		    t->msgid, spooldir(), strerror(errno));
+		    t->msgid, spool_dir(), strerror(errno));
 		log_msg(LOG_ERR, "%s", why);
 	}
 
@@ -630,7 +616,7 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 		    log_safe(safe, sizeof(safe), r->addr), qid);
 		if (tailp == NULL)
 			continue;
-		it = qitem_new(qid, sender, r->addr);
+		it = spool_item_new(qid, sender, r->addr);
 		it->local = r->local;
 		it->qtime = now;
 		*tailp = it;
@@ -685,16 +671,16 @@ field_set(char **slot, const char *v, size_t n)
 }
 
 /*
- * parse_lines - read "Key: value" lines of buf (a Q file or the body of
+ * spool_parse_lines - read "Key: value" lines of buf (a Q file or the body of
  * a trailer) into val[] for keys[] (NULL-terminated, case-sensitive);
  * counts "Recipient" lines in *nrcpt and keeps the nth in val of
  * "Recipient" when want > 0 (else the last).  Unknown keys are ignored.
  * Every line ends with a newline and has a colon; blanks after the colon
  * are skipped.  0, or -1 with why.
  */
-static int
-parse_lines(const char *buf, size_t len, const char *const *keys, char **val,
-    unsigned want, unsigned *nrcpt, char *why, size_t whylen)
+int
+spool_parse_lines(const char *buf, size_t len, const char *const *keys,
+    char **val, unsigned want, unsigned *nrcpt, char *why, size_t whylen)
 {
 	const char *p = buf, *end = buf + len, *nl, *colon, *v;
 	size_t klen;
@@ -761,7 +747,7 @@ spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why,
 		snprintf(why, whylen, "empty queue file");
 		return (-1);
 	}
-	if (parse_lines(buf, len, keys, val, 0, &nrcpt, why, whylen) != 0)
+	if (spool_parse_lines(buf, len, keys, val, 0, &nrcpt, why, whylen) != 0)
 		goto fail;
 	if (val[3] != NULL) {
 		errno = 0;
@@ -772,7 +758,7 @@ spool_parse_qfile(const char *buf, size_t len, struct qitem *it, char *why,
 			goto fail;
 		}
 	}
-	if (val[0] == NULL || !qid_ok(val[0])) {
+	if (val[0] == NULL || !spool_qid_ok(val[0])) {
 		snprintf(why, whylen, val[0] == NULL ? "no `ID' line" :
 		    "invalid queue id");
 		goto fail;
@@ -814,8 +800,6 @@ fail:
  * parse counts as absent: the state is advice, never a reason to set
  * an entry aside.
  */
-static int trailer_tail(int, off_t, off_t *, char *, size_t);
-
 static const char *const state_keys[] = { "Attempts", "Last-Attempt",
     "Last-Error", "Next-Attempt", "Held", "Warned", NULL };
 #define NSTATE_KEYS	6
@@ -847,7 +831,7 @@ parse_state(const char *buf, size_t len, struct qstate *st)
 
 	memset(st, 0, sizeof(*st));
 	memset(val, 0, sizeof(val));
-	if (parse_lines(buf, len, state_keys, val, 0, &nrcpt, why,
+	if (spool_parse_lines(buf, len, state_keys, val, 0, &nrcpt, why,
 	    sizeof(why)) == 0) {
 		n = state_num(val[0]);
 		st->attempts = n > 1000000 ? 1000000 : (unsigned)n;
@@ -904,87 +888,6 @@ spool_state_error(struct qstate *st, const char *text)
 	st->error = xstrdup(buf);
 }
 
-/*
- * spool_save_state - rewrite the locked entry's Q file with its state.
- *
- * A Q file is rewritten only here, and only after a failed attempt or
- * by an administrator (never on the path of a successful delivery).  The
- * new file is tmp_state_{qid} (never a submission's tmp_{msgid}: 's' is
- * no hex digit), locked while written so that a cleanup never takes it
- * for a stale temp file, fsync'ed and given the old file's modification
- * time (the time queued, which the age rules read), then renamed over
- * Q{qid}: a crash leaves the old file or the new one, never a mix.  A
- * leftover temp file is removed by the cleanup of a later run.
- */
-int
-spool_save_state(struct qitem *it, char *why, size_t whylen)
-{
-	char tmp[PATH_MAX], name[QID_MAX + 16], *buf;
-	const struct qstate *st = &it->st;
-	struct timespec ts[2];
-	size_t len;
-	int fd, saved;
-
-	if (xsnprintf(name, sizeof(name), "tmp_state_%s", it->queueid) != 0 ||
-	    spool_path(tmp, sizeof(tmp), "", name) != 0) {
-		snprintf(why, whylen, "queue id `%s' too long", it->queueid);
-		return (-1);
-	}
-	buf = xasprintf("%sID: %s\nSender: %s\nRecipient: %s\n",
-	    it->version >= 2 ? "Version: 2\n" : "", it->queueid, it->sender,
-	    it->addr);
-	len = strlen(buf);
-	if (st->attempts > 0 || st->lastfail != 0 || st->next != 0) {
-		char *more = xasprintf("%sAttempts: %u\nLast-Attempt: %lld\n"
-		    "Last-Error: %s\nNext-Attempt: %lld\n", buf, st->attempts,
-		    (long long)st->lastfail, st->error != NULL ? st->error : "",
-		    (long long)st->next);
-
-		free(buf);
-		buf = more;
-	}
-	if (st->held) {
-		char *more = xasprintf("%sHeld: yes\n", buf);
-
-		free(buf);
-		buf = more;
-	}
-	if (st->warned != 0) {
-		char *more = xasprintf("%sWarned: %lld\n", buf,
-		    (long long)st->warned);
-
-		free(buf);
-		buf = more;
-	}
-	len = strlen(buf);
-	/* Under the entry's lock nobody else writes this name. */
-	(void)unlink(tmp);
-	fd = create_exact(tmp, O_WRONLY, 0660);
-	if (fd < 0)
-		goto fail;
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;
-	ts[1].tv_sec = it->qtime;
-	ts[1].tv_nsec = 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || write_all(fd, buf, len) != 0 ||
-	    fsync(fd) != 0 || futimens(fd, ts) != 0 ||
-	    rename(tmp, it->qpath) != 0) {
-		saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		goto fail;
-	}
-	close(fd);
-	free(buf);
-	return (0);
-fail:
-	snprintf(why, whylen, "can not write the state of `%s': %s",
-	    it->qpath, strerror(errno));
-	free(buf);
-	return (-1);
-}
-
 /* spool_msg_size - the size of the message of it, trailer excluded */
 off_t
 spool_msg_size(const struct qitem *it)
@@ -1002,7 +905,7 @@ spool_msg_size(const struct qitem *it)
 		return (-1);
 	}
 	mlen = st.st_size;
-	if (it->version >= 2 && trailer_tail(fd, st.st_size, &mlen, why,
+	if (it->version >= 2 && spool_trailer_tail(fd, st.st_size, &mlen, why,
 	    sizeof(why)) != 0)
 		mlen = -1;
 	close(fd);
@@ -1010,83 +913,12 @@ spool_msg_size(const struct qitem *it)
 }
 
 /*
- * spool_daemon_lock - one queue daemon per spool: an flock on qrun.pid,
- * held (the descriptor is kept open) until the process ends.  The pid in
- * it is for the messages only; the lock decides.
- */
-static int daemon_fd = -1;
-
-/* spool_daemon_pid - the daemon's pid changed (it was forked) */
-int
-spool_daemon_pid(pid_t pid)
-{
-	char buf[32];
-
-	if (daemon_fd < 0)
-		return (-1);
-	snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
-	if (ftruncate(daemon_fd, 0) != 0 ||
-	    pwrite(daemon_fd, buf, strlen(buf), 0) < 0)
-		return (-1);
-	return (0);
-}
-
-int
-spool_daemon_lock(pid_t *holder, char *why, size_t whylen)
-{
-	char path[PATH_MAX], buf[32];
-	struct stat st;
-	ssize_t r;
-	int fd;
-
-	*holder = 0;
-	if (spool_path(path, sizeof(path), "", "qrun.pid") != 0) {
-		snprintf(why, whylen, "spool path too long");
-		return (-1);
-	}
-	fd = create_exact(path, O_RDWR | O_NONBLOCK, 0660);
-	if (fd < 0 && errno == EEXIST)
-		fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "can not open `%s': %s", path,
-		    fd >= 0 ? "not a regular file" : strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return (-1);
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno != EWOULDBLOCK) {
-			snprintf(why, whylen, "can not lock `%s': %s", path,
-			    strerror(errno));
-			close(fd);
-			return (-1);
-		}
-		r = pread(fd, buf, sizeof(buf) - 1, 0);
-		if (r > 0) {
-			buf[r] = '\0';
-			*holder = (pid_t)strtol(buf, NULL, 10);
-		}
-		close(fd);
-		return (1);
-	}
-	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, strlen(buf), 0) < 0) {
-		snprintf(why, whylen, "can not write `%s': %s", path,
-		    strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	daemon_fd = fd;	/* stays open: the lock lasts as long as we do */
-	return (0);
-}
-
-/*
- * trailer_tail - check the last TAIL_LEN bytes of the message file fd
+ * spool_trailer_tail - check the last TAIL_LEN bytes of the message file fd
  * (size bytes): the version and the offset where the trailer starts,
  * which is the length of the message.  0, or -1 with why.
  */
-static int
-trailer_tail(int fd, off_t size, off_t *mlen, char *why, size_t whylen)
+int
+spool_trailer_tail(int fd, off_t size, off_t *mlen, char *why, size_t whylen)
 {
 	char tail[TAIL_LEN + 1], *ep;
 	unsigned long long off;
@@ -1161,7 +993,7 @@ trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
 		    "not a regular file" : strerror(errno));
 		goto out;
 	}
-	if (trailer_tail(fd, st.st_size, &mlen, why, whylen) != 0)
+	if (spool_trailer_tail(fd, st.st_size, &mlen, why, whylen) != 0)
 		goto out;
 	tlen = (size_t)(st.st_size - (off_t)TAIL_LEN - mlen);
 	if (tlen > TRAILER_MAX) {
@@ -1177,7 +1009,7 @@ trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
 		    r < 0 ? strerror(errno) : "short read");
 		goto out;
 	}
-	if (parse_lines(buf, tlen, keys, val, (unsigned)n, &nrcpt, why,
+	if (spool_parse_lines(buf, tlen, keys, val, (unsigned)n, &nrcpt, why,
 	    whylen) != 0)
 		goto out;
 	if (val[0] == NULL || strcmp(val[0], msgid) != 0) {
@@ -1206,60 +1038,18 @@ out:
 	return (ret);
 }
 
-/* names_add - remember a directory entry name */
-static void
-names_add(struct names *nm, const char *name)
-{
-	if (nm->n == nm->cap) {
-		nm->cap = nm->cap ? nm->cap * 2 : 64;
-		nm->v = xrealloc(nm->v, nm->cap * sizeof(*nm->v));
-	}
-	nm->v[nm->n++] = xstrdup(name);
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
-/* names_has - name is in nm, sorted by names_sort */
-static int
-names_has(const struct names *nm, const char *name)
-{
-	return (nm->n > 0 && bsearch(&name, nm->v, nm->n, sizeof(*nm->v),
-	    name_cmp) != NULL);
-}
-
-static void
-names_sort(struct names *nm)
-{
-	if (nm->n > 1)
-		qsort(nm->v, nm->n, sizeof(*nm->v), name_cmp);
-}
-
-static void
-names_free(struct names *nm)
-{
-	size_t i;
-
-	for (i = 0; i < nm->n; i++)
-		free(nm->v[i]);
-	free(nm->v);
-}
-
-/* exists - lstat says the path names something (errors count as yes) */
-static int
-exists(const char *path)
+/* spool_exists - lstat says the path names something (errors count as yes) */
+int
+spool_exists(const char *path)
 {
 	struct stat st;
 
 	return (lstat(path, &st) == 0 || errno != ENOENT);
 }
 
-/* uncommitted - tmp_{msgid} of the entry's message still exists */
-static int
-uncommitted(const char *qid)
+/* spool_uncommitted - tmp_{msgid} of the entry's message still exists */
+int
+spool_uncommitted(const char *qid)
 {
 	char name[QID_MAX + 8], path[PATH_MAX];
 	size_t mlen = strcspn(qid, ".");
@@ -1267,134 +1057,7 @@ uncommitted(const char *qid)
 	if (xsnprintf(name, sizeof(name), "tmp_%.*s", (int)mlen, qid) != 0 ||
 	    spool_path(path, sizeof(path), "", name) != 0)
 		return (1);
-	return (exists(path));
-}
-
-/* remove_logged - unlink path and log it at LOG_NOTICE */
-static int
-remove_logged(const char *path, const char *what)
-{
-	if (unlink(path) != 0) {
-		if (errno != ENOENT)
-			log_msg(LOG_WARNING, "can not remove %s `%s': %s",
-			    what, path, strerror(errno));
-		return (0);
-	}
-	log_msg(LOG_NOTICE, "removed %s `%s'", what, path);
-	return (1);
-}
-
-/* stale_time - t is more than the age rule away from now (either way) */
-static int
-stale_time(time_t t, time_t now)
-{
-	return (now - t > STALE_TMP_AGE || t - now > STALE_TMP_AGE);
-}
-
-/*
- * clean_tmp - roll back a crashed submission whose temp file is name.
- *
- * Nothing young is touched: a submitter may be between its open and its
- * lock.  A file old by its mtime (a future mtime counts as old, so nobody
- * can make a leftover immortal with touch) is judged by its lock when it
- * can be opened: a live submitter holds the lock.  After locking, the
- * path must still name the locked inode, else the submitter committed
- * (the unlink of tmp_ is the commit point) between our open and our lock.
- * A temp file this runner cannot open (another owner, mode 0600: left by
- * an older version or planted) is never a live submission, because
- * spool_create makes every temp file 0660 from the start: it is removed
- * by name.  Q/M files go first and the temp file last, so the entries
- * stay hidden until the last one is gone.  Returns 1 if something was
- * removed.
- */
-static int
-clean_tmp(const char *name, const struct names *all, time_t now)
-{
-	char path[PATH_MAX], msgid[32], other[PATH_MAX];
-	struct stat st, lst, mst;
-	size_t i, mlen;
-	int fd = -1, removed = 0;
-
-	if (spool_path(path, sizeof(path), "", name) != 0 ||
-	    lstat(path, &st) != 0 || S_ISDIR(st.st_mode) ||
-	    !stale_time(st.st_mtime, now))
-		return (0);
-	if (S_ISREG(st.st_mode)) {
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0 && errno != EACCES && errno != EPERM)
-			return (0);
-	}
-	if (fd >= 0) {
-		if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
-		    lstat(path, &lst) != 0 || st.st_dev != lst.st_dev ||
-		    st.st_ino != lst.st_ino || !stale_time(st.st_mtime, now))
-			goto out;
-	} else {
-		/*
-		 * XXX Without a lock the name is removed by what lstat saw:
-		 * re-checked just before the unlink, it can only be wrong
-		 * if the inode was freed and reused in between, which needs
-		 * another runner to remove this very name first.
-		 */
-		if (lstat(path, &lst) != 0 || st.st_dev != lst.st_dev ||
-		    st.st_ino != lst.st_ino || !stale_time(lst.st_mtime, now))
-			return (0);
-	}
-	if (S_ISREG(st.st_mode) && xsnprintf(msgid, sizeof(msgid), "%llx",
-	    (unsigned long long)st.st_ino) == 0 &&
-	    strcmp(name + 4, msgid) == 0) {
-		mlen = strlen(msgid);
-		for (i = 0; i < all->n; i++) {
-			const char *n = all->v[i];
-
-			if ((n[0] != 'Q' && n[0] != 'M') ||
-			    strncmp(n + 1, msgid, mlen) != 0 ||
-			    n[1 + mlen] != '.' || !qid_ok(n + 1) ||
-			    spool_path(other, sizeof(other), "", n) != 0)
-				continue;
-			/* An M file must be a link to this very inode. */
-			if (n[0] == 'M' && (lstat(other, &mst) != 0 ||
-			    mst.st_dev != st.st_dev || mst.st_ino != st.st_ino))
-				continue;
-			removed |= remove_logged(other, n[0] == 'Q' ?
-			    "stale queue file" : "stale message file");
-		}
-	}
-	removed |= remove_logged(path, "stale temp file");
-out:
-	if (fd >= 0)
-		close(fd);
-	return (removed);
-}
-
-/*
- * clean_orphan_m - remove M{qid} that has neither Q{qid} nor tmp_{msgid}.
- * An M whose Q was listed with it is not looked at (the common case: no
- * stat per entry); if that Q goes since, a later run sees the M alone.
- */
-static int
-clean_orphan_m(const char *name, const struct names *all)
-{
-	char path[PATH_MAX], tmpname[QID_MAX + 8], msgid[QID_MAX];
-	const char *qid = name + 1;
-	size_t mlen;
-
-	if (!qid_ok(qid))
-		return (0);
-	if (xsnprintf(path, sizeof(path), "Q%s", qid) == 0 &&
-	    names_has(all, path))
-		return (0);
-	mlen = (size_t)(strchr(qid, '.') - qid);
-	memcpy(msgid, qid, mlen);
-	msgid[mlen] = '\0';
-	if (spool_path(path, sizeof(path), "Q", qid) != 0 || exists(path))
-		return (0);
-	if (xsnprintf(tmpname, sizeof(tmpname), "tmp_%s", msgid) != 0 ||
-	    spool_path(path, sizeof(path), "", tmpname) != 0 || exists(path))
-		return (0);
-	if (spool_path(path, sizeof(path), "M", qid) != 0)
-		return (0);
-	return (remove_logged(path, "orphaned message file"));
+	return (spool_exists(path));
 }
 
 /*
@@ -1487,13 +1150,13 @@ q_unchanged(const struct qitem *it, const struct stat *st)
 }
 
 /*
- * parse_entry - read the envelope of qid (Q file open as fd, else the
+ * spool_parse_entry - read the envelope of qid (Q file open as fd, else the
  * trailer of it->mpath) into it (sender, addr, local, queueid,
  * version).  Returns 0, 1 if it is malformed (why set), -1 on a read
  * error (errno set).
  */
-static int
-parse_entry(int fd, const char *qid, struct qitem *it, char *why,
+int
+spool_parse_entry(int fd, const char *qid, struct qitem *it, char *why,
     size_t whylen)
 {
 	struct qitem tmp;
@@ -1536,328 +1199,6 @@ parse_entry(int fd, const char *qid, struct qitem *it, char *why,
 	return (ret);
 }
 
-/* rename_bad - rename path to bad_{suffix} in the spool, logged */
-static void
-rename_bad(const char *path, const char *qid, const char *suffix)
-{
-	char bad[PATH_MAX], name[QID_MAX + 16];
-
-	if (xsnprintf(name, sizeof(name), "bad_%s%s", qid, suffix) == 0 &&
-	    spool_path(bad, sizeof(bad), "", name) == 0 &&
-	    rename(path, bad) == 0)
-		log_msg(LOG_NOTICE, "moved `%s' to `%s'", path, bad);
-}
-
-/*
- * set_aside - rename a malformed entry to bad_{qid} / bad_{qid}.msg, but
- * only once it is proved committed and malformed.
- *
- * What load_entry read may not be what is there now: the entry may have
- * been delivered since and its inode number (hence qid) reused by a new
- * submission whose Q file is still being written.  So, under the entry's
- * lock: the path must still name the locked inode, no tmp_{msgid} may
- * exist (its unlink is the commit point, and a submitter writes its Q
- * files only before it), and the file read again must still be malformed.
- * The lock keeps deliverers and other runners away until the rename.
- */
-static void
-set_aside(const struct qitem *it, const char *qid)
-{
-	struct qitem *chk;
-	struct stat fst, pst;
-	char why[WHY_MAX];
-	int fd;
-
-	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		/* A symlink is never a submission's Q file: no lock needed. */
-		if (errno != ELOOP || lstat(it->qpath, &pst) != 0 ||
-		    !S_ISLNK(pst.st_mode) || uncommitted(qid))
-			return;
-	} else if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &fst) != 0 ||
-	    fst.st_nlink == 0 || lstat(it->qpath, &pst) != 0 ||
-	    fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino ||
-	    uncommitted(qid)) {
-		close(fd);
-		return;
-	} else {
-		chk = qitem_new(qid, "", "");
-		if (parse_entry(fd, qid, chk, why, sizeof(why)) != 1) {
-			qitem_free(chk);
-			close(fd);
-			return;
-		}
-		qitem_free(chk);
-	}
-	rename_bad(it->qpath, qid, "");
-	rename_bad(it->mpath, qid, ".msg");
-	if (fd >= 0)
-		close(fd);
-}
-
-/*
- * load_entry - read Q{qid} into a new qitem, or NULL if it is not a
- * deliverable entry (uncommitted, gone, malformed, unreadable).
- */
-static struct qitem *
-load_entry(const char *qid, int cleanup, char *committed)
-{
-	struct qitem *it;
-	struct stat st;
-	char why[WHY_MAX];
-	size_t mlen = strcspn(qid, ".");
-	int fd = -1, malformed = 0, r;
-
-	/*
-	 * An entry whose submission is not committed does not exist yet.
-	 * Committed is for good, so one look per message: the names come
-	 * sorted, its entries one after the other (committed holds the
-	 * last msgid found committed).  A message removed and its inode
-	 * number reused by a new submission during this pass would escape
-	 * the look; spool_acquire looks again under the lock.
-	 */
-	if (strncmp(committed, qid, mlen) != 0 || committed[mlen] != '\0') {
-		if (uncommitted(qid))
-			return (NULL);
-		if (mlen < QID_MAX) {
-			memcpy(committed, qid, mlen);
-			committed[mlen] = '\0';
-		}
-	}
-
-	it = qitem_new(qid, "", "");
-	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ELOOP) {
-			malformed = 1;
-			snprintf(why, sizeof(why), "malformed queue file "
-			    "`%s': a symbolic link", it->qpath);
-		} else if (errno != ENOENT)
-			log_msg(LOG_INFO, "could not pick up queue file: "
-			    "`%s'/`%s': %s", it->qpath, it->mpath,
-			    strerror(errno));
-		goto fail;
-	}
-	if ((r = parse_entry(fd, qid, it, why, sizeof(why))) < 0) {
-		log_msg(LOG_INFO, "could not pick up queue file: `%s'/`%s': %s",
-		    it->qpath, it->mpath, strerror(errno));
-		goto fail;
-	}
-	if (r > 0) {
-		malformed = 1;
-		goto fail;
-	}
-	if (lstat(it->mpath, &st) != 0 || !S_ISREG(st.st_mode)) {
-		log_msg(LOG_INFO, "could not pick up queue file: `%s'/`%s': %s",
-		    it->qpath, it->mpath, lstat(it->mpath, &st) != 0 ?
-		    strerror(errno) : "not a regular file");
-		goto fail;
-	}
-	close(fd);
-	return (it);
-
-fail:
-	if (fd >= 0)
-		close(fd);
-	/* Checked again under the lock: it may be a new, partial file. */
-	if (malformed && !uncommitted(qid)) {
-		log_msg(LOG_ERR, "%s%s", why, cleanup ?
-		    "; setting the entry aside" : "");
-		if (cleanup)
-			set_aside(it, qid);
-	}
-	qitem_free(it);
-	return (NULL);
-}
-
-static int
-entry_cmp(const void *a, const void *b)
-{
-	const struct qitem *x = *(const struct qitem *const *)a;
-	const struct qitem *y = *(const struct qitem *const *)b;
-
-	if (x->qtime != y->qtime)
-		return (x->qtime < y->qtime ? -1 : 1);
-	return (qid_cmp(x->queueid, y->queueid));
-}
-
-/*
- * spool_load - list the committed entries, oldest first.
- *
- * No locks are taken: what is loaded is a snapshot, and spool_acquire
- * re-checks each entry under its lock before delivery.
- */
-int
-spool_load(struct queue *q, int cleanup, char *why, size_t whylen)
-{
-	struct names all = { NULL, 0, 0 };
-	struct qitem *it, **v = NULL;
-	char committed[QID_MAX] = "";
-	struct dirent *de;
-	DIR *d;
-	size_t i, n = 0, cap = 0;
-	time_t now = time(NULL);
-	int removed = 0;
-
-	q->head = NULL;
-	q->n = 0;
-	d = opendir(spooldir());
-	if (d == NULL) {
-		snprintf(why, whylen, "reading queue: %s", strerror(errno));
-		return (-1);
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == 'Q' || de->d_name[0] == 'M' ||
-		    strncmp(de->d_name, "tmp_", 4) == 0)
-			names_add(&all, de->d_name);
-	}
-	closedir(d);
-	names_sort(&all);
-
-	if (cleanup) {
-		for (i = 0; i < all.n; i++) {
-			if (strncmp(all.v[i], "tmp_", 4) == 0)
-				removed |= clean_tmp(all.v[i], &all, now);
-		}
-	}
-	for (i = 0; i < all.n; i++) {
-		if (all.v[i][0] != 'Q' || !qid_ok(all.v[i] + 1))
-			continue;
-		if ((it = load_entry(all.v[i] + 1, cleanup, committed)) == NULL)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
-		v[n++] = it;
-	}
-	if (cleanup) {
-		for (i = 0; i < all.n; i++) {
-			if (all.v[i][0] == 'M')
-				removed |= clean_orphan_m(all.v[i], &all);
-		}
-		if (removed)
-			dir_sync();
-	}
-	names_free(&all);
-
-	if (n > 0)
-		qsort(v, n, sizeof(*v), entry_cmp);
-	for (i = n; i > 0; i--) {
-		v[i - 1]->next = q->head;
-		q->head = v[i - 1];
-	}
-	q->n = n;
-	free(v);
-	return (0);
-}
-
-/* spool_free - release and free every entry of q */
-void
-spool_free(struct queue *q)
-{
-	struct qitem *it, *next;
-
-	for (it = q->head; it != NULL; it = next) {
-		next = it->next;
-		qitem_free(it);
-	}
-	q->head = NULL;
-	q->n = 0;
-}
-
-/* spool_print - the -bp / mailq listing */
-void
-spool_print(FILE *out, const struct queue *q)
-{
-	const struct qitem *it;
-
-	if (q->head == NULL) {
-		fputs("Mail queue is empty\n", out);
-		return;
-	}
-	for (it = q->head; it != NULL; it = it->next) {
-		fprintf(out, "ID\t: %s\nFrom\t: %s\nTo\t: %s\n",
-		    it->queueid, it->sender, it->addr);
-		if (it->next != NULL)
-			fputs("--\n", out);
-	}
-}
-
-/* fmt_time - t as "YYYY-MM-DD HH:MM:SS", local time */
-static void
-fmt_time(char *buf, size_t len, time_t t)
-{
-	struct tm tm;
-
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-		snprintf(buf, len, "@%lld", (long long)t);
-}
-
-/* fmt_age - seconds as "42s", "5m07s", "2h05m" or "3d04h05m" */
-static void
-fmt_age(char *buf, size_t len, time_t s)
-{
-	long long a = s < 0 ? 0 : (long long)s;
-
-	if (a >= 86400)
-		snprintf(buf, len, "%lldd%02lldh%02lldm", a / 86400,
-		    a % 86400 / 3600, a % 3600 / 60);
-	else if (a >= 3600)
-		snprintf(buf, len, "%lldh%02lldm", a / 3600, a % 3600 / 60);
-	else if (a >= 60)
-		snprintf(buf, len, "%lldm%02llds", a / 60, a % 60);
-	else
-		snprintf(buf, len, "%llds", a);
-}
-
-/*
- * spool_print_verbose - the -bp -v / mailq -v listing: the lines of -bp
- * and the delivery state of each entry (see QUEUE LISTING in dma.8).
- * Nothing of a message's content is shown, only its size.
- */
-void
-spool_print_verbose(FILE *out, const struct queue *q, time_t now)
-{
-	const struct qitem *it;
-	char t1[64], t2[64];
-	off_t size;
-
-	if (q->head == NULL) {
-		fputs("Mail queue is empty\n", out);
-		return;
-	}
-	for (it = q->head; it != NULL; it = it->next) {
-		fprintf(out, "ID\t: %s\nFrom\t: %s\nTo\t: %s\n",
-		    it->queueid, it->sender, it->addr);
-		fmt_time(t1, sizeof(t1), it->qtime);
-		fmt_age(t2, sizeof(t2), now - it->qtime);
-		fprintf(out, "Queued\t: %s (age %s)\n", t1, t2);
-		if ((size = spool_msg_size(it)) >= 0)
-			fprintf(out, "Size\t: %lld\n", (long long)size);
-		else
-			fputs("Size\t: ?\n", out);
-		fprintf(out, "Attempts: %u\n", it->st.attempts);
-		if (it->st.lastfail != 0) {
-			fmt_time(t1, sizeof(t1), it->st.lastfail);
-			fprintf(out, "Failed\t: %s %s\n", t1,
-			    it->st.error != NULL ? it->st.error : "");
-		} else
-			fputs("Failed\t: -\n", out);
-		if (it->st.held)
-			fputs("Next\t: (held)\n", out);
-		else if (it->st.next <= now)
-			fputs("Next\t: now\n", out);
-		else {
-			fmt_time(t1, sizeof(t1), it->st.next);
-			fprintf(out, "Next\t: %s\n", t1);
-		}
-		if (it->next != NULL)
-			fputs("--\n", out);
-	}
-}
-
 /*
  * check_locked - after the flock: is the entry still there and unchanged?
  * Returns 0, SPOOL_ELOCKED (gone, replaced or not committed), or -1.
@@ -1883,7 +1224,7 @@ check_locked(struct qitem *it, int commit_known, char *why, size_t whylen)
 	/* Another runner delivered it between our load and our lock. */
 	if (fst.st_nlink == 0 || lstat(it->qpath, &pst) != 0 ||
 	    pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino ||
-	    (!commit_known && uncommitted(it->queueid)))
+	    (!commit_known && spool_uncommitted(it->queueid)))
 		return (SPOOL_ELOCKED);
 	/* What was read at load time still holds. */
 	if (q_unchanged(it, &fst)) {
@@ -2039,7 +1380,7 @@ open_message(struct qitem *it, char *why, size_t whylen)
 		return (-1);
 	}
 	if (it->version >= 2) {
-		if (trailer_tail(fd, st.st_size, &mlen, twhy,
+		if (spool_trailer_tail(fd, st.st_size, &mlen, twhy,
 		    sizeof(twhy)) != 0) {
 			snprintf(why, whylen, "can not read `%s': %s",
 			    it->mpath, twhy);
@@ -2131,7 +1472,7 @@ acquire(struct qitem *it, const struct qitem *held, char *why, size_t whylen)
 		r = share_message(it, held, why, whylen);
 		if (r > 0) {
 			/* Not a link of held's M: checked in full. */
-			r = uncommitted(it->queueid) ? SPOOL_ELOCKED : 0;
+			r = spool_uncommitted(it->queueid) ? SPOOL_ELOCKED : 0;
 		}
 	}
 	if (r == 0 && it->mfp == NULL)
@@ -2196,8 +1537,8 @@ spool_remove(struct qitem *it)
 int
 spool_sync(void)
 {
-	if (dir_sync() != 0) {
-		log_msg(LOG_ERR, "can not sync `%s': %s", spooldir(),
+	if (spool_dir_sync() != 0) {
+		log_msg(LOG_ERR, "can not sync `%s': %s", spool_dir(),
 		    strerror(errno));
 		return (-1);
 	}
@@ -2217,60 +1558,4 @@ spool_release(struct qitem *it)
 		close(it->qfd);
 		it->qfd = -1;
 	}
-}
-
-/*
- * spool_flush_touch - prod waiting delivery processes.
- *
- * Anyone in group mail can plant a symlink or a hard link named flush;
- * neither is followed nor written through.
- */
-int
-spool_flush_touch(void)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, ret = -1;
-
-	if (spool_path(path, sizeof(path), "", SPOOL_FLUSHFILE) != 0) {
-		log_msg(LOG_ERR, "could not open flush file: %s",
-		    strerror(errno));
-		return (-1);
-	}
-	/* 0640 as the original makes it: only the owner needs to write. */
-	fd = create_exact(path, O_WRONLY | O_NONBLOCK, 0640);
-	if (fd < 0 && errno == EEXIST)
-		fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		log_msg(LOG_ERR, "could not open flush file: %s",
-		    strerror(errno));
-		return (-1);
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		log_msg(LOG_ERR, "refusing flush file `%s': not a plain file",
-		    path);
-		goto out;
-	}
-	if (futimens(fd, NULL) != 0) {
-		log_msg(LOG_ERR, "could not touch flush file: %s",
-		    strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	close(fd);
-	return (ret);
-}
-
-/* spool_flush_time - mtime of the flush file, 0 if there is none */
-time_t
-spool_flush_time(void)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (spool_path(path, sizeof(path), "", SPOOL_FLUSHFILE) != 0 ||
-	    lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-		return (0);
-	return (st.st_mtime);
 }

@@ -4,7 +4,8 @@
  * Dependency direction (lower layers never call upward):
  *
  *	dma.c  ->  runq.c (every delivery), mail.c rcpt.c spool.c bsmtp.c
- *	runq.c  ->  local.c smtp.c (through struct dlv_feed), spool.c mail.c
+ *	runq.c  ->  local.c smtp.c (through struct dlv_feed), spool.c,
+ *		    report.c (bounces and delay notices)  ->  mail.c
  *	all  ->  dns.c crypto.c conf.c  ->  util.c dfcompat.c
  *	smtp.c  ->  net.c (the connection), smtpdata.c (the message's wire
  *		    form, which uses only net.c's writes)
@@ -578,6 +579,21 @@ int	 mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
  */
 int	 mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
 	    const char *bounceid, const char *reason, FILE *orig, int full);
+
+/* ---- report.c: bounces and delay notices, queued ------------------- */
+/*
+ * Queue one bounce about the locked entries its[0..n) of one message,
+ * which failed for reason, to their sender (postmaster, then root, when
+ * that address takes no mail).  A bounce of a bounce is not made (only
+ * logged).  1 when one was queued, 0 when none is due (null sender), -1
+ * when none could be made: the entries must then stay queued.  The
+ * entries are not removed here.
+ */
+int	 report_bounce(struct qitem *const *its, size_t n, const char *reason,
+	    const struct alias *aliases, uid_t uid);
+/* Queue a "delivery delayed" notice about it; 1 when one was queued. */
+int	 report_delay(const struct qitem *it, const char *reason,
+	    const struct alias *aliases, uid_t uid);
 
 /* ---- spool.c, spoollist.c, spoolstate.c ---------------------------- */
 /* Create spooldir/tmp_XXXXXXXXXX, 0660, locked; msgid = hex inode. */

@@ -156,7 +156,7 @@ struct worker {
 	struct slot *slot;
 };
 
-/* ---- bounces (moved here from dma.c, unchanged in behaviour) ------- */
+/* ---- finishing entries: bounces (report.c), retries ---------------- */
 
 /* entry_age - seconds since the entry entered the queue */
 static time_t
@@ -166,83 +166,24 @@ entry_age(const struct qitem *it)
 }
 
 /*
- * bounce_rcpts - the recipient of a bounce: the original sender, or,
- * when that address cannot receive mail (a local name that is no user),
- * postmaster and then root, so the failure report is never silently lost.
+ * bounce - report_bounce for the locked entries its[0..n) of one
+ * message, then remove them.  0 when they are finished, -1 when no
+ * report could be made (nothing removed: never deleted without one).
  */
 static int
-bounce_rcpts(struct rcptlist *l, const char *sender, const struct alias *aliases)
+bounce(struct run *run, struct qitem **its, size_t n, const char *reason,
+    int *made)
 {
-	static const char *fallback[] = { "postmaster", "root" };
-	char why[512];
 	size_t i;
-
-	l->refuse_remote = 1;	/* LOCALONLY: postmaster instead */
-	if (rcpt_add(l, sender, 1, why, sizeof(why)) == RCPT_OK)
-		return (0);
-	log_msg(LOG_WARNING, "can not bounce to <%s>: %s", sender, why);
-	for (i = 0; i < 2; i++) {
-		rcpt_free(l);
-		rcpt_init(l, aliases);
-		if (rcpt_add(l, fallback[i], 1, why, sizeof(why)) == RCPT_OK)
-			return (0);
-	}
-	return (-1);
-}
-
-/*
- * bounce - queue a failure report for the locked entry it and remove it.
- * 0 when the entry is finished, -1 when no report could be made: the
- * original then stays queued (never deleted without a report).
- */
-static int
-bounce(struct run *run, struct qitem *it, const char *reason, int *made)
-{
-	const struct runq_opts *o = run->o;
-	struct spool_tmp t;
-	struct rcptlist l;
-	char why[1024];
+	int r;
 
 	*made = 0;
-	if (it->sender[0] == '\0') {
-		log_msg(LOG_WARNING, "can not bounce a bounce message, discarding: %s",
-		    reason);
-		spool_remove(it);
-		return (0);
-	}
-	rcpt_init(&l, o->aliases);
-	if (bounce_rcpts(&l, it->sender, o->aliases) != 0) {
-		log_msg(LOG_CRIT, "error creating bounce: no valid recipient for <%s>",
-		    it->sender);
-		rcpt_free(&l);
+	r = report_bounce(its, n, reason, run->o->aliases, run->o->uid);
+	if (r < 0)
 		return (-1);
-	}
-	if (spool_create(&t, why, sizeof(why)) != 0) {
-		log_msg(LOG_CRIT, "error creating bounce: %s", why);
-		rcpt_free(&l);
-		return (-1);
-	}
-	log_msg(LOG_ERR, "delivery failed, bouncing as %s", t.msgid);
-	why[0] = '\0';
-	if (mail_bounce_write(t.fp, it, t.msgid, reason, it->mfp,
-	    (config.features & FULLBOUNCE) != 0) != 0)
-		xsnprintf(why, sizeof(why), "can not write bounce: %s", strerror(errno));
-	if (why[0] == '\0') {
-		/* Logged like every message that is queued. */
-		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
-		    username(), (unsigned long)o->uid);
-		if (spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1)
-			why[0] = '\0';	/* queued (SPOOL_ESYNC is logged) */
-	}
-	if (why[0] != '\0') {
-		log_msg(LOG_CRIT, "error creating bounce: %s", why);
-		spool_abort(&t);
-		rcpt_free(&l);
-		return (-1);
-	}
-	rcpt_free(&l);
-	spool_remove(it);
-	*made = 1;
+	for (i = 0; i < n; i++)
+		spool_remove(its[i]);
+	*made = r;
 	return (0);
 }
 
@@ -312,46 +253,6 @@ retry_delay(const struct qstate *st)
 }
 
 /*
- * delay_warn - queue a "Mail delivery delayed" notice to the sender of
- * the locked entry it, which stays queued.  1 when it was queued.
- */
-static int
-delay_warn(struct run *run, struct qitem *it, const char *reason)
-{
-	struct spool_tmp t;
-	struct rcptlist l;
-	char why[1024];
-	int ok = 0;
-
-	rcpt_init(&l, run->o->aliases);
-	if (bounce_rcpts(&l, it->sender, run->o->aliases) != 0) {
-		rcpt_free(&l);
-		return (0);
-	}
-	if (spool_create(&t, why, sizeof(why)) != 0) {
-		log_msg(LOG_ERR, "error creating delay notice: %s", why);
-		rcpt_free(&l);
-		return (0);
-	}
-	if (mail_delay_write(t.fp, it, t.msgid, reason, config.maxqueuetime,
-	    it->mfp) == 0) {
-		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
-		    username(), (unsigned long)run->o->uid);
-		ok = spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1;
-	} else
-		xsnprintf(why, sizeof(why), "can not write: %s", strerror(errno));
-	if (ok)
-		log_msg(LOG_NOTICE, "<%s> delivery delayed: notice sent to <%s> "
-		    "as %s", it->addr, it->sender, t.msgid);
-	else {
-		log_msg(LOG_ERR, "error creating delay notice: %s", why);
-		spool_abort(&t);
-	}
-	rcpt_free(&l);
-	return (ok);
-}
-
-/*
  * record_failure - a failed attempt of the locked entry it goes into its
  * queue file: count, time, reason and the time of the next attempt, so
  * a listing shows them and a scheduled run (the queue daemon) waits.
@@ -371,7 +272,7 @@ record_failure(struct run *run, struct qitem *it, const struct dsn *why,
 	/* DELAYWARNING: once per entry, never for a bounce. */
 	if (config.delaywarning > 0 && it->st.warned == 0 &&
 	    it->sender[0] != '\0' && entry_age(it) >= config.delaywarning &&
-	    delay_warn(run, it, why->text)) {
+	    report_delay(it, why->text, run->o->aliases, run->o->uid)) {
 		it->st.warned = now;
 		*noticed = 1;
 	}
@@ -415,7 +316,7 @@ finish(struct run *run, struct qitem *it, enum dlv r, struct dsn *why, int *boun
 		/* FALLTHROUGH */
 	case DLV_PERMFAIL:
 	default:
-		if (bounce(run, it, why->text, &made) != 0)
+		if (bounce(run, &it, 1, why->text, &made) != 0)
 			st = E_DEFER;	/* no report possible: keep the original */
 		if (made)
 			*bounced = 1;
@@ -525,64 +426,6 @@ round_index(struct worker *w, const struct qitem *it)
 	return ((size_t)-1);
 }
 
-/*
- * bounce_group - one report for the locked entries its[0..n) of one
- * message, which failed for the same reason, then remove them; a bounce
- * (null sender) is discarded, logged once.  0 when they are finished, -1
- * when no report could be made (nothing removed).
- */
-static int
-bounce_group(struct run *run, struct qitem **its, size_t n,
-    const char *reason, int *made)
-{
-	const struct runq_opts *o = run->o;
-	struct spool_tmp t;
-	struct rcptlist l;
-	char why[1024];
-	size_t i;
-
-	*made = 0;
-	if (its[0]->sender[0] == '\0') {
-		log_msg(LOG_WARNING, "can not bounce a bounce message, discarding "
-		    "%zu recipients: %s", n, reason);
-		for (i = 0; i < n; i++)
-			spool_remove(its[i]);
-		return (0);
-	}
-	rcpt_init(&l, o->aliases);
-	if (bounce_rcpts(&l, its[0]->sender, o->aliases) != 0) {
-		rcpt_free(&l);
-		return (-1);
-	}
-	if (spool_create(&t, why, sizeof(why)) != 0) {
-		log_msg(LOG_CRIT, "error creating bounce: %s", why);
-		rcpt_free(&l);
-		return (-1);
-	}
-	log_msg(LOG_ERR, "delivery to %zu recipients failed, bouncing as %s", n,
-	    t.msgid);
-	why[0] = '\0';
-	if (mail_bounce_write_group(t.fp, its, n, t.msgid, reason, its[0]->mfp,
-	    (config.features & FULLBOUNCE) != 0) != 0)
-		xsnprintf(why, sizeof(why), "can not write bounce: %s", strerror(errno));
-	if (why[0] == '\0') {
-		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
-		    username(), (unsigned long)o->uid);
-		if (spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1)
-			why[0] = '\0';
-	}
-	rcpt_free(&l);
-	if (why[0] != '\0') {
-		log_msg(LOG_CRIT, "error creating bounce: %s", why);
-		spool_abort(&t);
-		return (-1);
-	}
-	for (i = 0; i < n; i++)
-		spool_remove(its[i]);
-	*made = 1;
-	return (0);
-}
-
 /* bounces_now - finish() would bounce the entry it with outcome r */
 static int
 bounces_now(const struct qitem *it, enum dlv r)
@@ -638,7 +481,7 @@ group_bounces(struct run *run, struct dlv_job *job, unsigned char *done,
 				    job->it[j]->addr, job->why[j].text);
 		}
 		log_setqid("%s", job->it[i]->queueid);
-		if (bounce_group(run, g, n, rs[i], &made) != 0)
+		if (bounce(run, g, n, rs[i], &made) != 0)
 			continue;	/* one by one, then */
 		if (made)
 			*bounced = 1;

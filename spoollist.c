@@ -431,24 +431,6 @@ spool_free(struct queue *q)
 	q->n = 0;
 }
 
-/* spool_print - the -bp / mailq listing */
-void
-spool_print(FILE *out, const struct queue *q)
-{
-	const struct qitem *it;
-
-	if (q->head == NULL) {
-		fputs("Mail queue is empty\n", out);
-		return;
-	}
-	for (it = q->head; it != NULL; it = it->next) {
-		fprintf(out, "ID\t: %s\nFrom\t: %s\nTo\t: %s\n",
-		    it->queueid, it->sender, it->addr);
-		if (it->next != NULL)
-			fputs("--\n", out);
-	}
-}
-
 /* fmt_time - t as "YYYY-MM-DD HH:MM:SS", local time */
 static void
 fmt_time(char *buf, size_t len, time_t t)
@@ -478,12 +460,12 @@ fmt_age(char *buf, size_t len, time_t s)
 }
 
 /*
- * spool_print_verbose - the -bp -v / mailq -v listing: the lines of -bp
- * and the delivery state of each entry (see QUEUE LISTING in dma.8).
- * Nothing of a message's content is shown, only its size.
+ * print_queue - the -bp / mailq listing of q, with full (-bp -v /
+ * mailq -v) the delivery state of each entry too (see QUEUE LISTING in
+ * dma.8).  Nothing of a message's content is shown, only its size.
  */
-void
-spool_print_verbose(FILE *out, const struct queue *q, time_t now)
+static void
+print_queue(FILE *out, const struct queue *q, int full, time_t now)
 {
 	const struct qitem *it;
 	char t1[64], t2[64];
@@ -496,6 +478,8 @@ spool_print_verbose(FILE *out, const struct queue *q, time_t now)
 	for (it = q->head; it != NULL; it = it->next) {
 		fprintf(out, "ID\t: %s\nFrom\t: %s\nTo\t: %s\n",
 		    it->queueid, it->sender, it->addr);
+		if (!full)
+			goto next;
 		fmt_time(t1, sizeof(t1), it->qtime);
 		fmt_age(t2, sizeof(t2), now - it->qtime);
 		fprintf(out, "Queued\t: %s (age %s)\n", t1, t2);
@@ -518,7 +502,22 @@ spool_print_verbose(FILE *out, const struct queue *q, time_t now)
 			fmt_time(t1, sizeof(t1), it->st.next);
 			fprintf(out, "Next\t: %s\n", t1);
 		}
+next:
 		if (it->next != NULL)
 			fputs("--\n", out);
 	}
+}
+
+/* spool_print - the -bp / mailq listing */
+void
+spool_print(FILE *out, const struct queue *q)
+{
+	print_queue(out, q, 0, 0);
+}
+
+/* spool_print_verbose - the -bp -v / mailq -v listing */
+void
+spool_print_verbose(FILE *out, const struct queue *q, time_t now)
+{
+	print_queue(out, q, 1, now);
 }

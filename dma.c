@@ -872,7 +872,6 @@ do_daemon(const struct opts *o)
 	    o->interval);
 	while (!daemon_stop) {
 		daemon_run(!woken);
-		woken = 0;
 		daemon_wake = 0;
 		slept = time(NULL);
 		next = daemon_next(slept, o->interval);

@@ -124,6 +124,7 @@ next_tok(struct hq *q, size_t *start)
 {
 	unsigned char c;
 
+	*start = q->p;		/* set on every path, T_BAD too */
 	if (skip_cfws(q) != 0)
 		return (T_BAD);
 	*start = q->p;

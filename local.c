@@ -797,6 +797,7 @@ batch_append(struct mbox *mb, struct bent *e, size_t n, time_t when)
 	size_t i;
 	int err, wrote = 0, known = 0;
 
+	memset(&why, 0, sizeof(why));
 	if (fstat(mb->fd, &st) != 0) {
 		fail_open(e, n, local_fail(&why, DLV_TEMPFAIL, LOG_NOTICE, "4.3.0",
 		    "can not stat `%s': %s", mb->path, strerror(errno)), &why);

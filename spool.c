@@ -456,7 +456,7 @@ write_trailer(struct spool_tmp *t, const char *sender,
 	fprintf(t->fp, "ID: %s\nSender: %s\n", t->msgid, sender);
 	for (r = l->head; r != NULL; r = r->next)
 		fprintf(t->fp, "Recipient: %s\n", r->addr);
-	fprintf(t->fp, TAIL_FMT, SPOOL_VERSION, (unsigned long long)mlen);
+	fprintf(t->fp, TAIL_FMT, (unsigned)SPOOL_VERSION, (unsigned long long)mlen);
 	if (fflush(t->fp) != 0 || ferror(t->fp))
 		return (-1);
 	return (0);

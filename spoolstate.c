@@ -54,7 +54,6 @@ spool_save_state(struct qitem *it, char *why, size_t whylen)
 	buf = xasprintf("%sID: %s\nSender: %s\nRecipient: %s\n",
 	    it->version >= 2 ? "Version: 2\n" : "", it->queueid, it->sender,
 	    it->addr);
-	len = strlen(buf);
 	if (st->attempts > 0 || st->lastfail != 0 || st->next != 0) {
 		char *more = xasprintf("%sAttempts: %u\nLast-Attempt: %lld\n"
 		    "Last-Error: %s\nNext-Attempt: %lld\n", buf, st->attempts,

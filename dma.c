@@ -307,18 +307,21 @@ parse_q(struct opts *o, const char *arg)
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
+	const char *arg;
 	int c;
 
 	opterr = 0;
 	while ((c = getopt(argc, argv, ":A:b:B:C:d:Df:F:h:iL:M::N:no:O:q::r:R:tUV:vX:")) != -1) {
+		/* The argument of an option that requires one is never NULL. */
+		arg = optarg != NULL ? optarg : "";
 		switch (c) {
 		case 'A':
-			if (optarg[0] == 'c' || optarg[0] == 'm')
+			if (arg[0] == 'c' || arg[0] == 'm')
 				break;
-			parse_b(o, optarg);
+			parse_b(o, arg);
 			break;
 		case 'b':
-			parse_b(o, optarg);
+			parse_b(o, arg);
 			break;
 		case 'D':
 			o->foreground = 1;
@@ -334,7 +337,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->dot_ends = 0;
 			break;
 		case 'o':
-			if (optarg[0] == 'i')
+			if (arg[0] == 'i')
 				o->dot_ends = 0;
 			break;
 		case 'L':
@@ -620,6 +623,8 @@ do_manage(const char *action, int argc, char **argv)
 	char why[1024], safe[128], unknown[512];
 	int i, found, rc = EX_OK, r;
 
+	if (action == NULL)	/* main passes -M's argument, "" for none */
+		action = "";
 	if (invoker_uid != 0)
 		diex(EX_NOPERM, "-M%s: only root may act on queued messages",
 		    action);

@@ -566,12 +566,13 @@ void	 mail_free_addrs(char **addrs);
 int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 	    const char *reason, FILE *orig, int full);
 /*
- * Write the delay notice (DELAYWARNING) for the entry it, which is still
- * queued and tried until it is maxage seconds old, with the last failure
- * reason and the header of orig (rewound first).  0, or -1 as above.
+ * Write the delay notice (DELAYWARNING) for the entries its[0..n) of one
+ * message (orig, the message of its[0]), which are still queued and
+ * tried until they are maxage seconds old, with the last failure reason
+ * and the header of orig (rewound first).  0, or -1 as above.
  */
-int	 mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
-	    const char *reason, int maxage, FILE *orig);
+int	 mail_delay_write(FILE *out, struct qitem *const *its, size_t n,
+	    const char *noticeid, const char *reason, int maxage, FILE *orig);
 /*
  * One bounce for the n entries its[] of one message (same sender and
  * message, orig the message of its[0]) that failed for one reason; every
@@ -591,8 +592,11 @@ int	 mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
  */
 int	 report_bounce(struct qitem *const *its, size_t n, const char *reason,
 	    const struct alias *aliases, uid_t uid);
-/* Queue a "delivery delayed" notice about it; 1 when one was queued. */
-int	 report_delay(const struct qitem *it, const char *reason,
+/*
+ * Queue one "delivery delayed" notice about the locked entries its[0..n)
+ * of one message, deferred for reason; 1 when one was queued.
+ */
+int	 report_delay(struct qitem *const *its, size_t n, const char *reason,
 	    const struct alias *aliases, uid_t uid);
 
 /* ---- spool.c, spoollist.c, spoolstate.c ---------------------------- */

@@ -915,35 +915,47 @@ mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
 }
 
 /*
- * mail_delay_write - the delay notice for the entry it, still queued:
- * like a bounce in form (same sender, Auto-Submitted, the header of the
- * original), but it says the message is still being tried and until when.
+ * mail_delay_write - the delay notice for the entries its[0..n) of one
+ * message, still queued: like a bounce in form (same sender,
+ * Auto-Submitted, the header of the original), but it says the message
+ * is still being tried and until when.  Every recipient is named; with
+ * one, in the sentence.
  */
 int
-mail_delay_write(FILE *out, const struct qitem *it, const char *noticeid,
-    const char *reason, int maxage, FILE *orig)
+mail_delay_write(FILE *out, struct qitem *const *its, size_t n,
+    const char *noticeid, const char *reason, int maxage, FILE *orig)
 {
 	char date[64], queued[64];
+	size_t i;
 
 	if (report_start(out, orig, noticeid, date, sizeof(date)) != 0)
 		return (-1);
-	rfc822date(queued, sizeof(queued), it->qtime);
-	fprintf(out, "X-Original-To: <%s>\n"
-	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
+	rfc822date(queued, sizeof(queued), its[0]->qtime);
+	for (i = 0; i < n; i++)
+		fprintf(out, "X-Original-To: <%s>\n", its[i]->addr);
+	fprintf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
 	    "To: %s\n"
 	    "Auto-Submitted: auto-replied\n"
 	    "Subject: Mail delivery delayed\n"
 	    "Message-Id: <%s@%s>\n"
 	    "Date: %s\n"
 	    "\n",
-	    it->addr, hostname(), it->sender, noticeid, hostname(), date);
-	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n"
-	    "\n"
-	    "Your mail to <%s>, queued %s, could not be delivered yet.\n"
-	    "It will be tried again until it is %d seconds old; you do not\n"
+	    hostname(), its[0]->sender, noticeid, hostname(), date);
+	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n\n",
+	    DMA_VERSION, hostname());
+	if (n == 1)
+		fprintf(out, "Your mail to <%s>, queued %s, could not be "
+		    "delivered yet.\n", its[0]->addr, queued);
+	else {
+		fprintf(out, "Your mail to these %zu recipients, queued %s, could "
+		    "not be\ndelivered yet:\n\n", n, queued);
+		for (i = 0; i < n; i++)
+			fprintf(out, "  <%s>\n", its[i]->addr);
+		fputs("\n", out);
+	}
+	fprintf(out, "It will be tried again until it is %d seconds old; you do not\n"
 	    "need to send it again.  The last error was:\n"
-	    "\n",
-	    DMA_VERSION, hostname(), it->addr, queued, maxage);
+	    "\n", maxage);
 	return (report_end(out, reason, orig, 0));
 }
 

@@ -100,16 +100,17 @@ report_bounce(struct qitem *const *its, size_t n, const char *reason,
 }
 
 int
-report_delay(const struct qitem *it, const char *reason,
+report_delay(struct qitem *const *its, size_t n, const char *reason,
     const struct alias *aliases, uid_t uid)
 {
 	struct spool_tmp t;
 	struct rcptlist l;
 	char why[1024];
+	size_t i;
 	int ok = 0;
 
 	rcpt_init(&l, aliases);
-	if (report_rcpts(&l, it->sender, aliases) != 0) {
+	if (report_rcpts(&l, its[0]->sender, aliases) != 0) {
 		rcpt_free(&l);
 		return (0);
 	}
@@ -118,17 +119,21 @@ report_delay(const struct qitem *it, const char *reason,
 		rcpt_free(&l);
 		return (0);
 	}
-	if (mail_delay_write(t.fp, it, t.msgid, reason, config.maxqueuetime,
-	    it->mfp) == 0) {
+	if (mail_delay_write(t.fp, its, n, t.msgid, reason, config.maxqueuetime,
+	    its[0]->mfp) == 0) {
 		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",
 		    username(), (unsigned long)uid);
 		ok = spool_commit(&t, "", &l, NULL, why, sizeof(why)) != -1;
 	} else
 		xsnprintf(why, sizeof(why), "can not write: %s", strerror(errno));
-	if (ok)
-		log_msg(LOG_NOTICE, "<%s> delivery delayed: notice sent to <%s> "
-		    "as %s", it->addr, it->sender, t.msgid);
-	else {
+	if (ok) {
+		for (i = 0; i < n; i++) {
+			log_setqid("%s", its[i]->queueid);
+			log_msg(LOG_NOTICE, "<%s> delivery delayed: notice sent "
+			    "to <%s> as %s", its[i]->addr, its[i]->sender,
+			    t.msgid);
+		}
+	} else {
 		log_msg(LOG_ERR, "error creating delay notice: %s", why);
 		spool_abort(&t);
 	}

@@ -252,6 +252,14 @@ retry_delay(const struct qstate *st)
 	return ((time_t)(d > 0 ? d : 1));
 }
 
+/* warn_due - the deferred entry it is due its DELAYWARNING notice */
+static int
+warn_due(const struct qitem *it)
+{
+	return (config.delaywarning > 0 && it->st.warned == 0 &&
+	    it->sender[0] != '\0' && entry_age(it) >= config.delaywarning);
+}
+
 /*
  * record_failure - a failed attempt of the locked entry it goes into its
  * queue file: count, time, reason and the time of the next attempt, so
@@ -269,10 +277,10 @@ record_failure(struct run *run, struct qitem *it, const struct dsn *why,
 	it->st.attempts++;
 	it->st.lastfail = now;
 	spool_state_error(&it->st, why->text);
-	/* DELAYWARNING: once per entry, never for a bounce. */
-	if (config.delaywarning > 0 && it->st.warned == 0 &&
-	    it->sender[0] != '\0' && entry_age(it) >= config.delaywarning &&
-	    report_delay(it, why->text, run->o->aliases, run->o->uid)) {
+	/* DELAYWARNING: once per entry (see group_warnings), never for a
+	 * bounce. */
+	if (warn_due(it) &&
+	    report_delay(&it, 1, why->text, run->o->aliases, run->o->uid)) {
 		it->st.warned = now;
 		*noticed = 1;
 	}
@@ -496,6 +504,65 @@ group_bounces(struct run *run, struct dlv_job *job, unsigned char *done,
 	free(g);
 }
 
+/* defers_now - finish() would keep the entry it with outcome r queued */
+static int
+defers_now(const struct qitem *it, enum dlv r)
+{
+	return (r == DLV_TEMPFAIL && (it->st.held ||
+	    entry_age(it) <= config.maxqueuetime) && !entry_lost(it));
+}
+
+/*
+ * group_warnings - no notice storm either: the entries of one job that
+ * stay queued after failing for the same reason and are due their
+ * DELAYWARNING notice get one together (a message to 1000 recipients
+ * behind a dead relay: one notice per job, not 1000).  Each is marked
+ * warned, so finish() sends none of its own and records it.
+ */
+static void
+group_warnings(struct run *run, struct dlv_job *job, const unsigned char *done,
+    int *noticed)
+{
+	struct qitem **g;
+	unsigned char *cand, *sent;
+	time_t now = time(NULL);
+	size_t i, j, n;
+
+	cand = xcalloc(job->n, 1);
+	sent = xcalloc(job->n, 1);
+	for (i = 0; i < job->n; i++)
+		cand[i] = !done[i] && defers_now(job->it[i], job->res[i]) &&
+		    warn_due(job->it[i]);
+	g = xcalloc(job->n, sizeof(*g));
+	for (i = 0; i < job->n; i++) {
+		if (!cand[i] || sent[i])
+			continue;
+		n = 0;
+		for (j = i; j < job->n; j++) {
+			if (cand[j] && !sent[j] &&
+			    strcmp(job->why[i].text, job->why[j].text) == 0)
+				g[n++] = job->it[j];
+		}
+		if (n < 2)
+			continue;
+		log_setqid("%s", job->it[i]->queueid);
+		if (!report_delay(g, n, job->why[i].text, run->o->aliases,
+		    run->o->uid))
+			continue;	/* one by one, then */
+		*noticed = 1;
+		for (j = i; j < job->n; j++) {
+			if (cand[j] && !sent[j] &&
+			    strcmp(job->why[i].text, job->why[j].text) == 0) {
+				job->it[j]->st.warned = now;
+				sent[j] = 1;
+			}
+		}
+	}
+	free(cand);
+	free(sent);
+	free(g);
+}
+
 /* feed_done - act on the outcomes of a job and release its entries */
 static void
 feed_done(void *arg, struct dlv_job *job)
@@ -507,8 +574,10 @@ feed_done(void *arg, struct dlv_job *job)
 	enum est st;
 
 	done = xcalloc(job->n + 1, 1);
-	if (job->n > 1)
+	if (job->n > 1) {
 		group_bounces(w->run, job, done, &bounced);
+		group_warnings(w->run, job, done, &bounced);
+	}
 	for (i = 0; i < job->n; i++) {
 		if (done[i]) {
 			spool_release(job->it[i]);

@@ -48,3 +48,34 @@ ok "null sender: still queued" test -n "$(qfiles)"
 unlike "null sender: nothing recorded" "$(cat "$SPOOL"/Q*)" '^Warned'
 is "null sender: nobody got a notice" "$(count_msgs /var/mail/alice)$(count_msgs /var/mail/root)" 00
 smtpd_stop tf2
+
+# one message to three recipients behind the same failure: one notice
+# naming all three, recorded in each entry, and never a second one
+smtpd_start tf3 --fault 'rcpt=451 4.3.0 try later' || exit 1
+smtpd_conf tf3 DEFER
+for q in $(qfiles); do "$DMA" -Mrm "${q#Q}"; done
+: >/var/mail/alice
+: >/var/mail/root
+printf '%s' "$MSG" | send_as alice r1@example.org r2@example.org r3@example.org
+touch -d '2 hours ago' "$SPOOL"/Q*
+smtpd_conf tf3 DEFER 'DELAYWARNING 1h'
+syslog_mark
+"$DMA" -q -D
+ok "three recipients: a notice is delivered" wait_until 20 test -s /var/mail/alice
+is "three recipients: one notice, not three" "$(count_msgs /var/mail/alice)" 1
+is "three recipients: all still queued" "$(qfiles | wc -l)" 3
+is "three recipients: each Q file records the notice" \
+    "$(grep -l '^Warned: [0-9]' "$SPOOL"/Q* | wc -l)" 3
+n=$(cat /var/mail/alice)
+like "group notice: names the count" "$n" \
+    '^Your mail to these 3 recipients, queued .*, could not be$'
+for r in r1 r2 r3; do
+	like "group notice: names <$r@example.org>" "$n" "^  <$r@example\\.org>\$"
+	like "group notice: X-Original-To $r" "$n" "^X-Original-To: <$r@example\\.org>\$"
+done
+like "group notice: the last error" "$n" '451 4\.3\.0 try later'
+is "group notice: logged for each entry" \
+    "$(syslog_sync; tail -n +"$((SYSLOG_MARK + 1))" "$T/syslog" | grep -c 'delivery delayed: notice sent to <alice@testhost>')" 3
+"$DMA" -q -D
+is "three recipients: no second notice" "$(count_msgs /var/mail/alice)" 1
+smtpd_stop tf3

@@ -7,8 +7,9 @@
  *	runq.c  ->  local.c smtp.c (through struct dlv_feed), spool.c,
  *		    report.c (bounces and delay notices)  ->  mail.c
  *	all  ->  dns.c crypto.c conf.c  ->  util.c dfcompat.c
- *	smtp.c  ->  net.c (the connection), smtpdata.c (the message's wire
- *		    form, which uses only net.c's writes)
+ *	smtp.c  ->  smtpsess.c (opening a session: greeting, EHLO, TLS,
+ *		    AUTH)  ->  net.c (the connection), and smtpdata.c (the
+ *		    message's wire form, which uses only net.c's writes)
  *	local.c  ->  mboxlock.c journal.c (its locks and its append journal)
  *	addr.c (envelope address syntax) is ground floor, like util.c
  *
@@ -881,7 +882,7 @@ int	 bsmtp_serve(FILE *in, FILE *out, const struct bsmtp_ctx *ctx, struct queue 
 int	 smtp_deliver_feed(const char *domain, const struct authuser *auth,
 	    int may_yield, struct dlv_feed *f);
 
-/* ---- net.c: the SMTP connection ------------------------------------ */
+/* ---- net.c (the SMTP connection), smtpsess.c (opening a session) ---- */
 /*
  * Timeouts in seconds, RFC 5321 4.5.3.2 (connect and QUIT: ours).  Every
  * use goes through smtp_timeout(), which applies the TIMEOUT cap.
@@ -989,8 +990,8 @@ struct smtp_sess {
 };
 
 /*
- * Connect to mx (logging "trying remote delivery to ..."), read the
- * greeting, say EHLO (HELO), start TLS as configured and log in when
+ * smtpsess.c: connect to mx (logging "trying remote delivery to ..."),
+ * read the greeting, say EHLO (HELO), start TLS as configured and log in when
  * auth names the host name.  No step waits past deadline (CLOCK_MONOTONIC
  * ms, 0: none; it stays the connection's deadline until changed).
  * DLV_OK with s open, or DLV_TEMPFAIL / DLV_PERMFAIL with why set (and
@@ -1029,6 +1030,21 @@ void	 smtp_reply_dsn(const struct smtp_reply *r, char *code, size_t len);
 /* The deadline seconds from now (0: none), and whether d has passed. */
 long long smtp_deadline(int seconds);
 int	 smtp_deadline_over(long long d);
+/*
+ * For smtpsess.c, which opens sessions on net.c's connections:
+ * milliseconds until deadline (0: passed), the end of a step of timeout
+ * seconds within an attempt ending at attempt_end, whether that attempt
+ * is over, a TCP connection to mx within end (fd, or -1 with err), and
+ * one command whose reply must be of class want (DLV_OK, or the
+ * failure, logged, in s->why).
+ */
+int	 net_ms_left(long long deadline);
+long long net_step_end(long long attempt_end, int timeout);
+int	 net_attempt_over(long long attempt_end);
+int	 net_connect(const struct mx_host *mx, long long end, char *err,
+	    size_t errlen);
+enum dlv smtp_sess_step(struct smtp_sess *s, const char *cmd, int timeout,
+	    int want, const char *step, struct smtp_reply *r);
 
 /* ---- smtpdata.c: the wire form of a message ------------------------- */
 struct smtp_msg;

@@ -564,7 +564,7 @@ void	 mail_free_addrs(char **addrs);
  * are dropped and other control characters but TAB/LF shown as '?'.
  * Returns 0, or -1 on a read error of orig or a write error of out.
  */
-int	 mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
+int	 mail_bounce_write(FILE *out, struct qitem *it, const char *bounceid,
 	    const char *reason, FILE *orig, int full);
 /*
  * Write the delay notice (DELAYWARNING) for the entries its[0..n) of one

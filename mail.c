@@ -850,22 +850,39 @@ copy_orig(FILE *out, FILE *orig, int full)
 }
 
 /*
- * report_start - the first line of a report about orig (a bounce or a
- * delay notice): orig is rewound (delivery attempts have read it; the
- * report wants all of it), date gets the report's date and the Received
- * field naming id is written.  0, or -1.
+ * report_start - the header of a report about the entries its[0..n) of
+ * one message (a bounce or a delay notice) and its first line of text:
+ * orig is rewound (delivery attempts have read it; the report wants all
+ * of it), a Received field naming id, an X-Original-To per recipient,
+ * From, To (the sender), Subject subject, Message-Id, Date.  0, or -1.
  */
 static int
-report_start(FILE *out, FILE *orig, const char *id, char *date, size_t len)
+report_start(FILE *out, FILE *orig, const char *id, const char *subject,
+    struct qitem *const *its, size_t n)
 {
+	char date[64];
+	size_t i;
+
 	if (fseeko(orig, 0, SEEK_SET) != 0)
 		return (-1);
-	rfc822date(date, len, time(NULL));
+	rfc822date(date, sizeof(date), time(NULL));
 	fprintf(out, "Received: from MAILER-DAEMON\n"
 	    "\tid %s\n"
 	    "\tby %s (DragonFly Mail Agent %s on %s);\n"
 	    "\t%s\n",
 	    id, hostname(), DMA_VERSION, systemhostname(), date);
+	for (i = 0; i < n; i++)
+		fprintf(out, "X-Original-To: <%s>\n", its[i]->addr);
+	fprintf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
+	    "To: %s\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "Subject: %s\n"
+	    "Message-Id: <%s@%s>\n"
+	    "Date: %s\n"
+	    "\n",
+	    hostname(), its[0]->sender, subject, id, hostname(), date);
+	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n\n",
+	    DMA_VERSION, hostname());
 	return (0);
 }
 
@@ -890,28 +907,11 @@ report_end(FILE *out, const char *reason, FILE *orig, int full)
 }
 
 int
-mail_bounce_write(FILE *out, const struct qitem *it, const char *bounceid,
+mail_bounce_write(FILE *out, struct qitem *it, const char *bounceid,
     const char *reason, FILE *orig, int full)
 {
-	char date[64];
-
-	if (report_start(out, orig, bounceid, date, sizeof(date)) != 0)
-		return (-1);
-	fprintf(out, "X-Original-To: <%s>\n"
-	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
-	    "To: %s\n"
-	    "Auto-Submitted: auto-replied\n"
-	    "Subject: Mail delivery failed\n"
-	    "Message-Id: <%s@%s>\n"
-	    "Date: %s\n"
-	    "\n",
-	    it->addr, hostname(), it->sender, bounceid, hostname(), date);
-	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n"
-	    "\n"
-	    "There was an error delivering your mail to <%s>.\n"
-	    "\n",
-	    DMA_VERSION, hostname(), it->addr);
-	return (report_end(out, reason, orig, full));
+	return (mail_bounce_write_group(out, &it, 1, bounceid, reason, orig,
+	    full));
 }
 
 /*
@@ -925,24 +925,13 @@ int
 mail_delay_write(FILE *out, struct qitem *const *its, size_t n,
     const char *noticeid, const char *reason, int maxage, FILE *orig)
 {
-	char date[64], queued[64];
+	char queued[64];
 	size_t i;
 
-	if (report_start(out, orig, noticeid, date, sizeof(date)) != 0)
+	if (report_start(out, orig, noticeid, "Mail delivery delayed", its,
+	    n) != 0)
 		return (-1);
 	rfc822date(queued, sizeof(queued), its[0]->qtime);
-	for (i = 0; i < n; i++)
-		fprintf(out, "X-Original-To: <%s>\n", its[i]->addr);
-	fprintf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
-	    "To: %s\n"
-	    "Auto-Submitted: auto-replied\n"
-	    "Subject: Mail delivery delayed\n"
-	    "Message-Id: <%s@%s>\n"
-	    "Date: %s\n"
-	    "\n",
-	    hostname(), its[0]->sender, noticeid, hostname(), date);
-	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n\n",
-	    DMA_VERSION, hostname());
 	if (n == 1)
 		fprintf(out, "Your mail to <%s>, queued %s, could not be "
 		    "delivered yet.\n", its[0]->addr, queued);
@@ -960,39 +949,28 @@ mail_delay_write(FILE *out, struct qitem *const *its, size_t n,
 }
 
 /*
- * mail_bounce_write_group - one bounce for several entries of one
- * message that failed for the same reason: the form of
- * mail_bounce_write, with every recipient named (one per line).
+ * mail_bounce_write_group - one bounce for the entries its[0..n) of one
+ * message that failed for the same reason; every recipient is named
+ * (with one, in the sentence).  mail_bounce_write is the case n == 1.
  */
 int
 mail_bounce_write_group(FILE *out, struct qitem *const *its, size_t n,
     const char *bounceid, const char *reason, FILE *orig, int full)
 {
-	char date[64];
 	size_t i;
 
-	if (n == 1)
-		return (mail_bounce_write(out, its[0], bounceid, reason, orig,
-		    full));
-	if (report_start(out, orig, bounceid, date, sizeof(date)) != 0)
+	if (report_start(out, orig, bounceid, "Mail delivery failed", its,
+	    n) != 0)
 		return (-1);
-	for (i = 0; i < n; i++)
-		fprintf(out, "X-Original-To: <%s>\n", its[i]->addr);
-	fprintf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
-	    "To: %s\n"
-	    "Auto-Submitted: auto-replied\n"
-	    "Subject: Mail delivery failed\n"
-	    "Message-Id: <%s@%s>\n"
-	    "Date: %s\n"
-	    "\n",
-	    hostname(), its[0]->sender, bounceid, hostname(), date);
-	fprintf(out, "This is the DragonFly Mail Agent %s at %s.\n"
-	    "\n"
-	    "There was an error delivering your mail to these %zu recipients:\n"
-	    "\n",
-	    DMA_VERSION, hostname(), n);
-	for (i = 0; i < n; i++)
-		fprintf(out, "  <%s>\n", its[i]->addr);
-	fputs("\n", out);
+	if (n == 1)
+		fprintf(out, "There was an error delivering your mail to <%s>.\n"
+		    "\n", its[0]->addr);
+	else {
+		fprintf(out, "There was an error delivering your mail to these "
+		    "%zu recipients:\n\n", n);
+		for (i = 0; i < n; i++)
+			fprintf(out, "  <%s>\n", its[i]->addr);
+		fputs("\n", out);
+	}
 	return (report_end(out, reason, orig, full));
 }

@@ -44,6 +44,32 @@ report_rcpts(struct rcptlist *l, const char *sender, const struct alias *aliases
 	return (-1);
 }
 
+/*
+ * report_open - the recipients of a report to sender in l and a new
+ * spool file for it in t; on failure (logged at pri, naming what) -1
+ * with nothing left open.
+ */
+static int
+report_open(struct spool_tmp *t, struct rcptlist *l, const char *sender,
+    const struct alias *aliases, int pri, const char *what)
+{
+	char why[1024];
+
+	rcpt_init(l, aliases);
+	if (report_rcpts(l, sender, aliases) != 0) {
+		log_msg(pri, "error creating %s: no valid recipient for <%s>",
+		    what, sender);
+		rcpt_free(l);
+		return (-1);
+	}
+	if (spool_create(t, why, sizeof(why)) != 0) {
+		log_msg(pri, "error creating %s: %s", what, why);
+		rcpt_free(l);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 report_bounce(struct qitem *const *its, size_t n, const char *reason,
     const struct alias *aliases, uid_t uid)
@@ -61,18 +87,9 @@ report_bounce(struct qitem *const *its, size_t n, const char *reason,
 			    "discarding %zu recipients: %s", n, reason);
 		return (0);
 	}
-	rcpt_init(&l, aliases);
-	if (report_rcpts(&l, its[0]->sender, aliases) != 0) {
-		log_msg(LOG_CRIT, "error creating bounce: no valid recipient for "
-		    "<%s>", its[0]->sender);
-		rcpt_free(&l);
+	if (report_open(&t, &l, its[0]->sender, aliases, LOG_CRIT,
+	    "bounce") != 0)
 		return (-1);
-	}
-	if (spool_create(&t, why, sizeof(why)) != 0) {
-		log_msg(LOG_CRIT, "error creating bounce: %s", why);
-		rcpt_free(&l);
-		return (-1);
-	}
 	if (n == 1)
 		log_msg(LOG_ERR, "delivery failed, bouncing as %s", t.msgid);
 	else
@@ -109,16 +126,9 @@ report_delay(struct qitem *const *its, size_t n, const char *reason,
 	size_t i;
 	int ok = 0;
 
-	rcpt_init(&l, aliases);
-	if (report_rcpts(&l, its[0]->sender, aliases) != 0) {
-		rcpt_free(&l);
+	if (report_open(&t, &l, its[0]->sender, aliases, LOG_ERR,
+	    "delay notice") != 0)
 		return (0);
-	}
-	if (spool_create(&t, why, sizeof(why)) != 0) {
-		log_msg(LOG_ERR, "error creating delay notice: %s", why);
-		rcpt_free(&l);
-		return (0);
-	}
 	if (mail_delay_write(t.fp, its, n, t.msgid, reason, config.maxqueuetime,
 	    its[0]->mfp) == 0) {
 		log_msg(LOG_INFO, "new mail from user=%s uid=%lu envelope_from=<>",

@@ -232,6 +232,26 @@ add_ins(struct hq *q, size_t off)
 }
 
 /*
+ * after_addr - what may follow an address: the end of the field, or ","
+ * or ";" (kept in *sep).  0, or -1 for anything else.
+ */
+static int
+after_addr(struct hq *q, char *sep)
+{
+	enum tok t;
+	size_t at;
+
+	t = next_tok(q, &at);
+	if (t == T_END)
+		*sep = '\0';
+	else if (t == T_SPECIAL && strchr(",;", q->s[at]) != NULL)
+		*sep = q->s[at];
+	else
+		return (-1);
+	return (0);
+}
+
+/*
  * angle - after "<": [obs-route] addr-spec ">", or the empty "<>".
  * An addr-spec without a domain is noted for qualification.
  */
@@ -315,12 +335,7 @@ mailbox(struct hq *q, int ingroup, int *group, char *sep)
 	if (*sep == '<') {
 		if (angle(q) != 0)
 			return (-1);
-		t = next_tok(q, &at);
-		if (t == T_END)
-			*sep = '\0';
-		else if (t == T_SPECIAL && strchr(",;", q->s[at]) != NULL)
-			*sep = q->s[at];
-		else
+		if (after_addr(q, sep) != 0)
 			return (-1);
 	} else if (*sep == ':') {
 		/* a group: its name is a phrase */
@@ -334,12 +349,7 @@ mailbox(struct hq *q, int ingroup, int *group, char *sep)
 			return (-1);
 		if (domain(q) != 0)
 			return (-1);
-		t = next_tok(q, &at);
-		if (t == T_END)
-			*sep = '\0';
-		else if (t == T_SPECIAL && strchr(",;", q->s[at]) != NULL)
-			*sep = q->s[at];
-		else
+		if (after_addr(q, sep) != 0)
 			return (-1);
 	} else if (*sep == '>') {
 		return (-1);

@@ -225,7 +225,15 @@ struct qstate {
 	time_t	 warned;	/* a delay warning was sent then, or 0 */
 };
 
-/* A queued per-recipient entry (Q file + M file). */
+struct qgroup;
+
+/*
+ * A queued recipient: a Q file and its M file.  A Q file of version 3
+ * may hold several recipients of one message at one domain (a group
+ * entry); each of them is a qitem of its own, with the same queueid,
+ * and the entries of one group are always next to each other in a
+ * queue.
+ */
 struct qitem {
 	char	*queueid;	/* "{msgid}.{n}" */
 	char	*sender;	/* "" for bounces */
@@ -252,6 +260,12 @@ struct qitem {
 				   is the message), 2 = M ends with the
 				   envelope trailer */
 	struct qstate st;	/* delivery state (spool_save_state) */
+	unsigned gsize;		/* recipients of its Q file when loaded;
+				   > 1: a group entry */
+	struct qgroup *grp;	/* acquired group entry: its Q file as read
+				   under the lock, shared by the siblings
+				   acquired with it (spool.c) */
+	size_t	 gidx;		/* this recipient's place in grp */
 	struct qitem *next;
 };
 
@@ -654,10 +668,18 @@ int	 spool_acquire(struct qitem *it, char *why, size_t whylen);
  * message is shared (a duplicate of held's descriptor) instead of opened
  * and its trailer read again, and the commit check of held stands.
  * Falls back to spool_acquire for upstream's format or another message.
+ * When held is a recipient of the same group entry, its lock is shared
+ * (a duplicate of its descriptor): the entries of one Q file are only
+ * ever acquired together this way, or one by one.
  */
 int	 spool_acquire_sibling(struct qitem *it, const struct qitem *held,
 	    char *why, size_t whylen);
-/* Remove Q then M of a delivered or bounced entry; not synced. */
+/*
+ * Remove Q then M of a delivered or bounced entry; not synced.  For a
+ * recipient of a group entry whose other recipients are not all removed
+ * yet, the recipient is struck from the Q file when the last of its
+ * siblings is released (spool_release).
+ */
 int	 spool_remove(struct qitem *it);
 /* One fsync of the spool directory (removals so far durable); 0 or -1. */
 int	 spool_sync(void);

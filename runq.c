@@ -384,9 +384,13 @@ feed_next(void *arg, struct dlv_job *job)
 
 			rd->state[k] = E_BUSY;
 			slot_add(w->slot, (unsigned)k);
-			/* A job is one message: its M opened once. */
-			a = job->n > 0 ? spool_acquire_sibling(it, job->it[0],
-			    why, sizeof(why)) : spool_acquire(it, why, sizeof(why));
+			/*
+			 * A job is one message: its M opened once, and the
+			 * lock of a group entry's Q file taken once.
+			 */
+			a = job->n > 0 ? spool_acquire_sibling(it,
+			    job->it[job->n - 1], why, sizeof(why)) :
+			    spool_acquire(it, why, sizeof(why));
 			if (a == 0 && it->st.held && !w->run->o->force) {
 				spool_release(it);	/* held since the load */
 				a = SPOOL_ELOCKED;
@@ -781,6 +785,32 @@ shared_alloc(size_t len)
 }
 
 /*
+ * entry_run - the entries of the round from k on that share the Q file
+ * of the kth (a group entry), 0 when k continues the file of k - 1: the
+ * recipients of one Q file go into one job, whose worker holds its lock.
+ */
+static size_t
+entry_run(const struct run *run, const struct round *rd, size_t k)
+{
+	const struct qitem *it = run->e[rd->ent[k]].it, *o;
+	size_t n;
+
+	if (it->gsize <= 1)
+		return (1);
+	if (k > 0 && strcmp(run->e[rd->ent[k - 1]].it->queueid,
+	    it->queueid) == 0)
+		return (0);
+	for (n = 1; k + n < rd->n; n++) {
+		o = run->e[rd->ent[k + n]].it;
+		if (strcmp(o->queueid, it->queueid) != 0 ||
+		    strcmp(run->e[rd->ent[k + n]].key,
+		    run->e[rd->ent[k]].key) != 0)
+			break;
+	}
+	return (n);
+}
+
+/*
  * round_build - group the entries due at now into destinations and
  * jobs.  0, or -1 when nothing is due or the shared memory can not be had.
  */
@@ -823,7 +853,8 @@ round_build(struct run *run, struct round *rd, time_t now)
 		if (p == NULL || !same_message(p->it, e->it))
 			rd->dest[nd - 1].nmsgs++;
 		if (p == NULL || !same_message(p->it, e->it) ||
-		    rd->job[nj - 1].n >= JOB_MAX) {
+		    rd->job[nj - 1].n >= JOB_MAX ||
+		    rd->job[nj - 1].n + entry_run(run, rd, k) > JOB_MAX) {
 			rd->job[nj].first = k;
 			rd->job[nj].n = 0;
 			rd->job[nj].msgno = rd->dest[nd - 1].nmsgs - 1;

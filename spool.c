@@ -13,32 +13,53 @@
  * 0660 from the start (the umask is lifted for the open) so that no crash
  * can leave one group mail cannot open.
  *
- * File format, version 2 (SPOOL_VERSION).  The message file, the temp
- * file that becomes M{qid} by hard links, holds the message followed by
- * its envelope as a trailer:
+ * File format, version 2 (SPOOL_VERSION) and 3 (SPOOL_VERSION_GROUP).
+ * The message file, the temp file that becomes M{qid} by hard links,
+ * holds the message followed by its envelope as a trailer:
  *
  *	{message bytes}			(mail_read writes these first)
  *	ID: {msgid}\n
  *	Sender: {sender}\n		(empty for a bounce)
- *	Recipient: {addr}\n		(one per recipient, in order: line n
- *	...				 is the recipient of {msgid}.{n})
- *	DMA-Trailer: 002 {16 hex}\n	(fixed size: version, offset of "ID:")
+ *	Recipient: {addr}\n		(one per recipient, in entry order)
+ *	...
+ *	Entry: {n} {k}\n		(version 3: entry {msgid}.{n} has k
+ *	...				 recipients, k > 1)
+ *	DMA-Trailer: 00V {16 hex}\n	(fixed size: version, offset of "ID:")
+ *
+ * An entry {msgid}.{n} is one Q file.  A local recipient is an entry of
+ * its own; the remote recipients of one domain share one, up to JOB_MAX
+ * (one SMTP transaction: they have one next hop under any configuration)
+ * and GROUP_TEXT_MAX bytes of addresses, each address once.  So the
+ * Recipient lines of the trailer are the entries' recipients one entry
+ * after the other; an entry without an Entry line is one recipient (all
+ * of version 2, where line n is the recipient of {msgid}.{n}), and the
+ * version is 3 when there is an Entry line.
  *
  * The trailer goes after the message because -t learns the recipients
  * only while the message is read, and because one fsync of that one file
  * then makes message and envelope durable.  Readers get the message only
  * (spool_acquire's mfp shows [0, offset), with seek and rewind).  A Q file
- * is a copy of one recipient's part of it, "Version: 2\n" first, then
- * "ID: {qid}", "Sender: ", "Recipient: " lines; it is not fsync'ed.
+ * is a copy of one entry's part of it, "Version: 2\n" first (3 when it
+ * has several recipients), then "ID: {qid}", "Sender: " and one
+ * "Recipient: " line per recipient; it is not fsync'ed.
  * Q files are read by upstream's rules (spec 4.4): "Key: value" lines in
  * any order, unknown keys ignored (a later version adds keys, such as a
- * delivery state, without a migration), every line complete.  No Version
+ * delivery state, without a migration), every line complete; below
+ * version 3 the last of a repeated key wins.  No Version
  * line means version 1, upstream dma 0.13's format and ours before the
  * trailer: the M file is the message alone.  qids of the form
  * {hex}.{hex} of any length are accepted, so upstream's pointer-valued
  * ones are too.  A Q file that does not parse (empty, cut, zeros: what a
  * power loss leaves of an unsynced file) is replaced by the trailer of
  * its M file; if that does not parse either the entry is malformed.
+ *
+ * In memory every recipient is a struct qitem; those of one Q file (a
+ * group entry) share its queueid and come one after the other.  They
+ * are acquired together (spool_acquire_sibling: one lock, through
+ * duplicated descriptors) or one by one, and the file is changed when
+ * the last of them is released: removed when every recipient in it was
+ * removed (at that spool_remove), else rewritten like a state
+ * (spool_save_state) without the recipients removed.
  *
  * Spool states of one message {msgid} (hex inode of the temp file) and
  * its per-recipient entries {qid} = {msgid}.{n}:
@@ -57,7 +78,7 @@
  *			linked to tmp_{msgid} (the random name is removed at
  *			once).
  *   spool_commit	the trailer appended and the temp file fsync'ed
- *			(fsync 1); for each recipient Q{qid} written (no
+ *			(fsync 1); for each entry Q{qid} written (no
  *			fsync), then M{qid} linked to the temp file;
  *			unlink(tmp_{msgid}) is the COMMIT POINT; directory
  *			fsync (fsync 2) before success is reported.  If that
@@ -70,11 +91,16 @@
  *			dma -Mf/-Mt: tmp_state_{qid} written, fsync'ed, given
  *			Q's mtime (the time queued) and renamed over Q{qid};
  *			the lock stays on the replaced file, so it is the
- *			holder's last act before spool_release.
+ *			holder's last act before spool_release.  For a group
+ *			entry it is done by the last spool_release.
  *   spool_remove	unlink(Q) is the delivery COMMIT POINT, then unlink(M).
  *			No directory fsync (spool_sync is the runner's
  *			choice): a removal lost to a power loss offers the
  *			message again, and local delivery's journal knows it.
+ *			For a recipient of a group entry the commit point is
+ *			the rename of the rewritten Q (the last release), or
+ *			the unlink of Q with the last recipient; a crash
+ *			before it offers the whole entry again.
  *
  * Why two fsyncs are enough.  Assumed of the file system: metadata
  * journaling that keeps the order of directory operations (ext4 and xfs
@@ -399,34 +425,146 @@ fail:
 }
 
 /*
+ * The entries of one message (commit_groups): a local recipient is an
+ * entry of its own; remote recipients of one domain share one Q file, up
+ * to JOB_MAX of them (one transaction) and GROUP_TEXT_MAX bytes, each
+ * address once per file.  Entry g (1-based, in order of first
+ * appearance) is {msgid}.{g}; its recipients are rcpt[first[g-1]] and
+ * the ones after it in member order.
+ */
+struct cgroups {
+	const struct rcpt **rcpt;	/* recipients in entry order */
+	size_t	 n;			/* recipients */
+	size_t	*first;			/* per entry: index of its first */
+	size_t	*size;			/* per entry: its recipients */
+	size_t	 ng;			/* entries */
+};
+
+/* domain_of - the domain of a remote address (after the last '@') */
+static const char *
+domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return (at != NULL ? at + 1 : "");
+}
+
+/* group_takes - r may join the entry of recipients v[0..n) (bytes long) */
+static int
+group_takes(const struct rcpt *const *v, size_t n, size_t bytes,
+    const struct rcpt *r)
+{
+	size_t i;
+
+	if (v[0]->local || r->local || n >= JOB_MAX ||
+	    bytes + strlen(r->addr) + 12 > GROUP_TEXT_MAX ||
+	    strcasecmp(domain_of(v[0]->addr), domain_of(r->addr)) != 0)
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i]->addr, r->addr) == 0)
+			return (0);
+	}
+	return (1);
+}
+
+/* commit_groups - split the recipients of l into entries (above) */
+static void
+commit_groups(const struct rcptlist *l, struct cgroups *g)
+{
+	const struct rcpt *r, ***mem;
+	size_t *cnt, *bytes, n = 0, i, j, k, open = 0;
+
+	for (r = l->head; r != NULL; r = r->next)
+		n++;
+	g->n = n;
+	g->ng = 0;
+	g->rcpt = xcalloc(n + 1, sizeof(*g->rcpt));
+	g->first = xcalloc(n + 1, sizeof(*g->first));
+	g->size = xcalloc(n + 1, sizeof(*g->size));
+	mem = xcalloc(n + 1, sizeof(*mem));
+	cnt = xcalloc(n + 1, sizeof(*cnt));
+	bytes = xcalloc(n + 1, sizeof(*bytes));
+	for (r = l->head; r != NULL; r = r->next) {
+		/*
+		 * Entries still taking recipients are [open, ng); a full one
+		 * stays full.  Most messages have one or two domains, so
+		 * the search is short.
+		 */
+		for (k = open; k < g->ng; k++) {
+			if (group_takes(mem[k], cnt[k], bytes[k], r))
+				break;
+		}
+		if (k == g->ng) {
+			mem[k] = xcalloc(r->local ? 1 : JOB_MAX, sizeof(**mem));
+			g->ng++;
+		}
+		mem[k][cnt[k]++] = r;
+		bytes[k] += strlen(r->addr) + 12;
+		while (open < g->ng && (mem[open][0]->local ||
+		    cnt[open] >= JOB_MAX))
+			open++;
+	}
+	for (k = 0, i = 0; k < g->ng; k++) {
+		g->first[k] = i;
+		g->size[k] = cnt[k];
+		for (j = 0; j < cnt[k]; j++)
+			g->rcpt[i++] = mem[k][j];
+		free(mem[k]);
+	}
+	free(mem);
+	free(cnt);
+	free(bytes);
+}
+
+static void
+cgroups_free(struct cgroups *g)
+{
+	free(g->rcpt);
+	free(g->first);
+	free(g->size);
+	memset(g, 0, sizeof(*g));
+}
+
+/*
  * write_qfile - create Q file path exclusively: the version line, then
- * ID, Sender and Recipient.  Not fsync'ed: its content is a copy of what
- * the fsync'ed trailer of the message file says (see the top of this
- * file), so a Q file emptied or cut by a power loss loses nothing.
+ * ID, Sender and the n Recipient lines of v (version 2 for one,
+ * SPOOL_VERSION_GROUP for several).  Not fsync'ed: its content is a copy
+ * of what the fsync'ed trailer of the message file says (see the top of
+ * this file), so a Q file emptied or cut by a power loss loses nothing.
  */
 static int
 write_qfile(const char *path, const char *qid, const char *sender,
-    const char *addr)
+    const struct rcpt *const *v, size_t n)
 {
-	char buf[3 * ENVFIELD_MAX + QID_MAX + 64];
-	int fd, saved;
+	char *buf;
+	size_t len = 0, cap, i;
+	int fd, saved, w;
 
-	if (xsnprintf(buf, sizeof(buf),
-	    "Version: %d\nID: %s\nSender: %s\nRecipient: %s\n",
-	    SPOOL_VERSION, qid, sender, addr) != 0) {
-		errno = ENAMETOOLONG;
-		return (-1);
+	cap = 64 + QID_MAX + strlen(sender);
+	for (i = 0; i < n; i++)
+		cap += strlen(v[i]->addr) + 12;
+	buf = xmalloc(cap);
+	w = snprintf(buf, cap, "Version: %d\nID: %s\nSender: %s\n",
+	    n > 1 ? SPOOL_VERSION_GROUP : SPOOL_VERSION, qid, sender);
+	len = (size_t)w;
+	for (i = 0; i < n; i++) {
+		w = snprintf(buf + len, cap - len, "Recipient: %s\n", v[i]->addr);
+		len += (size_t)w;
 	}
 	fd = spool_create_exact(path, O_WRONLY, 0660);
-	if (fd < 0)
+	if (fd < 0) {
+		free(buf);
 		return (-1);
-	if (spool_write_all(fd, buf, strlen(buf)) != 0) {
+	}
+	if (spool_write_all(fd, buf, len) != 0) {
 		saved = errno;
 		close(fd);
 		unlink(path);
+		free(buf);
 		errno = saved;
 		return (-1);
 	}
+	free(buf);
 	if (close(fd) != 0) {
 		saved = errno;
 		unlink(path);
@@ -438,25 +576,32 @@ write_qfile(const char *path, const char *qid, const char *sender,
 
 /*
  * write_trailer - append the envelope to the message in t: ID, Sender,
- * one Recipient line per recipient in order, then the fixed-size last
- * line naming the version and the offset where the trailer starts (the
- * length of the message).
+ * one Recipient line per recipient in entry order, an "Entry: {g} {k}"
+ * line for every entry g of k > 1 recipients (then the version is
+ * SPOOL_VERSION_GROUP), and the fixed-size last line naming the version
+ * and the offset where the trailer starts (the length of the message).
  */
 static int
-write_trailer(struct spool_tmp *t, const char *sender,
-    const struct rcptlist *l)
+write_trailer(struct spool_tmp *t, const char *sender, const struct cgroups *g)
 {
-	const struct rcpt *r;
 	off_t mlen;
+	size_t i;
+	unsigned ver = SPOOL_VERSION;
 
 	if (fflush(t->fp) != 0 || ferror(t->fp))
 		return (-1);
 	if ((mlen = lseek(t->fd, 0, SEEK_END)) < 0)
 		return (-1);
 	fprintf(t->fp, "ID: %s\nSender: %s\n", t->msgid, sender);
-	for (r = l->head; r != NULL; r = r->next)
-		fprintf(t->fp, "Recipient: %s\n", r->addr);
-	fprintf(t->fp, TAIL_FMT, (unsigned)SPOOL_VERSION, (unsigned long long)mlen);
+	for (i = 0; i < g->n; i++)
+		fprintf(t->fp, "Recipient: %s\n", g->rcpt[i]->addr);
+	for (i = 0; i < g->ng; i++) {
+		if (g->size[i] > 1) {
+			fprintf(t->fp, "Entry: %zx %zu\n", i + 1, g->size[i]);
+			ver = SPOOL_VERSION_GROUP;
+		}
+	}
+	fprintf(t->fp, TAIL_FMT, ver, (unsigned long long)mlen);
 	if (fflush(t->fp) != 0 || ferror(t->fp))
 		return (-1);
 	return (0);
@@ -502,29 +647,30 @@ spool_item_free(struct qitem *it)
 
 /*
  * commit_files - append the envelope trailer and fsync the temp file,
- * write Q and link M for every recipient, then pass the commit point
+ * write Q and link M for every entry of g, then pass the commit point
  * and fsync the directory: two fsyncs whatever the number of
  * recipients.  Returns 0, -1 with errno set (nothing committed), or
  * SPOOL_ESYNC with errno set (committed, the directory fsync failed);
  * t->nq counts the complete Q/M pairs made, for spool_abort to remove.
  */
 static int
-commit_files(struct spool_tmp *t, const char *sender, const struct rcptlist *l)
+commit_files(struct spool_tmp *t, const char *sender, const struct cgroups *g)
 {
-	const struct rcpt *r;
 	char qid[QID_MAX], qpath[PATH_MAX], mpath[PATH_MAX];
+	size_t k;
 	int saved;
 
-	if (write_trailer(t, sender, l) != 0 || fsync(t->fd) != 0)
+	if (write_trailer(t, sender, g) != 0 || fsync(t->fd) != 0)
 		return (-1);
-	for (r = l->head; r != NULL; r = r->next) {
+	for (k = 0; k < g->ng; k++) {
 		if (xsnprintf(qid, sizeof(qid), "%s.%x", t->msgid, t->nq + 1) != 0 ||
 		    spool_path(qpath, sizeof(qpath), "Q", qid) != 0 ||
 		    spool_path(mpath, sizeof(mpath), "M", qid) != 0) {
 			errno = ENAMETOOLONG;
 			return (-1);
 		}
-		if (write_qfile(qpath, qid, sender, r->addr) != 0)
+		if (write_qfile(qpath, qid, sender, g->rcpt + g->first[k],
+		    g->size[k]) != 0)
 			return (-1);
 		if (link(t->path, mpath) != 0) {
 			saved = errno;
@@ -567,8 +713,9 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 {
 	const struct rcpt *r;
 	struct qitem *it, **tailp;
+	struct cgroups g;
 	char qid[QID_MAX], safe[256];
-	unsigned i;
+	size_t k, i;
 	time_t now;
 	int ret;
 
@@ -594,9 +741,11 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 			return (-1);
 		}
 	}
-	if (t->fp == NULL || (ret = commit_files(t, sender, l)) < 0) {
+	commit_groups(l, &g);
+	if (t->fp == NULL || (ret = commit_files(t, sender, &g)) < 0) {
 		snprintf(why, whylen, "can not create spools: %s",
 		    t->fp == NULL ? strerror(EBADF) : strerror(errno));
+		cgroups_free(&g);
 		spool_abort(t);
 		return (-1);
 	}
@@ -609,20 +758,27 @@ spool_commit(struct spool_tmp *t, const char *sender, const struct rcptlist *l,
 
 	now = time(NULL);
 	tailp = out != NULL ? &out->head : NULL;
-	for (i = 1, r = l->head; r != NULL; r = r->next, i++) {
-		if (xsnprintf(qid, sizeof(qid), "%s.%x", t->msgid, i) != 0)
+	for (k = 0; k < g.ng; k++) {
+		if (xsnprintf(qid, sizeof(qid), "%s.%zx", t->msgid, k + 1) != 0)
 			continue;	/* fitted in commit_files */
-		log_msg(LOG_INFO, "mail to=<%s> queued as %s",
-		    log_safe(safe, sizeof(safe), r->addr), qid);
-		if (tailp == NULL)
-			continue;
-		it = spool_item_new(qid, sender, r->addr);
-		it->local = r->local;
-		it->qtime = now;
-		*tailp = it;
-		tailp = &it->next;
-		out->n++;
+		for (i = g.first[k]; i < g.first[k] + g.size[k]; i++) {
+			r = g.rcpt[i];
+			log_msg(LOG_INFO, "mail to=<%s> queued as %s",
+			    log_safe(safe, sizeof(safe), r->addr), qid);
+			if (tailp == NULL)
+				continue;
+			it = spool_item_new(qid, sender, r->addr);
+			it->local = r->local;
+			it->qtime = now;
+			it->gsize = (unsigned)g.size[k];
+			it->version = g.size[k] > 1 ? SPOOL_VERSION_GROUP :
+			    SPOOL_VERSION;
+			*tailp = it;
+			tailp = &it->next;
+			out->n++;
+		}
 	}
+	cgroups_free(&g);
 	fclose(t->fp);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
@@ -656,6 +812,129 @@ spool_abort(struct spool_tmp *t)
 		close(t->fd);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
+}
+
+/* Recipients as stored in a Q file or a trailer, in order. */
+struct rlist {
+	char	**v;
+	size_t	 n;
+};
+
+static void
+rlist_free(struct rlist *rl)
+{
+	size_t i;
+
+	for (i = 0; i < rl->n; i++)
+		free(rl->v[i]);
+	free(rl->v);
+	rl->v = NULL;
+	rl->n = 0;
+}
+
+/*
+ * rcpt_lines - the values of the "Recipient" lines of buf (whole lines,
+ * checked by spool_parse_lines already) whose ordinal, from 1, is in
+ * [from, from + count), appended to rl; *total counts them all.  0, or
+ * -1 if one is not a valid field.
+ */
+static int
+rcpt_lines(const char *buf, size_t len, size_t from, size_t count,
+    struct rlist *rl, size_t *total)
+{
+	static const char key[] = "Recipient:";
+	const char *p = buf, *end = buf + len, *nl, *v;
+	char *val;
+
+	*total = 0;
+	for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL;
+	    p = nl + 1) {
+		if ((size_t)(nl - p) < sizeof(key) - 1 ||
+		    memcmp(p, key, sizeof(key) - 1) != 0)
+			continue;
+		++*total;
+		if (*total < from || *total - from >= count)
+			continue;
+		for (v = p + sizeof(key) - 1; v < nl && (*v == ' ' || *v == '\t'); v++)
+			;
+		val = xstrndup(v, (size_t)(nl - v));
+		if (!envfield_ok(val) || val[0] == '\0') {
+			free(val);
+			return (-1);
+		}
+		rl->v = xrealloc(rl->v, (rl->n + 1) * sizeof(*rl->v));
+		rl->v[rl->n++] = val;
+	}
+	return (0);
+}
+
+/*
+ * entry_range - where the recipients of entry g ({msgid}.{g}) are among
+ * the Recipient lines of a trailer: from *first (1-based), *count of
+ * them.  An entry of several recipients has an "Entry: {g} {k}" line
+ * (version 3); every other entry is one recipient.  0, or -1 if an
+ * Entry line does not parse.
+ */
+static int
+entry_range(const char *buf, size_t len, unsigned long long g, size_t *first,
+    size_t *count)
+{
+	static const char key[] = "Entry:";
+	const char *p = buf, *end = buf + len, *nl;
+	unsigned long long eg, k;
+	char line[64], *ep, *ep2;
+	size_t before = 0;
+
+	*count = 1;
+	for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL;
+	    p = nl + 1) {
+		if ((size_t)(nl - p) < sizeof(key) - 1 ||
+		    memcmp(p, key, sizeof(key) - 1) != 0)
+			continue;
+		if ((size_t)(nl - p) >= sizeof(line))
+			return (-1);
+		memcpy(line, p, (size_t)(nl - p));
+		line[nl - p] = '\0';
+		errno = 0;
+		eg = strtoull(line + sizeof(key) - 1, &ep, 16);
+		if (*ep != ' ')
+			return (-1);
+		k = strtoull(ep + 1, &ep2, 10);
+		if (errno != 0 || *ep2 != '\0' || eg == 0 || k < 2 ||
+		    k > JOB_MAX)
+			return (-1);
+		if (eg < g)
+			before += (size_t)k - 1;
+		else if (eg == g)
+			*count = (size_t)k;
+	}
+	*first = (size_t)g + before;
+	return (0);
+}
+
+/*
+ * A group entry while acquired: its Q file as read under the lock, the
+ * recipients struck so far (spool_remove) and the state to write
+ * (spool_save_state).  Shared by the siblings acquired with the first;
+ * the last spool_release writes what changed and frees it.
+ */
+struct qgroup {
+	unsigned refs;
+	struct rlist rl;	/* recipients of the file, as stored */
+	char	**canon;	/* the same, as rcpt_canonical makes them */
+	unsigned char *taken;	/* acquired by one of the siblings */
+	unsigned char *gone;	/* removed (delivered or bounced) */
+	size_t	 ngone;
+	struct qstate st;	/* the file's state, or the last one saved */
+	int	 dirty;		/* st is to be written */
+};
+
+static void
+state_copy(struct qstate *dst, const struct qstate *src)
+{
+	free(dst->error);
+	*dst = *src;
+	dst->error = src->error != NULL ? xstrdup(src->error) : NULL;
 }
 
 /*
@@ -960,20 +1239,22 @@ spool_trailer_tail(int fd, off_t size, off_t *mlen, char *why, size_t whylen)
 
 /*
  * trailer_envelope - the envelope of entry qid from the trailer of its
- * message file mpath: sender and the nth recipient, n from the qid
- * "{msgid}.{n}".  The trailer is read whole but capped.  0, or -1 with
- * why.
+ * message file mpath: the sender and the recipients of entry n, n from
+ * the qid "{msgid}.{n}" (entry_range) into e (addr: the first) and, if
+ * rl is not NULL, all of them into rl.  The trailer is read whole but
+ * capped.  0, or -1 with why.
  */
 static int
 trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
-    char *why, size_t whylen)
+    struct rlist *rl, char *why, size_t whylen)
 {
 	static const char *const keys[] = { "ID", "Sender", "Recipient", NULL };
 	char *val[3] = { NULL, NULL, NULL }, *buf = NULL, *ep, msgid[QID_MAX];
+	struct rlist got = { NULL, 0 };
 	struct stat st;
 	unsigned long long n;
 	unsigned nrcpt;
-	size_t tlen, mlen_id;
+	size_t tlen, mlen_id, first, count, total;
 	off_t mlen;
 	ssize_t r;
 	int fd, i, ret = -1;
@@ -1009,15 +1290,20 @@ trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
 		    r < 0 ? strerror(errno) : "short read");
 		goto out;
 	}
-	if (spool_parse_lines(buf, tlen, keys, val, (unsigned)n, &nrcpt, why,
+	if (spool_parse_lines(buf, tlen, keys, val, 0, &nrcpt, why,
 	    whylen) != 0)
 		goto out;
 	if (val[0] == NULL || strcmp(val[0], msgid) != 0) {
 		snprintf(why, whylen, "envelope trailer of another message");
 		goto out;
 	}
-	if (val[1] == NULL || nrcpt < n || val[2] == NULL ||
-	    val[2][0] == '\0') {
+	if (entry_range(buf, tlen, n, &first, &count) != 0) {
+		snprintf(why, whylen, "invalid `Entry' line in the envelope "
+		    "trailer");
+		goto out;
+	}
+	if (val[1] == NULL || rcpt_lines(buf, tlen, first, count, &got,
+	    &total) != 0 || got.n != count) {
 		snprintf(why, whylen, val[1] == NULL ? "no sender in the "
 		    "envelope trailer" : "no recipient %llu in the envelope "
 		    "trailer", n);
@@ -1025,11 +1311,17 @@ trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
 	}
 	e->queueid = xstrdup(qid);
 	e->sender = val[1];
-	e->addr = val[2];
-	e->version = SPOOL_VERSION;
-	val[1] = val[2] = NULL;
+	e->addr = xstrdup(got.v[0]);
+	e->version = count > 1 ? SPOOL_VERSION_GROUP : SPOOL_VERSION;
+	val[1] = NULL;
+	if (rl != NULL) {
+		*rl = got;
+		got.v = NULL;
+		got.n = 0;
+	}
 	ret = 0;
 out:
+	rlist_free(&got);
 	for (i = 0; i < 3; i++)
 		free(val[i]);
 	free(buf);
@@ -1064,16 +1356,19 @@ spool_uncommitted(const char *qid)
  * read_envelope - the envelope of entry qid: from its Q file (open as
  * fd, st its fstat) or, when that is empty, cut or otherwise unreadable (a power loss
  * after the commit: Q files are not fsync'ed), from the trailer of its
- * message file mpath.  Fills e (queueid, sender, addr, version).
+ * message file mpath.  Fills e (queueid, sender, addr, version) and, if
+ * rl is not NULL, rl with every recipient of the entry (the Recipient
+ * lines of a version 3 file; the one recipient, e->addr, of any other).
  * Returns 0, 1 if neither gives one (why says both reasons), -1 on a
  * read error of the Q file (errno set).
  */
 static int
 read_envelope(int fd, const struct stat *st, const char *qid,
-    const char *qpath, const char *mpath, struct qitem *e, char *why,
-    size_t whylen)
+    const char *qpath, const char *mpath, struct qitem *e, struct rlist *rl,
+    char *why, size_t whylen)
 {
 	char qwhy[128], mwhy[128], *buf;
+	size_t total;
 	ssize_t len;
 	int ret = 1;
 
@@ -1093,11 +1388,24 @@ read_envelope(int fd, const struct stat *st, const char *qid,
 		snprintf(qwhy, sizeof(qwhy), "too long");
 	} else if (spool_parse_qfile(buf, (size_t)len, e, qwhy,
 	    sizeof(qwhy)) == 0) {
-		if (strcmp(e->queueid, qid) == 0) {
-			parse_state(buf, (size_t)len, &e->st);
-			ret = 0;
-		} else
+		if (strcmp(e->queueid, qid) != 0)
 			snprintf(qwhy, sizeof(qwhy), "ID is not `%s'", qid);
+		else if (rl == NULL)
+			ret = 0;
+		else if (e->version < SPOOL_VERSION_GROUP) {
+			rl->v = xcalloc(1, sizeof(*rl->v));
+			rl->v[0] = xstrdup(e->addr);
+			rl->n = 1;
+			ret = 0;
+		} else if (rcpt_lines(buf, (size_t)len, 1, SIZE_MAX, rl,
+		    &total) == 0 && rl->n > 0 && rl->n <= JOB_MAX)
+			ret = 0;
+		else {
+			rlist_free(rl);
+			snprintf(qwhy, sizeof(qwhy), "invalid recipients");
+		}
+		if (ret == 0)
+			parse_state(buf, (size_t)len, &e->st);
 	}
 	free(buf);
 	if (ret == 0) {
@@ -1108,7 +1416,7 @@ read_envelope(int fd, const struct stat *st, const char *qid,
 	free(e->sender);
 	free(e->addr);
 	e->queueid = e->sender = e->addr = NULL;
-	if (trailer_envelope(mpath, qid, e, mwhy, sizeof(mwhy)) == 0) {
+	if (trailer_envelope(mpath, qid, e, rl, mwhy, sizeof(mwhy)) == 0) {
 		log_msg(LOG_NOTICE, "queue file `%s' unreadable (%s): envelope "
 		    "taken from the trailer of `%s'", qpath, qwhy, mpath);
 		return (0);
@@ -1152,52 +1460,85 @@ q_unchanged(const struct qitem *it, const struct stat *st)
 /*
  * spool_parse_entry - read the envelope of qid (Q file open as fd, else the
  * trailer of it->mpath) into it (sender, addr, local, queueid,
- * version).  Returns 0, 1 if it is malformed (why set), -1 on a read
- * error (errno set).
+ * version).  An entry of several recipients (version 3) gives one qitem
+ * per recipient: it is the first, the others are new qitems chained
+ * after it through it->next, each with gsize set to their number.
+ * Returns 0, 1 if it is malformed (why set), -1 on a read error (errno
+ * set).
  */
 int
 spool_parse_entry(int fd, const char *qid, struct qitem *it, char *why,
     size_t whylen)
 {
-	struct qitem tmp;
+	struct qitem tmp, *sib, **tail;
+	struct rlist rl = { NULL, 0 };
 	struct stat st;
 	char canon[ENVFIELD_MAX + 1];
-	int local, ret;
+	int *local = NULL, ret;
+	size_t i;
 
 	if (fstat(fd, &st) != 0)
 		return (-1);
 	memset(&tmp, 0, sizeof(tmp));
-	ret = read_envelope(fd, &st, qid, it->qpath, it->mpath, &tmp, why,
+	ret = read_envelope(fd, &st, qid, it->qpath, it->mpath, &tmp, &rl, why,
 	    whylen);
 	if (ret == 0) {
-		local = rcpt_canonical(tmp.addr, canon, sizeof(canon));
-		if (local >= 0 && canon[0] != '\0') {
-			free(it->queueid);
-			free(it->sender);
-			free(it->addr);
-			it->queueid = tmp.queueid;
-			it->sender = tmp.sender;
-			it->addr = xstrdup(canon);
-			it->local = local;
-			it->version = tmp.version;
-			state_move(&it->st, &tmp.st);
-			it->qtime = st.st_mtime;
-			if (tmp.qfresh)
-				qid_remember(it, &st);
-			free(tmp.addr);
-			tmp.queueid = tmp.sender = tmp.addr = NULL;
-		} else {
-			snprintf(why, whylen, "malformed queue file `%s': "
-			    "invalid recipient", it->qpath);
-			ret = 1;
+		local = xcalloc(rl.n, sizeof(*local));
+		for (i = 0; i < rl.n && ret == 0; i++) {
+			local[i] = rcpt_canonical(rl.v[i], canon, sizeof(canon));
+			if (local[i] < 0 || canon[0] == '\0') {
+				snprintf(why, whylen, "malformed queue file `%s': "
+				    "invalid recipient", it->qpath);
+				ret = 1;
+				break;
+			}
+			free(rl.v[i]);
+			rl.v[i] = xstrdup(canon);
 		}
 	}
+	if (ret == 0) {
+		free(it->queueid);
+		free(it->sender);
+		free(it->addr);
+		it->queueid = tmp.queueid;
+		it->sender = tmp.sender;
+		it->addr = rl.v[0];
+		rl.v[0] = NULL;
+		it->local = local[0];
+		it->version = tmp.version;
+		state_move(&it->st, &tmp.st);
+		it->qtime = st.st_mtime;
+		it->gsize = (unsigned)rl.n;
+		it->gidx = 0;
+		if (tmp.qfresh)
+			qid_remember(it, &st);
+		tmp.queueid = tmp.sender = NULL;
+		tail = &it->next;
+		for (i = 1; i < rl.n; i++) {
+			sib = spool_item_new(it->queueid, it->sender, rl.v[i]);
+			sib->local = local[i];
+			sib->version = it->version;
+			state_copy(&sib->st, &it->st);
+			sib->qtime = it->qtime;
+			sib->gsize = it->gsize;
+			sib->gidx = i;
+			if (tmp.qfresh)
+				qid_remember(sib, &st);
+			sib->next = *tail;
+			*tail = sib;
+			tail = &sib->next;
+		}
+	}
+	free(local);
+	rlist_free(&rl);
 	free(tmp.queueid);
 	free(tmp.sender);
 	free(tmp.addr);
 	free(tmp.st.error);
 	return (ret);
 }
+
+static int check_group(struct qitem *, const struct stat *, char *, size_t);
 
 /*
  * check_locked - after the flock: is the entry still there and unchanged?
@@ -1226,6 +1567,8 @@ check_locked(struct qitem *it, int commit_known, char *why, size_t whylen)
 	    pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino ||
 	    (!commit_known && spool_uncommitted(it->queueid)))
 		return (SPOOL_ELOCKED);
+	if (it->gsize > 1)
+		return (check_group(it, &fst, why, whylen));
 	/* What was read at load time still holds. */
 	if (q_unchanged(it, &fst)) {
 		it->qtime = fst.st_mtime;
@@ -1233,7 +1576,7 @@ check_locked(struct qitem *it, int commit_known, char *why, size_t whylen)
 	}
 	memset(&cur, 0, sizeof(cur));
 	r = read_envelope(it->qfd, &fst, it->queueid, it->qpath, it->mpath,
-	    &cur, pwhy, sizeof(pwhy));
+	    &cur, NULL, pwhy, sizeof(pwhy));
 	if (r < 0) {
 		snprintf(why, whylen, "can not read `%s': %s", it->qpath,
 		    strerror(errno));
@@ -1435,6 +1778,151 @@ share_message(struct qitem *it, const struct qitem *held, char *why,
 	return (0);
 }
 
+/* group_find - the unclaimed recipient of g that is it->addr, or -1 */
+static ssize_t
+group_find(const struct qgroup *g, const struct qitem *it)
+{
+	size_t i;
+
+	for (i = 0; i < g->rl.n; i++) {
+		if (!g->taken[i] && !g->gone[i] &&
+		    (strcmp(g->canon[i], it->addr) == 0 ||
+		    strcmp(g->rl.v[i], it->addr) == 0))
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+static void
+group_free(struct qgroup *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->rl.n; i++)
+		free(g->canon[i]);
+	free(g->canon);
+	rlist_free(&g->rl);
+	free(g->taken);
+	free(g->gone);
+	free(g->st.error);
+	free(g);
+}
+
+/*
+ * check_group - check_locked for a recipient of a group entry: the Q
+ * file, read again under the lock, must still name the sender and the
+ * recipient; it becomes it->grp, which siblings may join.
+ */
+static int
+check_group(struct qitem *it, const struct stat *fst, char *why,
+    size_t whylen)
+{
+	struct qitem cur;
+	struct qgroup *g;
+	struct rlist rl = { NULL, 0 };
+	char canon[ENVFIELD_MAX + 1], pwhy[WHY_MAX];
+	ssize_t idx;
+	size_t i;
+	int r;
+
+	memset(&cur, 0, sizeof(cur));
+	r = read_envelope(it->qfd, fst, it->queueid, it->qpath, it->mpath,
+	    &cur, &rl, pwhy, sizeof(pwhy));
+	if (r != 0) {
+		if (r < 0)
+			snprintf(why, whylen, "can not read `%s': %s",
+			    it->qpath, strerror(errno));
+		else
+			snprintf(why, whylen, "malformed queue file `%s'",
+			    it->qpath);
+		free(cur.queueid);
+		free(cur.sender);
+		free(cur.addr);
+		free(cur.st.error);
+		return (-1);
+	}
+	g = xcalloc(1, sizeof(*g));
+	g->rl = rl;
+	g->canon = xcalloc(rl.n, sizeof(*g->canon));
+	g->taken = xcalloc(rl.n, 1);
+	g->gone = xcalloc(rl.n, 1);
+	for (i = 0; i < rl.n; i++) {
+		if (rcpt_canonical(rl.v[i], canon, sizeof(canon)) < 0)
+			canon[0] = '\0';
+		g->canon[i] = xstrdup(canon);
+	}
+	if (strcmp(cur.sender, it->sender) != 0 ||
+	    (idx = group_find(g, it)) < 0) {
+		/* Delivered or struck by another runner since the load. */
+		free(cur.queueid);
+		free(cur.sender);
+		free(cur.addr);
+		free(cur.st.error);
+		group_free(g);
+		return (SPOOL_ELOCKED);
+	}
+	g->refs = 1;
+	g->taken[idx] = 1;
+	state_copy(&g->st, &cur.st);
+	it->grp = g;
+	it->gidx = (size_t)idx;
+	it->qtime = fst->st_mtime;
+	it->version = cur.version;
+	state_move(&it->st, &cur.st);
+	free(cur.queueid);
+	free(cur.sender);
+	free(cur.addr);
+	return (0);
+}
+
+/*
+ * join_group - acquire it, a recipient of the group entry that held (of
+ * this process) has acquired: share held's lock and message.
+ */
+static int
+join_group(struct qitem *it, const struct qitem *held, char *why,
+    size_t whylen)
+{
+	struct qgroup *g = held->grp;
+	ssize_t idx;
+	int r, fd;
+
+	if ((idx = group_find(g, it)) < 0)
+		return (SPOOL_ELOCKED);
+	it->qfd = fcntl(held->qfd, F_DUPFD_CLOEXEC, 0);
+	if (it->qfd < 0) {
+		snprintf(why, whylen, "can not lock `%s': %s", it->qpath,
+		    strerror(errno));
+		return (-1);
+	}
+	g->refs++;
+	g->taken[idx] = 1;
+	it->grp = g;
+	it->gidx = (size_t)idx;
+	it->version = held->version;
+	it->qtime = held->qtime;
+	state_copy(&it->st, &g->st);
+	/*
+	 * The same M name as held's, which nobody removes while the lock
+	 * of its Q file is held: held's open message is this one.
+	 */
+	r = 0;
+	fd = fcntl(held->mfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0 || (it->mfp = mview_open(fd, held->mlen)) == NULL) {
+		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
+		    strerror(errno));
+		r = -1;
+	} else {
+		it->mfd = fd;
+		it->mlen = held->mlen;
+		it->mino = held->mino;
+		it->mmtime = held->mmtime;
+	}
+	if (r != 0)
+		spool_release(it);
+	return (r);
+}
+
 /*
  * acquire - spool_acquire, or with held (an entry of the same message,
  * version 2, acquired and open) spool_acquire_sibling.
@@ -1444,6 +1932,9 @@ acquire(struct qitem *it, const struct qitem *held, char *why, size_t whylen)
 {
 	int r;
 
+	if (held != NULL && held->grp != NULL && it->gsize > 1 &&
+	    it->qfd < 0 && strcmp(held->queueid, it->queueid) == 0)
+		return (join_group(it, held, why, whylen));
 	if (it->qfd < 0) {
 		it->qfd = open(it->qpath,
 		    O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -1509,6 +2000,136 @@ spool_acquire_sibling(struct qitem *it, const struct qitem *held, char *why,
 }
 
 /*
+ * write_state - rewrite the locked entry's Q file with its state st; for
+ * a group entry g, with the recipients of g not struck.
+ *
+ * A Q file is rewritten only here, and only after a failed attempt or
+ * by an administrator (never on the path of a successful delivery).  The
+ * new file is tmp_state_{qid} (never a submission's tmp_{msgid}: 's' is
+ * no hex digit), locked while written so that a cleanup never takes it
+ * for a stale temp file, fsync'ed and given the old file's modification
+ * time (the time queued, which the age rules read), then renamed over
+ * Q{qid}: a crash leaves the old file or the new one, never a mix.  A
+ * leftover temp file is removed by the cleanup of a later run.
+ */
+static int
+write_state(const struct qitem *it, const struct qgroup *g,
+    const struct qstate *st, char *why, size_t whylen)
+{
+	char tmp[PATH_MAX], name[QID_MAX + 16], *buf;
+	struct timespec ts[2];
+	size_t len, i;
+	int fd, saved;
+
+	if (xsnprintf(name, sizeof(name), "tmp_state_%s", it->queueid) != 0 ||
+	    spool_path(tmp, sizeof(tmp), "", name) != 0) {
+		snprintf(why, whylen, "queue id `%s' too long", it->queueid);
+		return (-1);
+	}
+	if (it->version >= 2)
+		buf = xasprintf("Version: %d\nID: %s\nSender: %s\n",
+		    g != NULL ? SPOOL_VERSION_GROUP : SPOOL_VERSION,
+		    it->queueid, it->sender);
+	else
+		buf = xasprintf("ID: %s\nSender: %s\n", it->queueid,
+		    it->sender);
+	for (i = 0; i < (g != NULL ? g->rl.n : 1); i++) {
+		char *more;
+
+		if (g != NULL && g->gone[i])
+			continue;
+		more = xasprintf("%sRecipient: %s\n", buf,
+		    g != NULL ? g->rl.v[i] : it->addr);
+		free(buf);
+		buf = more;
+	}
+	if (st->attempts > 0 || st->lastfail != 0 || st->next != 0) {
+		char *more = xasprintf("%sAttempts: %u\nLast-Attempt: %lld\n"
+		    "Last-Error: %s\nNext-Attempt: %lld\n", buf, st->attempts,
+		    (long long)st->lastfail, st->error != NULL ? st->error : "",
+		    (long long)st->next);
+
+		free(buf);
+		buf = more;
+	}
+	if (st->held) {
+		char *more = xasprintf("%sHeld: yes\n", buf);
+
+		free(buf);
+		buf = more;
+	}
+	if (st->warned != 0) {
+		char *more = xasprintf("%sWarned: %lld\n", buf,
+		    (long long)st->warned);
+
+		free(buf);
+		buf = more;
+	}
+	len = strlen(buf);
+	/* Under the entry's lock nobody else writes this name. */
+	(void)unlink(tmp);
+	fd = spool_create_exact(tmp, O_WRONLY, 0660);
+	if (fd < 0)
+		goto fail;
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = it->qtime;
+	ts[1].tv_nsec = 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || spool_write_all(fd, buf, len) != 0 ||
+	    fsync(fd) != 0 || futimens(fd, ts) != 0 ||
+	    rename(tmp, it->qpath) != 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		goto fail;
+	}
+	close(fd);
+	free(buf);
+	return (0);
+fail:
+	snprintf(why, whylen, "can not write the state of `%s': %s",
+	    it->qpath, strerror(errno));
+	free(buf);
+	return (-1);
+}
+
+/*
+ * spool_save_state - rewrite the locked entry's Q file with its state.
+ * For a recipient of a group entry the state is kept, and written with
+ * the file's recipients when the last sibling is released: siblings
+ * attempted together share one state.
+ */
+int
+spool_save_state(struct qitem *it, char *why, size_t whylen)
+{
+	if (it->grp != NULL) {
+		state_copy(&it->grp->st, &it->st);
+		it->grp->dirty = 1;
+		return (0);
+	}
+	return (write_state(it, NULL, &it->st, why, whylen));
+}
+
+/*
+ * group_write - the last sibling of the group entry g is released (it,
+ * still locked): strike the recipients removed, write the state saved.
+ * Nothing to do when all are removed (Q is gone) or nothing changed.  A
+ * failure is logged: the recipients struck stay queued, and are
+ * delivered again.
+ */
+static void
+group_write(const struct qitem *it, const struct qgroup *g)
+{
+	char why[WHY_MAX];
+
+	if (g->ngone == g->rl.n || (g->ngone == 0 && !g->dirty))
+		return;
+	if (write_state(it, g, &g->st, why, sizeof(why)) != 0)
+		log_msg(LOG_ERR, "%s", why);
+}
+
+/*
  * spool_remove - the entry is done (delivered or bounced).
  * Unlinking Q is the commit point: once it is gone no runner can pick
  * the entry up again, whatever happens to M.  The directory is not
@@ -1518,7 +2139,17 @@ spool_acquire_sibling(struct qitem *it, const struct qitem *held, char *why,
 int
 spool_remove(struct qitem *it)
 {
+	struct qgroup *g = it->grp;
 	int ret = 0;
+
+	if (g != NULL) {
+		if (!g->gone[it->gidx]) {
+			g->gone[it->gidx] = 1;
+			g->ngone++;
+		}
+		if (g->ngone < g->rl.n)
+			return (0);	/* struck by spool_release */
+	}
 
 	if (unlink(it->qpath) != 0 && errno != ENOENT) {
 		log_msg(LOG_ERR, "can not remove `%s': %s", it->qpath,
@@ -1553,6 +2184,15 @@ spool_release(struct qitem *it)
 		fclose(it->mfp);
 		it->mfp = NULL;
 		it->mfd = -1;
+	}
+	if (it->grp != NULL) {
+		struct qgroup *g = it->grp;
+
+		it->grp = NULL;
+		if (--g->refs == 0) {
+			group_write(it, g);	/* still under the lock */
+			group_free(g);
+		}
 	}
 	if (it->qfd >= 0) {
 		close(it->qfd);

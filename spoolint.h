@@ -13,6 +13,9 @@
 #define STALE_TMP_AGE	60		/* seconds before a dead tmp_ goes */
 #define QID_MAX		64		/* length of "{msgid}.{n}" */
 #define SPOOL_VERSION	2		/* Q file and trailer version */
+#define SPOOL_VERSION_GROUP 3		/* a Q file of several recipients, and
+					   a trailer naming such entries */
+#define GROUP_TEXT_MAX	(32 * 1024)	/* cap on the Recipient lines of one Q */
 #define TAIL_PREFIX	"DMA-Trailer: "	/* the trailer's last line: */
 #define TAIL_FMT	TAIL_PREFIX "%03u %016llx\n"
 #define TAIL_LEN	(sizeof(TAIL_PREFIX) - 1 + 3 + 1 + 16 + 1)

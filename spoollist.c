@@ -231,7 +231,7 @@ set_aside(const struct qitem *it, const char *qid)
 	struct qitem *chk;
 	struct stat fst, pst;
 	char why[WHY_MAX];
-	int fd;
+	int fd, r;
 
 	fd = open(it->qpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
@@ -246,13 +246,17 @@ set_aside(const struct qitem *it, const char *qid)
 		close(fd);
 		return;
 	} else {
+		struct queue q1;
+
 		chk = spool_item_new(qid, "", "");
-		if (spool_parse_entry(fd, qid, chk, why, sizeof(why)) != 1) {
-			spool_item_free(chk);
+		r = spool_parse_entry(fd, qid, chk, why, sizeof(why));
+		q1.head = chk;		/* with its siblings, if any */
+		q1.n = 1;
+		spool_free(&q1);
+		if (r != 1) {
 			close(fd);
 			return;
 		}
-		spool_item_free(chk);
 	}
 	rename_bad(it->qpath, qid, "");
 	rename_bad(it->mpath, qid, ".msg");
@@ -261,8 +265,9 @@ set_aside(const struct qitem *it, const char *qid)
 }
 
 /*
- * load_entry - read Q{qid} into a new qitem, or NULL if it is not a
- * deliverable entry (uncommitted, gone, malformed, unreadable).
+ * load_entry - read Q{qid} into a new qitem (one per recipient of a group
+ * entry, chained), or NULL if it is not a deliverable entry
+ * (uncommitted, gone, malformed, unreadable).
  */
 static struct qitem *
 load_entry(const char *qid, int cleanup, char *committed)
@@ -319,11 +324,17 @@ load_entry(const char *qid, int cleanup, char *committed)
 		goto fail;
 	}
 	close(fd);
-	return (it);
+	return (it);	/* with the siblings of a group entry after it */
 
 fail:
 	if (fd >= 0)
 		close(fd);
+	while (it->next != NULL) {	/* siblings: the load failed after all */
+		struct qitem *nx = it->next;
+
+		it->next = nx->next;
+		spool_item_free(nx);
+	}
 	/* Checked again under the lock: it may be a new, partial file. */
 	if (malformed && !spool_uncommitted(qid)) {
 		log_msg(LOG_ERR, "%s%s", why, cleanup ?
@@ -341,9 +352,13 @@ entry_cmp(const void *a, const void *b)
 	const struct qitem *x = *(const struct qitem *const *)a;
 	const struct qitem *y = *(const struct qitem *const *)b;
 
+	int c;
+
 	if (x->qtime != y->qtime)
 		return (x->qtime < y->qtime ? -1 : 1);
-	return (spool_qid_cmp(x->queueid, y->queueid));
+	if ((c = spool_qid_cmp(x->queueid, y->queueid)) != 0)
+		return (c);
+	return (x->gidx < y->gidx ? -1 : x->gidx > y->gidx);
 }
 
 /*
@@ -388,13 +403,14 @@ spool_load(struct queue *q, int cleanup, char *why, size_t whylen)
 	for (i = 0; i < all.n; i++) {
 		if (all.v[i][0] != 'Q' || !spool_qid_ok(all.v[i] + 1))
 			continue;
-		if ((it = load_entry(all.v[i] + 1, cleanup, committed)) == NULL)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = xrealloc(v, cap * sizeof(*v));
+		for (it = load_entry(all.v[i] + 1, cleanup, committed);
+		    it != NULL; it = it->next) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] = it;
 		}
-		v[n++] = it;
 	}
 	if (cleanup) {
 		for (i = 0; i < all.n; i++) {
@@ -478,6 +494,12 @@ print_queue(FILE *out, const struct queue *q, int full, time_t now)
 	for (it = q->head; it != NULL; it = it->next) {
 		fprintf(out, "ID\t: %s\nFrom\t: %s\nTo\t: %s\n",
 		    it->queueid, it->sender, it->addr);
+		/* A group entry: one block, a To line per recipient. */
+		while (it->gsize > 1 && it->next != NULL &&
+		    strcmp(it->next->queueid, it->queueid) == 0) {
+			it = it->next;
+			fprintf(out, "To\t: %s\n", it->addr);
+		}
 		if (!full)
 			goto next;
 		fmt_time(t1, sizeof(t1), it->qtime);

@@ -1,12 +1,10 @@
 /*
- * spoolstate.c - the queue's small state beside the messages: the
- * rewrite of a Q file with its delivery state (attempts, next attempt,
- * last error, held, warned; their format and reader are in spool.c),
- * the queue daemon's lock (qrun.pid) and the flush file that a dma -q touches to wake waiting deliveries.
+ * spoolstate.c - the queue's small state beside the messages: the queue
+ * daemon's lock (qrun.pid) and the flush file that a dma -q touches to
+ * wake waiting deliveries.
  *
- * Side effects: writes Q files (only by rename over them, under the
- * entry's lock), qrun.pid and flush in the spool directory.  The file
- * format and the rules of the spool are in spool.c.
+ * Side effects: writes qrun.pid and flush in the spool directory.  The
+ * file format and the rules of the spool are in spool.c.
  */
 #include <sys/types.h>
 #include <sys/file.h>
@@ -24,86 +22,6 @@
 
 #include "dma.h"
 #include "spoolint.h"
-
-/*
- * spool_save_state - rewrite the locked entry's Q file with its state.
- *
- * A Q file is rewritten only here, and only after a failed attempt or
- * by an administrator (never on the path of a successful delivery).  The
- * new file is tmp_state_{qid} (never a submission's tmp_{msgid}: 's' is
- * no hex digit), locked while written so that a cleanup never takes it
- * for a stale temp file, fsync'ed and given the old file's modification
- * time (the time queued, which the age rules read), then renamed over
- * Q{qid}: a crash leaves the old file or the new one, never a mix.  A
- * leftover temp file is removed by the cleanup of a later run.
- */
-int
-spool_save_state(struct qitem *it, char *why, size_t whylen)
-{
-	char tmp[PATH_MAX], name[QID_MAX + 16], *buf;
-	const struct qstate *st = &it->st;
-	struct timespec ts[2];
-	size_t len;
-	int fd, saved;
-
-	if (xsnprintf(name, sizeof(name), "tmp_state_%s", it->queueid) != 0 ||
-	    spool_path(tmp, sizeof(tmp), "", name) != 0) {
-		snprintf(why, whylen, "queue id `%s' too long", it->queueid);
-		return (-1);
-	}
-	buf = xasprintf("%sID: %s\nSender: %s\nRecipient: %s\n",
-	    it->version >= 2 ? "Version: 2\n" : "", it->queueid, it->sender,
-	    it->addr);
-	if (st->attempts > 0 || st->lastfail != 0 || st->next != 0) {
-		char *more = xasprintf("%sAttempts: %u\nLast-Attempt: %lld\n"
-		    "Last-Error: %s\nNext-Attempt: %lld\n", buf, st->attempts,
-		    (long long)st->lastfail, st->error != NULL ? st->error : "",
-		    (long long)st->next);
-
-		free(buf);
-		buf = more;
-	}
-	if (st->held) {
-		char *more = xasprintf("%sHeld: yes\n", buf);
-
-		free(buf);
-		buf = more;
-	}
-	if (st->warned != 0) {
-		char *more = xasprintf("%sWarned: %lld\n", buf,
-		    (long long)st->warned);
-
-		free(buf);
-		buf = more;
-	}
-	len = strlen(buf);
-	/* Under the entry's lock nobody else writes this name. */
-	(void)unlink(tmp);
-	fd = spool_create_exact(tmp, O_WRONLY, 0660);
-	if (fd < 0)
-		goto fail;
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;
-	ts[1].tv_sec = it->qtime;
-	ts[1].tv_nsec = 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || spool_write_all(fd, buf, len) != 0 ||
-	    fsync(fd) != 0 || futimens(fd, ts) != 0 ||
-	    rename(tmp, it->qpath) != 0) {
-		saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		goto fail;
-	}
-	close(fd);
-	free(buf);
-	return (0);
-fail:
-	snprintf(why, whylen, "can not write the state of `%s': %s",
-	    it->qpath, strerror(errno));
-	free(buf);
-	return (-1);
-}
 
 /*
  * spool_daemon_lock - one queue daemon per spool: an flock on qrun.pid,

@@ -166,7 +166,9 @@ chmod 0644 "$T/bcc.msg"
 capture run_as alice "$DMA" -t bob y@example.org <"$T/bcc.msg"
 is "Bcc: -t with 'Bcc : root' exit 0" "$rc" 0
 # Recipients: root (Bcc :), hidden1 and hidden5 (Bcc), bob, y@example.org.
-is "Bcc: five entries queued" "$(qfiles | wc -l)" 5
+is "Bcc: five recipients queued" "$(qrcpts | wc -l)" 5
+# The three at example.org share one entry (one transaction).
+is "Bcc: in three entries" "$(qfiles | wc -l)" 3
 run_dma -q -D
 ok "Bcc: delivered" wait_queue_empty
 # header FILE: the header of the one message in an mbox or .eml file

@@ -376,6 +376,15 @@ qfiles() {
 	ls -1 "$SPOOL" 2>/dev/null | grep '^Q' | sort
 }
 
+# qrcpts: the recipients queued, one line each (a Q file of version 3 holds
+# several: the remote recipients of one message at one domain)
+qrcpts() {
+	local f
+	for f in "$SPOOL"/Q*; do
+		[ -f "$f" ] && sed -n 's/^Recipient: *//p' "$f"
+	done
+}
+
 spool_msg() {
 	local tail off
 	tail=$(tail -c 34 "$1" | tr -d '\n')

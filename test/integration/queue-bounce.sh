@@ -38,7 +38,7 @@ m=$(qfiles | head -1 | sed 's/^Q//; s/\..*//')
 touch -d '6 days ago' "$SPOOL"/Q*
 "$DMA" -q -D
 "$DMA" -M "$m"
-is "held: still queued after a run and -M" "$(qfiles | wc -l)" 2
+is "held: still queued after a run and -M" "$(qrcpts | wc -l)" 2
 is "held: no bounce" "$(count_msgs /var/mail/alice)" 0
 "$DMA" -Mrm "$m"
 smtpd_stop tf2

@@ -63,9 +63,9 @@ syslog_mark
 "$DMA" -q -D
 ok "three recipients: a notice is delivered" wait_until 20 test -s /var/mail/alice
 is "three recipients: one notice, not three" "$(count_msgs /var/mail/alice)" 1
-is "three recipients: all still queued" "$(qfiles | wc -l)" 3
-is "three recipients: each Q file records the notice" \
-    "$(grep -l '^Warned: [0-9]' "$SPOOL"/Q* | wc -l)" 3
+is "three recipients: all still queued" "$(qrcpts | wc -l)" 3
+is "three recipients: in one entry, which records the notice" \
+    "$(grep -l '^Warned: [0-9]' "$SPOOL"/Q* | wc -l)" 1
 n=$(cat /var/mail/alice)
 like "group notice: names the count" "$n" \
     '^Your mail to these 3 recipients, queued .*, could not be$'

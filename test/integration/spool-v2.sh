@@ -38,21 +38,23 @@ procself='fd|loginuid'
 grep -qa __asan_init "$DMA" && procself='[a-z_]+'
 allowed='^(/etc/ld\.so\.cache|/(usr/)?lib(64|32)?/.*|/proc/self/('"$procself"')|/etc/(nsswitch\.conf|passwd|group|localtime)|/etc/dma/dma\.conf|/etc/aliases|/var/spool/dma|/var/spool/dma/tmp_[A-Za-z0-9]+|/var/spool/dma/Q[0-9a-f]+\.[0-9a-f]+)$'
 for n in 1 10; do
+	# entries: one per local recipient, one per remote domain
 	case $n in
-	1) set -- bob ;;
+	1) set -- bob; ne=1 ;;
 	10) set -- bob alice root r1@example.org r2@example.org r3@example.org \
-	    r4@example.org r5@example.net r6@example.net r7@example.com ;;
+	    r4@example.org r5@example.net r6@example.net r7@example.com; ne=6 ;;
 	esac
 	sub_trace "$n" "$@"
-	is "$n recipient(s): queued" "$(qfiles | grep -c .)" "$n"
+	is "$n recipient(s): queued" "$(qrcpts | grep -c .)" "$n"
+	is "$n recipient(s): in $ne entries" "$(qfiles | grep -c .)" "$ne"
 	st=$T/sub-$n.st
 	is "$n recipient(s): exactly 2 fsync/fdatasync calls" \
 	    "$(grep -cE '^[0-9]* *(fsync|fdatasync)\(' "$st")" 2
 	sed -n 's/^[0-9]* *open\(at\)\?([^"]*"\([^"]*\)".*/\2/p' "$st" >"$T/opened-$n"
 	is "$n recipient(s): nothing opened but libraries, passwd, dma.conf, aliases and the spool" \
 	    "$(grep -vE "$allowed" "$T/opened-$n")" ""
-	is "$n recipient(s): one Q file opened per recipient" \
-	    "$(grep -c '^/var/spool/dma/Q' "$T/opened-$n")" "$n"
+	is "$n recipient(s): one Q file opened per entry" \
+	    "$(grep -c '^/var/spool/dma/Q' "$T/opened-$n")" "$ne"
 	is "$n recipient(s): the spool directory opened once (its fsync)" \
 	    "$(grep -cx '/var/spool/dma' "$T/opened-$n")" 1
 	not_ok "$n recipient(s): auth.conf not read" grep -q 'auth\.conf' "$T/opened-$n"

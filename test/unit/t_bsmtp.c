@@ -417,17 +417,25 @@ test_two_messages(void)
 
 	is_str(it[0]->addr, "a@x.org", "entry 1 remote");
 	is_int(it[0]->local, 0, "entry 1 not local");
-	is_str(it[1]->addr, "root", "entry 2 root");
-	is_int(it[1]->local, 1, "entry 2 local");
-	is_str(it[2]->addr, "A@x.org", "entry 3 kept as given");
+	/* a@x.org and A@x.org share a domain: one entry, two recipients */
+	is_str(it[1]->addr, "A@x.org", "recipient 2 kept as given");
+	is_str(it[1]->queueid, it[0]->queueid, "recipient 2 in the entry of 1");
+	is_int((int)it[0]->gsize, 2, "a group entry of 2 recipients");
+	is_str(it[2]->addr, "root", "entry 2 root");
+	is_int(it[2]->local, 1, "entry 2 local");
+	is_int((int)it[2]->gsize, 1, "a local recipient is an entry of its own");
 	is_str(it[0]->sender, "alice@example.org", "sender of message 1");
 	is_str(it[3]->sender, "", "null sender of message 2");
 	is_str(it[4]->sender, "bob@testhost", "unqualified sender gets @hostname");
 	ok(strcmp(id1, id2) != 0 && strcmp(id2, id3) != 0, "distinct message ids");
 
 	qf = qfile(it[0]);
-	is_str(qf, fmt("Version: 2\nID: %s\nSender: alice@example.org\nRecipient: a@x.org\n",
-	    it[0]->queueid), "Q file of entry 1");
+	is_str(qf, fmt("Version: 3\nID: %s\nSender: alice@example.org\nRecipient: a@x.org\n"
+	    "Recipient: A@x.org\n", it[0]->queueid), "Q file of entry 1: both recipients");
+	free(qf);
+	qf = qfile(it[2]);
+	is_str(qf, fmt("Version: 2\nID: %s\nSender: alice@example.org\nRecipient: root\n",
+	    it[2]->queueid), "Q file of entry 2");
 	free(qf);
 	qf = qfile(it[3]);
 	is_str(qf, fmt("Version: 2\nID: %s\nSender: \nRecipient: b@x.org\n", it[3]->queueid),
@@ -452,7 +460,7 @@ test_two_messages(void)
 	ok(m != NULL && strstr(m, "(envelope-from )") != NULL,
 	    "M file 2 Received shows the null sender");
 	free(m);
-	is_int(count_files(), 10, "spool: 5 Q + 5 M files, no temporary file");
+	is_int(count_files(), 8, "spool: 4 Q + 4 M files, no temporary file");
 
 	spool_free(&q);
 	free(out);

@@ -363,7 +363,7 @@ test_refusal(void)
 	fputs(msgtext, t.fp);
 	strlcpy(mid, t.msgid, sizeof(mid));
 	write_file(sp(fmt("M%s.2", mid)), "not ours");
-	rl_make(&rl, "one@x.org", "two@x.org");
+	rl_make(&rl, "one@x.org", "two@z.org");
 	is_int(spool_commit(&t, "s@x.org", &rl.l, NULL, why, sizeof(why)), -1,
 	    "existing M file makes the commit fail");
 	is_str(why, fmt("can not create spools: %s", strerror(EEXIST)),
@@ -543,7 +543,7 @@ test_power_loss(void)
 	char why[256], path[PATH_MAX];
 	int r;
 
-	id = submit("s@x.org", "first@y.org", "second@y.org", NULL);
+	id = submit("s@x.org", "first@y.org", "second@z.org", NULL);
 	ok(id != NULL, "submit two recipients");
 	if (id == NULL)
 		return;
@@ -556,7 +556,7 @@ test_power_loss(void)
 	if (q.n == 2) {
 		is_str(q.head->addr, "first@y.org", "recipient 1 from the trailer");
 		is_str(q.head->sender, "s@x.org", "sender from the trailer");
-		is_str(q.head->next->addr, "second@y.org",
+		is_str(q.head->next->addr, "second@z.org",
 		    "recipient 2 from the trailer");
 		it = q.head->next;
 		r = spool_acquire(it, why, sizeof(why));
@@ -679,7 +679,7 @@ test_sibling(void)
 	const char *msgid;
 
 	empty_dir();
-	msgid = submit("s@x.org", "r1@y.org", "r2@y.org", NULL);
+	msgid = submit("s@x.org", "r1@y.org", "r2@z.org", NULL);
 	ok(msgid != NULL, "submit to two recipients");
 	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 2, "load two");
 	if (q.n != 2)
@@ -1017,6 +1017,223 @@ test_state(void)
 	empty_dir();
 }
 
+/* submit_list: one message to the n addresses of a; its msgid or NULL */
+static const char *
+submit_list(const char *sender, const char *const *a, size_t n,
+    struct queue *out)
+{
+	static char msgid[32];
+	struct spool_tmp t;
+	struct rcptlist l;
+	struct rcpt *r;
+	char why[256];
+	size_t i;
+	int ret;
+
+	if (spool_create(&t, why, sizeof(why)) != 0)
+		return (NULL);
+	fputs(msgtext, t.fp);
+	strlcpy(msgid, t.msgid, sizeof(msgid));
+	memset(&l, 0, sizeof(l));
+	r = xcalloc(n, sizeof(*r));
+	for (i = 0; i < n; i++) {
+		r[i].addr = (char *)(uintptr_t)a[i];
+		r[i].local = strchr(a[i], '@') == NULL;
+		r[i].next = i + 1 < n ? &r[i + 1] : NULL;
+	}
+	l.head = &r[0];
+	l.tail = &r[n - 1];
+	l.n = n;
+	ret = spool_commit(&t, sender, &l, out, why, sizeof(why));
+	free(r);
+	if (ret != 0) {
+		printf("# commit: %s\n", why);
+		return (NULL);
+	}
+	return (msgid);
+}
+
+/* nth - the nth entry of q (from 0), or NULL */
+static struct qitem *
+nth(const struct queue *q, size_t n)
+{
+	struct qitem *it = q->head;
+
+	while (it != NULL && n-- > 0)
+		it = it->next;
+	return (it);
+}
+
+/*
+ * Group entries (version 3): remote recipients of one domain share one Q
+ * file, up to JOB_MAX; local ones and repeated addresses do not.
+ */
+static void
+test_group(void)
+{
+	static const char *const five[] = { "a@y.org", "root", "b@y.org",
+	    "c@z.org", "a@y.org" };
+	const char *many[JOB_MAX + 1];
+	struct queue out, q, q2;
+	struct qitem *a, *b;
+	struct stat sb;
+	char why[256], want[2048], *m, addrs[JOB_MAX + 1][16];
+	const char *id;
+	size_t i, n;
+	int fd;
+
+	empty_dir();
+	id = submit_list("s@x.org", five, 5, &out);
+	ok(id != NULL, "group: submit 5 recipients");
+	if (id == NULL)
+		return;
+	is_int((int)out.n, 5, "group: an entry per recipient returned");
+	ok(nth(&out, 0) != NULL && nth(&out, 4) != NULL, "group: 5 entries");
+	if (nth(&out, 4) == NULL)
+		return;
+	is_str(nth(&out, 0)->queueid, fmt("%s.1", id), "group: a@y.org in entry 1");
+	is_str(nth(&out, 1)->queueid, fmt("%s.1", id), "group: b@y.org in entry 1");
+	is_str(nth(&out, 1)->addr, "b@y.org", "group: entry order");
+	is_str(nth(&out, 2)->addr, "root", "group: root next");
+	is_str(nth(&out, 2)->queueid, fmt("%s.2", id), "group: local recipient alone");
+	is_str(nth(&out, 3)->queueid, fmt("%s.3", id), "group: another domain, another entry");
+	is_str(nth(&out, 4)->queueid, fmt("%s.4", id), "group: a repeated address, another entry");
+	ok(nth(&out, 0)->gsize == 2 && nth(&out, 2)->gsize == 1, "group: sizes");
+	spool_free(&out);
+	is_int(count_files(), 8, "group: 4 Q files and 4 M links");
+	is_str(slurp(sp(fmt("Q%s.1", id))), fmt("Version: 3\nID: %s.1\n"
+	    "Sender: s@x.org\nRecipient: a@y.org\nRecipient: b@y.org\n", id),
+	    "group: Q file of two recipients");
+	is_str(slurp(sp(fmt("Q%s.2", id))), fmt("Version: 2\nID: %s.2\n"
+	    "Sender: s@x.org\nRecipient: root\n", id),
+	    "group: Q file of one recipient is version 2");
+	m = slurp(sp(fmt("M%s.1", id)));
+	snprintf(want, sizeof(want), "%sID: %s\nSender: s@x.org\n"
+	    "Recipient: a@y.org\nRecipient: b@y.org\nRecipient: root\n"
+	    "Recipient: c@z.org\nRecipient: a@y.org\nEntry: 1 2\n"
+	    "DMA-Trailer: 003 %016zx\n", msgtext, id, strlen(msgtext));
+	is_str(m, want, "group: trailer in entry order, an Entry line, version 3");
+
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 5, "group: load 5");
+	is_str(print_queue(&q), fmt("ID\t: %s.1\nFrom\t: s@x.org\nTo\t: a@y.org\n"
+	    "To\t: b@y.org\n--\nID\t: %s.2\nFrom\t: s@x.org\nTo\t: root\n--\n"
+	    "ID\t: %s.3\nFrom\t: s@x.org\nTo\t: c@z.org\n--\nID\t: %s.4\n"
+	    "From\t: s@x.org\nTo\t: a@y.org\n", id, id, id, id),
+	    "group: -bp shows one block per entry, a To line per recipient");
+	a = nth(&q, 0);
+	b = nth(&q, 1);
+	ok(a->gsize == 2 && b->gsize == 2 && strcmp(b->addr, "b@y.org") == 0,
+	    "group: loaded as two recipients of one entry");
+
+	/* Acquired together: one lock, shared; held until the last release. */
+	set_mtime(a->qpath, 1000000000);
+	is_int(spool_acquire(a, why, sizeof(why)), 0, "group: first acquired");
+	is_int(spool_acquire_sibling(b, a, why, sizeof(why)), 0,
+	    "group: sibling joins the lock");
+	ok(b->qfd >= 0 && b->qfd != a->qfd && b->mfp != NULL, "group: own descriptors");
+	fd = open(a->qpath, O_RDWR);
+	ok(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK,
+	    "group: another open file description is refused");
+	ok(spool_load(&q2, 0, why, sizeof(why)) == 0 && q2.n == 5, "group: second load");
+	is_int(spool_acquire(nth(&q2, 1), why, sizeof(why)), SPOOL_ELOCKED,
+	    "group: a recipient of a held entry cannot be acquired alone");
+	/* a delivered, b deferred: the file keeps b with the state */
+	ok(spool_remove(a) == 0, "group: remove the first");
+	ok(exists(a->qpath), "group: Q stays while a sibling is queued");
+	b->st.attempts = 1;
+	b->st.next = 1700000600;
+	b->st.lastfail = 1700000000;
+	spool_state_error(&b->st, "451 later");
+	ok(spool_save_state(b, why, sizeof(why)) == 0, "group: state saved");
+	is_str(slurp(a->qpath), fmt("Version: 3\nID: %s.1\n"
+	    "Sender: s@x.org\nRecipient: a@y.org\nRecipient: b@y.org\n", id),
+	    "group: nothing written while held");
+	spool_release(a);
+	ok(flock(fd, LOCK_EX | LOCK_NB) != 0, "group: still locked by the sibling");
+	spool_release(b);
+	ok(flock(fd, LOCK_EX | LOCK_NB) == 0, "group: unlocked after the last release");
+	close(fd);
+	is_str(slurp(sp(fmt("Q%s.1", id))), fmt("Version: 3\nID: %s.1\n"
+	    "Sender: s@x.org\nRecipient: b@y.org\nAttempts: 1\n"
+	    "Last-Attempt: 1700000000\nLast-Error: 451 later\n"
+	    "Next-Attempt: 1700000600\n", id),
+	    "group: rewritten with the recipient left and the state");
+	ok(stat(sp(fmt("Q%s.1", id)), &sb) == 0 && sb.st_mtime == 1000000000,
+	    "group: the time queued is kept");
+	ok(!exists(sp(fmt("tmp_state_%s.1", id))), "group: no temp file left");
+	/* the second load's view of entry 1 is stale: a is gone */
+	is_int(spool_acquire(nth(&q2, 0), why, sizeof(why)), SPOOL_ELOCKED,
+	    "group: a struck recipient is not acquired again");
+	is_int(spool_acquire(nth(&q2, 1), why, sizeof(why)), 0,
+	    "group: the one left is");
+	ok(nth(&q2, 1)->st.attempts == 1, "group: with the state written");
+	ok(spool_remove(nth(&q2, 1)) == 0, "group: remove the last");
+	ok(!exists(sp(fmt("Q%s.1", id))) && exists(sp(fmt("M%s.2", id))),
+	    "group: Q gone with the last recipient");
+	ok(!exists(sp(fmt("M%s.1", id))), "group: and its M link");
+	spool_release(nth(&q2, 1));
+	spool_free(&q2);
+	spool_free(&q);
+
+	/* Power loss: Q files empty, the trailer says who is in each entry */
+	write_file(sp(fmt("Q%s.1", id)), "");
+	ok(link(sp(fmt("M%s.2", id)), sp(fmt("M%s.1", id))) == 0, "group: M.1 back");
+	write_file(sp(fmt("Q%s.3", id)), "");
+	write_file(sp(fmt("Q%s.4", id)), "Version: 2\nID: ");
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 5,
+	    "group: power loss: 5 recipients loaded");
+	if (q.n == 5) {
+		ok(strcmp(nth(&q, 0)->addr, "a@y.org") == 0 &&
+		    strcmp(nth(&q, 1)->addr, "b@y.org") == 0 &&
+		    nth(&q, 0)->gsize == 2, "group: entry 1 from the Entry line");
+		is_str(nth(&q, 3)->addr, "c@z.org", "group: entry 3 after the group");
+		is_str(nth(&q, 4)->addr, "a@y.org", "group: entry 4 after the group");
+		is_int(spool_acquire(nth(&q, 0), why, sizeof(why)), 0,
+		    "group: acquired from the trailer (%s)", why);
+		is_int(spool_acquire_sibling(nth(&q, 1), nth(&q, 0), why,
+		    sizeof(why)), 0, "group: sibling too");
+		spool_release(nth(&q, 1));
+		spool_release(nth(&q, 0));
+	}
+	spool_free(&q);
+
+	/* One by one (dma -M): each acquire alone, each remove strikes one. */
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == 5, "group: reload");
+	for (i = 0; i < 2 && q.n == 5; i++) {
+		is_int(spool_acquire(nth(&q, i), why, sizeof(why)), 0,
+		    "group: recipient %zu acquired alone", i + 1);
+		ok(spool_remove(nth(&q, i)) == 0, "group: and removed");
+		spool_release(nth(&q, i));
+	}
+	ok(!exists(sp(fmt("Q%s.1", id))) && !exists(sp(fmt("M%s.1", id))),
+	    "group: the entry is gone after both");
+	spool_free(&q);
+	empty_dir();
+
+	/* JOB_MAX + 1 recipients at one domain: two entries */
+	for (i = 0; i < JOB_MAX + 1; i++) {
+		snprintf(addrs[i], sizeof(addrs[i]), "r%zu@y.org", i);
+		many[i] = addrs[i];
+	}
+	id = submit_list("s@x.org", many, JOB_MAX + 1, NULL);
+	ok(id != NULL, "group: submit %d", JOB_MAX + 1);
+	is_int(count_files(), 4, "group: 2 Q files, 2 M links");
+	m = slurp(sp(fmt("Q%s.1", id)));
+	for (n = 0, i = 0; m != NULL && m[i] != '\0'; i++)
+		n += strncmp(m + i, "\nRecipient: ", 12) == 0;
+	is_int((int)n, JOB_MAX, "group: the first holds JOB_MAX");
+	m = slurp(sp(fmt("M%s.1", id)));
+	ok(m != NULL && strstr(m, fmt("\nEntry: 1 %d\n", JOB_MAX)) != NULL &&
+	    strstr(m, "\nEntry: 2") == NULL, "group: one Entry line");
+	ok(spool_load(&q, 1, why, sizeof(why)) == 0 && q.n == JOB_MAX + 1,
+	    "group: all loaded");
+	ok(nth(&q, JOB_MAX) != NULL && strcmp(nth(&q, JOB_MAX)->queueid,
+	    fmt("%s.2", id)) == 0 && nth(&q, JOB_MAX)->gsize == 1,
+	    "group: the last alone in entry 2");
+	spool_free(&q);
+	empty_dir();
+}
+
 int
 main(void)
 {
@@ -1045,6 +1262,7 @@ main(void)
 	test_flush();
 	test_errors();
 	test_state();
+	test_group();
 
 	empty_dir();
 	rmdir(dir);

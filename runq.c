@@ -1187,6 +1187,24 @@ add(struct run *run, struct qitem *it)
 }
 
 /*
+ * same_entry - a (of the run) and b (loaded again) are one entry: the
+ * same queue id in the same Q file.  A queue id is the inode number of
+ * the message's first file, so once a message is gone a new one may
+ * get its id: a bounce queued by another run at that moment is new.
+ */
+static int
+same_entry(const struct qitem *a, const struct qitem *b)
+{
+	if (strcmp(a->queueid, b->queueid) != 0)
+		return (0);
+	if (a->qino == 0 || b->qino == 0)
+		return (1);
+	return (a->qdev == b->qdev && a->qino == b->qino &&
+	    a->qctim.tv_sec == b->qctim.tv_sec &&
+	    a->qctim.tv_nsec == b->qctim.tv_nsec);
+}
+
+/*
  * add_bounces - the bounces workers queued in this run: entries of the
  * spool queued since the run started that are not ours yet.
  */
@@ -1208,7 +1226,7 @@ add_bounces(struct run *run, struct queue *extra)
 		nx = it->next;
 		it->next = NULL;
 		for (i = 0; i < run->n; i++) {
-			if (strcmp(run->e[i].it->queueid, it->queueid) == 0)
+			if (same_entry(run->e[i].it, it))
 				break;
 		}
 		if (i < run->n || it->qtime < run->start - 1 ||

@@ -254,6 +254,7 @@ FUZZ_CFLAGS =	-O1 -g $(FUZZ_SAN) $(CWARN) $(WERROR)
 FUZZ_NAMES =	addr alias conf authconf reply spool intake smtpdata b64 forward
 FUZZ_NAMES +=	hdrqual
 FUZZ_NAMES +=	scram
+FUZZ_NAMES +=	trailer
 FUZZ_BINS =	$(FUZZ_NAMES:%=fuzz/fuzz_%)
 FUZZ_MODS =	$(MODS:%=fuzz/obj/%)
 

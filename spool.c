@@ -814,14 +814,8 @@ spool_abort(struct spool_tmp *t)
 	t->fd = -1;
 }
 
-/* Recipients as stored in a Q file or a trailer, in order. */
-struct rlist {
-	char	**v;
-	size_t	 n;
-};
-
-static void
-rlist_free(struct rlist *rl)
+void
+spool_rlist_free(struct rlist *rl)
 {
 	size_t i;
 
@@ -927,6 +921,9 @@ struct qgroup {
 	size_t	 ngone;
 	struct qstate st;	/* the file's state, or the last one saved */
 	int	 dirty;		/* st is to be written */
+	int	 qfd;		/* the locked Q file: the members' qfd */
+	int	 mfd;		/* the message, read by the siblings' mfp
+				   (a duplicate of the first's), or -1 */
 };
 
 static void
@@ -1248,16 +1245,13 @@ static int
 trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
     struct rlist *rl, char *why, size_t whylen)
 {
-	static const char *const keys[] = { "ID", "Sender", "Recipient", NULL };
-	char *val[3] = { NULL, NULL, NULL }, *buf = NULL, *ep, msgid[QID_MAX];
-	struct rlist got = { NULL, 0 };
+	char *buf = NULL, *ep, msgid[QID_MAX];
 	struct stat st;
 	unsigned long long n;
-	unsigned nrcpt;
-	size_t tlen, mlen_id, first, count, total;
+	size_t tlen, mlen_id;
 	off_t mlen;
 	ssize_t r;
-	int fd, i, ret = -1;
+	int fd, ret = -1;
 
 	mlen_id = strcspn(qid, ".");
 	memcpy(msgid, qid, mlen_id);
@@ -1290,6 +1284,35 @@ trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
 		    r < 0 ? strerror(errno) : "short read");
 		goto out;
 	}
+	ret = spool_trailer_entry(buf, tlen, msgid, n, e, rl, why, whylen);
+	if (ret == 0)
+		e->queueid = xstrdup(qid);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return (ret);
+}
+
+/*
+ * spool_trailer_entry - the envelope of entry n of message msgid from
+ * the trailer text buf (tlen bytes, the last line excluded): the sender
+ * and the first recipient of the entry into e (sender, addr, version),
+ * all its recipients into rl if rl is not NULL (entry_range).  0, or -1
+ * with why and nothing set.
+ */
+int
+spool_trailer_entry(const char *buf, size_t tlen, const char *msgid,
+    unsigned long long n, struct qitem *e, struct rlist *rl, char *why,
+    size_t whylen)
+{
+	static const char *const keys[] = { "ID", "Sender", "Recipient", NULL };
+	char *val[3] = { NULL, NULL, NULL };
+	struct rlist got = { NULL, 0 };
+	size_t first, count, total;
+	unsigned nrcpt;
+	int i, ret = -1;
+
 	if (spool_parse_lines(buf, tlen, keys, val, 0, &nrcpt, why,
 	    whylen) != 0)
 		goto out;
@@ -1309,7 +1332,6 @@ trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
 		    "trailer", n);
 		goto out;
 	}
-	e->queueid = xstrdup(qid);
 	e->sender = val[1];
 	e->addr = xstrdup(got.v[0]);
 	e->version = count > 1 ? SPOOL_VERSION_GROUP : SPOOL_VERSION;
@@ -1321,12 +1343,9 @@ trailer_envelope(const char *mpath, const char *qid, struct qitem *e,
 	}
 	ret = 0;
 out:
-	rlist_free(&got);
+	spool_rlist_free(&got);
 	for (i = 0; i < 3; i++)
 		free(val[i]);
-	free(buf);
-	if (fd >= 0)
-		close(fd);
 	return (ret);
 }
 
@@ -1401,7 +1420,7 @@ read_envelope(int fd, const struct stat *st, const char *qid,
 		    &total) == 0 && rl->n > 0 && rl->n <= JOB_MAX)
 			ret = 0;
 		else {
-			rlist_free(rl);
+			spool_rlist_free(rl);
 			snprintf(qwhy, sizeof(qwhy), "invalid recipients");
 		}
 		if (ret == 0)
@@ -1530,7 +1549,7 @@ spool_parse_entry(int fd, const char *qid, struct qitem *it, char *why,
 		}
 	}
 	free(local);
-	rlist_free(&rl);
+	spool_rlist_free(&rl);
 	free(tmp.queueid);
 	free(tmp.sender);
 	free(tmp.addr);
@@ -1610,6 +1629,7 @@ struct mview {
 	int	 fd;
 	off_t	 len;
 	off_t	 pos;
+	int	 own;		/* fd is closed with the stream */
 };
 
 static ssize_t
@@ -1665,17 +1685,18 @@ mview_close(void *c)
 	struct mview *v = c;
 	int r;
 
-	r = close(v->fd);
+	r = v->own ? close(v->fd) : 0;
 	free(v);
 	return (r);
 }
 
 /*
  * mview_open - a read-only stream of the first len bytes of fd; takes
- * fd (closed on failure too).
+ * fd (closed on failure too) unless borrow is set (then the caller keeps
+ * it open for the stream's life and closes it).
  */
 static FILE *
-mview_open(int fd, off_t len)
+mview_new(int fd, off_t len, int borrow)
 {
 	static const cookie_io_functions_t io = {
 		.read = mview_read,
@@ -1690,14 +1711,22 @@ mview_open(int fd, off_t len)
 	v = xcalloc(1, sizeof(*v));
 	v->fd = fd;
 	v->len = len;
+	v->own = !borrow;
 	fp = fopencookie(v, "r", io);
 	if (fp == NULL) {
 		saved = errno;
 		free(v);
-		close(fd);
+		if (!borrow)
+			close(fd);
 		errno = saved;
 	}
 	return (fp);
+}
+
+static FILE *
+mview_open(int fd, off_t len)
+{
+	return (mview_new(fd, len, 0));
 }
 
 /*
@@ -1801,10 +1830,14 @@ group_free(struct qgroup *g)
 	for (i = 0; i < g->rl.n; i++)
 		free(g->canon[i]);
 	free(g->canon);
-	rlist_free(&g->rl);
+	spool_rlist_free(&g->rl);
 	free(g->taken);
 	free(g->gone);
 	free(g->st.error);
+	if (g->qfd >= 0)
+		close(g->qfd);
+	if (g->mfd >= 0)
+		close(g->mfd);
 	free(g);
 }
 
@@ -1842,6 +1875,7 @@ check_group(struct qitem *it, const struct stat *fst, char *why,
 		return (-1);
 	}
 	g = xcalloc(1, sizeof(*g));
+	g->qfd = g->mfd = -1;
 	g->rl = rl;
 	g->canon = xcalloc(rl.n, sizeof(*g->canon));
 	g->taken = xcalloc(rl.n, 1);
@@ -1863,6 +1897,7 @@ check_group(struct qitem *it, const struct stat *fst, char *why,
 	}
 	g->refs = 1;
 	g->taken[idx] = 1;
+	g->qfd = it->qfd;	/* the group's now; it->qfd borrows it */
 	state_copy(&g->st, &cur.st);
 	it->grp = g;
 	it->gidx = (size_t)idx;
@@ -1885,13 +1920,22 @@ join_group(struct qitem *it, const struct qitem *held, char *why,
 {
 	struct qgroup *g = held->grp;
 	ssize_t idx;
-	int r, fd;
 
 	if ((idx = group_find(g, it)) < 0)
 		return (SPOOL_ELOCKED);
-	it->qfd = fcntl(held->qfd, F_DUPFD_CLOEXEC, 0);
-	if (it->qfd < 0) {
-		snprintf(why, whylen, "can not lock `%s': %s", it->qpath,
+	/*
+	 * The same M name as held's, which nobody removes while the lock
+	 * of its Q file is held: held's open message is this one.  One
+	 * duplicate of its descriptor serves every sibling.
+	 */
+	if (g->mfd < 0 &&
+	    (g->mfd = fcntl(held->mfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
+		    strerror(errno));
+		return (-1);
+	}
+	if ((it->mfp = mview_new(g->mfd, held->mlen, 1)) == NULL) {
+		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
 		    strerror(errno));
 		return (-1);
 	}
@@ -1899,28 +1943,15 @@ join_group(struct qitem *it, const struct qitem *held, char *why,
 	g->taken[idx] = 1;
 	it->grp = g;
 	it->gidx = (size_t)idx;
+	it->qfd = g->qfd;
+	it->mfd = g->mfd;
+	it->mlen = held->mlen;
+	it->mino = held->mino;
+	it->mmtime = held->mmtime;
 	it->version = held->version;
 	it->qtime = held->qtime;
 	state_copy(&it->st, &g->st);
-	/*
-	 * The same M name as held's, which nobody removes while the lock
-	 * of its Q file is held: held's open message is this one.
-	 */
-	r = 0;
-	fd = fcntl(held->mfd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0 || (it->mfp = mview_open(fd, held->mlen)) == NULL) {
-		snprintf(why, whylen, "can not open `%s': %s", it->mpath,
-		    strerror(errno));
-		r = -1;
-	} else {
-		it->mfd = fd;
-		it->mlen = held->mlen;
-		it->mino = held->mino;
-		it->mmtime = held->mmtime;
-	}
-	if (r != 0)
-		spool_release(it);
-	return (r);
+	return (0);
 }
 
 /*
@@ -2189,6 +2220,7 @@ spool_release(struct qitem *it)
 		struct qgroup *g = it->grp;
 
 		it->grp = NULL;
+		it->qfd = -1;		/* the group's */
 		if (--g->refs == 0) {
 			group_write(it, g);	/* still under the lock */
 			group_free(g);

@@ -22,7 +22,17 @@
 #define TRAILER_MAX	(16 * 1024 * 1024) /* cap on a trailer read back */
 #define WHY_MAX		(2 * PATH_MAX + 512) /* a reason naming Q and M */
 
+/* Recipients as stored in a Q file or a trailer, in order. */
+struct rlist {
+	char	**v;
+	size_t	 n;
+};
+
 /* spool.c */
+void	 spool_rlist_free(struct rlist *rl);
+int	 spool_trailer_entry(const char *buf, size_t tlen, const char *msgid,
+	    unsigned long long n, struct qitem *e, struct rlist *rl, char *why,
+	    size_t whylen);
 const char *spool_dir(void);
 int	 spool_path(char *buf, size_t len, const char *prefix, const char *name);
 int	 spool_dir_sync(void);

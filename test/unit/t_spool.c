@@ -1130,7 +1130,19 @@ test_group(void)
 	is_int(spool_acquire(a, why, sizeof(why)), 0, "group: first acquired");
 	is_int(spool_acquire_sibling(b, a, why, sizeof(why)), 0,
 	    "group: sibling joins the lock");
-	ok(b->qfd >= 0 && b->qfd != a->qfd && b->mfp != NULL, "group: own descriptors");
+	ok(b->qfd >= 0 && b->qfd == a->qfd && b->mfp != NULL && b->mfp != a->mfp,
+	    "group: the lock's descriptor shared, a message stream of its own");
+	{
+		char b1[128], b2[128];
+		size_t n1, n2;
+
+		n1 = fread(b1, 1, sizeof(b1) - 1, b->mfp);
+		b1[n1] = '\0';
+		n2 = fread(b2, 1, sizeof(b2) - 1, a->mfp);
+		b2[n2] = '\0';
+		is_str(b1, msgtext, "group: the sibling reads the message");
+		is_str(b2, msgtext, "group: the first reads it from its start too");
+	}
 	fd = open(a->qpath, O_RDWR);
 	ok(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK,
 	    "group: another open file description is refused");

@@ -939,37 +939,36 @@ for where in local smtp; do
 	    "${E_RUNS[rss_$where.ours]:-n/a}" "${E_RUNS[rss_$where.ref]:-n/a}" "<= 4096 KiB" \
 	    "$(le "${E_RUNS[rss_$where.ours]:-}" 4096)"
 done
-fl=$(emedian floor.ours)
+# floor_report KEY REFKEY OURSKEY TEXT...: a floor's rate against the
+# reference's and ours (each a median), under the lines of TEXT
+floor_report() {
+	local f r o
+	f=$(emedian "$1")
+	r=$(emedian "$2")
+	o=$(emedian "$3")
+	shift 3
+	case $f$r$o in
+	*[!0-9.]*) return ;;
+	esac
+	printf '%s\n' "$1" "$2"
+	printf '  %s msg/s = %s x the reference, %s x ours\n' "$f" \
+	    "$(awk -v a="$f" -v b="$r" 'BEGIN { printf "%.2f", a / b }')" \
+	    "$(awk -v a="$f" -v b="$o" 'BEGIN { printf "%.2f", a / b }')"
+	printf '%s\n' "$3" "$4"
+}
+echo
+floor_report floor.ours sub.ref sub.ours \
+    "floor of the DEFER submission row: test/bench/floor (a process start, one new" \
+    "file, its fsync and the directory's, nothing else), the same loop and message:" \
+    "  (no implementation that fsyncs a message before accepting it can pass" \
+    "  floor / reference on this machine)"
+floor_report dfloor.ours dsub.ref dsub.ours \
+    "floor of the dma -D row: test/bench/floor -D (the same, then the message" \
+    "appended to an mbox, that fsync'ed, the spool file removed; no lock):" \
+    "  (the reference never fsyncs a mailbox; no implementation that makes the" \
+    "  message and then the delivery durable can pass floor / reference here)"
 sr=$(emedian sub.ref)
-so=$(emedian sub.ours)
-case $fl$sr$so in
-*[!0-9.]*) ;;
-*)
-	echo
-	echo "floor of the DEFER submission row: test/bench/floor (a process start, one new"
-	echo "file, its fsync and the directory's, nothing else), the same loop and message:"
-	printf '  %s msg/s = %s x the reference, %s x ours\n' "$fl" \
-	    "$(awk -v a="$fl" -v b="$sr" 'BEGIN { printf "%.2f", a / b }')" \
-	    "$(awk -v a="$fl" -v b="$so" 'BEGIN { printf "%.2f", a / b }')"
-	echo "  (no implementation that fsyncs a message before accepting it can pass"
-	echo "  floor / reference on this machine)"
-	;;
-esac
-dfl=$(emedian dfloor.ours)
 dr=$(emedian dsub.ref)
-do=$(emedian dsub.ours)
-case $dfl$dr$do in
-*[!0-9.]*) ;;
-*)
-	echo "floor of the dma -D row: test/bench/floor -D (the same, then the message"
-	echo "appended to an mbox, that fsync'ed, the spool file removed; no lock):"
-	printf '  %s msg/s = %s x the reference, %s x ours\n' "$dfl" \
-	    "$(awk -v a="$dfl" -v b="$dr" 'BEGIN { printf "%.2f", a / b }')" \
-	    "$(awk -v a="$dfl" -v b="$do" 'BEGIN { printf "%.2f", a / b }')"
-	echo "  (the reference never fsyncs a mailbox; no implementation that makes the"
-	echo "  message and then the delivery durable can pass floor / reference here)"
-	;;
-esac
 st=$(emedian start.ours)
 case $st$sr$dr in
 *[!0-9.]*) ;;

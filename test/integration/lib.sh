@@ -396,6 +396,15 @@ spool_msg() {
 	fi
 }
 
+# age_tmp: back-date every temp file of the spool past the 60 s age rule
+age_tmp() {
+	local f
+	for f in "$SPOOL"/tmp_*; do
+		[ -e "$f" ] && touch -h -d '10 minutes ago' "$f"
+	done
+	return 0
+}
+
 spool_rest() {
 	ls -A "$SPOOL" | grep -Ev '^(flush|J.*)$'
 }

@@ -15,15 +15,6 @@ body
 printf '%s' "$MSG" >"$T/msg"
 chmod 0644 "$T/msg"
 
-# age_tmp: back-date every temp file past the 60 s age rule
-age_tmp() {
-	local f
-	for f in "$SPOOL"/tmp_*; do
-		[ -e "$f" ] && touch -h -d '10 minutes ago' "$f"
-	done
-	return 0
-}
-
 echo DEFER | dma_conf
 
 # ---- a submission killed at every system call ---------------------------

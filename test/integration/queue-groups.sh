@@ -18,19 +18,6 @@ one message, several recipients
 printf '%s' "$MSG" >"$T/msg"
 chmod 0644 "$T/msg"
 
-# rcpt_count NAME ADDR: accepted messages of server NAME addressed to ADDR
-rcpt_count() {
-	/usr/bin/python3 - "$(_smtpd_dir "$1")" "$2" <<'PY'
-import glob, json, sys
-n = 0
-for f in glob.glob(sys.argv[1] + "/msg-*.json"):
-    j = json.load(open(f))
-    if j["accepted"]:
-        n += j["rcpt_tos"].count(sys.argv[2])
-print(n)
-PY
-}
-
 # the server that refuses b@example.org for good and d@example.org for now
 smtpd_start g1 --pipelining --rcpt-reply 'b@example.org=550 5.1.1 no such user' \
     --rcpt-reply 'd@example.org=451 4.3.0 try later' || exit 1
@@ -122,7 +109,7 @@ smtpd_start g2 --pipelining || exit 1
 smtpd_conf g2
 run_dma -q -D
 ok "delivered" wait_queue_empty 30
-is "d delivered once" "$(rcpt_count g2 d@example.org)" 1
+is "d delivered once" "$(smtpd_rcpt_count g2 d@example.org)" 1
 is "in a transaction of its own" "$(smtpd_json "$(smtpd_last_json g2)" 'j["rcpt_tos"]')" \
     "d@example.org"
 is "nobody else a second time" "$(smtpd_messages g2)" 1
@@ -162,12 +149,12 @@ smtpd_conf g2
 n0=$(smtpd_messages g2)
 run_dma -D -qRx@
 wait_until 30 sh -c '! grep -q "^Recipient: x@" "$SPOOL"/Q*'
-is "-qRx@: x delivered" "$(rcpt_count g2 x@example.org)" 1
-is "-qRx@: y not" "$(rcpt_count g2 y@example.org)" 0
+is "-qRx@: x delivered" "$(smtpd_rcpt_count g2 x@example.org)" 1
+is "-qRx@: y not" "$(smtpd_rcpt_count g2 y@example.org)" 0
 is "-qRx@: y stays queued, alone in the entry" "$(qrcpts)" "y@example.org"
 run_dma -q -D
 ok "then a run delivers y" wait_queue_empty 30
-is "y once" "$(rcpt_count g2 y@example.org)" 1
+is "y once" "$(smtpd_rcpt_count g2 y@example.org)" 1
 is "two transactions in all" "$(($(smtpd_messages g2) - n0))" 2
 
 # ---- 5. a partial delivery killed at every write, fsync, rename, unlink ---
@@ -175,13 +162,6 @@ is "two transactions in all" "$(($(smtpd_messages g2) - n0))" 2
 # is queued; a run against g1 (b refused, d deferred) is killed at one
 # call; a run against g3 (b refused, everyone else accepted) finishes.
 smtpd_start g3 --pipelining --rcpt-reply 'b@example.org=550 5.1.1 no such user' || exit 1
-age_tmp() {
-	local f
-	for f in "$SPOOL"/tmp_*; do
-		[ -e "$f" ] && touch -h -d '10 minutes ago' "$f"
-	done
-	return 0
-}
 queue_one() {
 	smtpd_conf g1 DEFER
 	send_as alice a@example.org b@example.org c@example.net d@example.org <"$T/msg"
@@ -206,8 +186,8 @@ smtpd_conf g3
 run_dma -q -D
 wait_queue_empty 30
 find "$SPOOL" -mindepth 1 -name 'J*' -delete
-seen1() { rcpt_count g1 "$1"; }
-seen3() { rcpt_count g3 "$1"; }
+seen1() { smtpd_rcpt_count g1 "$1"; }
+seen3() { smtpd_rcpt_count g3 "$1"; }
 bad=""
 n=0
 while read -r call; do

@@ -7,20 +7,6 @@ MSG='Subject: to three
 one message, three recipients
 '
 
-# rcpt_count NAME ADDR: accepted messages of server NAME addressed to ADDR.
-rcpt_count() {
-	local d=$T/smtpd-$1
-	/usr/bin/python3 - "$d" "$2" <<'PY'
-import glob, json, sys
-n = 0
-for f in glob.glob(sys.argv[1] + "/msg-*.json"):
-    j = json.load(open(f))
-    if j["accepted"]:
-        n += j["rcpt_tos"].count(sys.argv[2])
-print(n)
-PY
-}
-
 for fault in '451 4.3.0 try later' '550 5.1.1 no such user'; do
 	name=s${fault%% *}
 	# 4xx: every RCPT of the first session; 5xx: only b@example.org's
@@ -43,7 +29,7 @@ for fault in '451 4.3.0 try later' '550 5.1.1 no such user'; do
 	wait_queue_empty 30
 	total=0
 	for r in a b c; do
-		c=$(rcpt_count "$name" "$r@example.org")
+		c=$(smtpd_rcpt_count "$name" "$r@example.org")
 		total=$((total + c))
 		case $fault in
 		4*) is "$name: $r@example.org received exactly once" "$c" 1 ;;

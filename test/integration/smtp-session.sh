@@ -25,19 +25,6 @@ conf() {
 	smtpd_conf "$name" DEFER "MAXSESSIONS 1" "$@"
 }
 
-# rcpt_count NAME ADDR: accepted messages of server NAME addressed to ADDR
-rcpt_count() {
-	/usr/bin/python3 - "$T/smtpd-$1" "$2" <<'PY'
-import glob, json, sys
-n = 0
-for f in glob.glob(sys.argv[1] + "/msg-*.json"):
-    j = json.load(open(f))
-    if j["accepted"]:
-        n += j["rcpt_tos"].count(sys.argv[2])
-print(n)
-PY
-}
-
 # rcpt_counts NAME: "n1 n2 ..." of the accepted messages, in order
 rcpt_counts() {
 	/usr/bin/python3 - "$T/smtpd-$1" <<'PY'
@@ -88,7 +75,7 @@ is "pipelined: MAIL, 2 RCPT and DATA in one read, 5 times" \
     "$(grep -cE '^MAIL FROM:<a \| RCPT TO:<m[0-9]@ \| RCPT TO:<n[0-9]@ \| DATA$' \
         "$T/smtpd-pipe/session-0001.reads")" 5
 for i in 1 2 3 4 5; do
-	is "pipelined: m$i@example.org once" "$(rcpt_count pipe "m$i@example.org")" 1
+	is "pipelined: m$i@example.org once" "$(smtpd_rcpt_count pipe "m$i@example.org")" 1
 done
 smtpd_stop pipe
 clear_queue
@@ -115,8 +102,8 @@ capture run_dma -q -D
 ok "550 for one: queue empty" wait_queue_empty
 is "550 for one: one transaction accepted" "$(smtpd_messages rcpt)" 1
 is "550 for one: it had the two others" "$(rcpt_counts rcpt)" 2
-is "550 for one: a@example.org once" "$(rcpt_count rcpt a@example.org)" 1
-is "550 for one: c@example.org once" "$(rcpt_count rcpt c@example.org)" 1
+is "550 for one: a@example.org once" "$(smtpd_rcpt_count rcpt a@example.org)" 1
+is "550 for one: c@example.org once" "$(smtpd_rcpt_count rcpt c@example.org)" 1
 is "550 for one: one DATA" "$(cmd_count rcpt 1 DATA)" 1
 ok "550 for one: logged with the server's reply" syslog_has \
     'remote delivery to 127\.0\.0\.1 \[127\.0\.0\.1\] failed after RCPT TO: 550 5\.1\.1 no such user here'
@@ -138,7 +125,7 @@ is "452: transactions of 2, 2 and 1 recipients" "$(rcpt_counts many)" "2 2 1"
 is "452: on one connection" "$(smtpd_sessions many)" 1
 total=0
 for i in 1 2 3 4 5; do
-	total=$((total + $(rcpt_count many "r$i@example.org")))
+	total=$((total + $(smtpd_rcpt_count many "r$i@example.org")))
 done
 is "452: five deliveries, none repeated" "$total" 5
 is "452: no bounce" "$(count_msgs /var/mail/alice)" 0
@@ -156,7 +143,7 @@ ok "421: queue empty" wait_queue_empty
 is "421: 5 messages accepted" "$(smtpd_messages close)" 5
 is "421: three connections (2 + 2 + 1)" "$(smtpd_sessions close)" 3
 for i in 1 2 3 4 5; do
-	is "421: c$i@example.org exactly once" "$(rcpt_count close "c$i@example.org")" 1
+	is "421: c$i@example.org exactly once" "$(smtpd_rcpt_count close "c$i@example.org")" 1
 done
 ok "421: the refusal logged" syslog_has 'failed after MAIL FROM: 421 4\.7\.0 enough messages'
 is "421: no bounce" "$(count_msgs /var/mail/alice)" 0

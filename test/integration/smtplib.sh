@@ -18,6 +18,8 @@
 #                     /etc/dma/dma.conf := SMARTHOST 127.0.0.1, PORT of
 #                     NAME, then each LINE (e.g. DEFER, SECURETRANSFER)
 #   smtpd_messages NAME    number of accepted messages
+#   smtpd_rcpt_count NAME ADDR
+#                          accepted messages of NAME addressed to ADDR
 #   smtpd_sessions NAME    number of sessions (connections) so far
 #   smtpd_last_json NAME   path of the newest msg-NNNN.json (empty if none)
 #   smtpd_last_msg NAME    path of the newest msg-NNNN.eml (the message as
@@ -105,6 +107,18 @@ smtpd_messages() {
 		fi
 	done
 	echo $n
+}
+
+smtpd_rcpt_count() {
+	/usr/bin/python3 - "$(_smtpd_dir "$1")" "$2" <<'PY'
+import glob, json, sys
+n = 0
+for f in glob.glob(sys.argv[1] + "/msg-*.json"):
+    j = json.load(open(f))
+    if j["accepted"]:
+        n += j["rcpt_tos"].count(sys.argv[2])
+print(n)
+PY
 }
 
 smtpd_sessions() {

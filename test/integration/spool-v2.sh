@@ -142,13 +142,6 @@ is_file "remote: the message as queued, without the trailer" "$T/got.v2" "$T/wan
 
 # ---- 3. a submission killed at every write, fsync, rename, link, unlink --
 echo DEFER | dma_conf
-age_tmp() {
-	local f
-	for f in "$SPOOL"/tmp_*; do
-		[ -e "$f" ] && touch -h -d '10 minutes ago' "$f"
-	done
-	return 0
-}
 strace -f -qq -u alice -o "$T/ref.st" \
     -e trace=write,fsync,fdatasync,rename,renameat,renameat2,link,linkat,unlink,unlinkat \
     "$DMA" bob alice <"$T/msg"

@@ -38,7 +38,7 @@ MODS =		runq.o conf.o crypto.o token.o net.o smtp.o smtpdata.o dns.o spool.o loc
 MODS +=		diag.o
 MODS +=		hdrqual.o
 MODS +=		ossl.o
-MODS +=		spoollist.o spoolstate.o report.o smtpsess.o
+MODS +=		spoollist.o spoolstate.o spoolacq.o report.o smtpsess.o
 GEN =		aliases_parse.c aliases_parse.h aliases_scan.c
 UNIT_SRCS =	$(wildcard test/unit/t_*.c)
 UNIT_BINS =	$(UNIT_SRCS:.c=)

@@ -1,10 +1,12 @@
 /*
- * spoolint.h - what the three files of the queue share: spool.c (file
- * format, create and commit, acquire and remove), spoollist.c (listing,
- * cleanup, -bp) and spoolstate.c (rewriting the delivery state, daemon
- * lock, flush file).  Both of those call into spool.c, never the other
- * way.  No other module includes it: the rest of dma sees the queue
- * through the spool_* functions of dma.h only.
+ * spoolint.h - what the four files of the queue share: spool.c (file
+ * format, create and commit, reading one entry), spoolacq.c (acquire,
+ * group entries, the state rewrite, remove and release), spoollist.c
+ * (listing, cleanup, -bp) and spoolstate.c (daemon lock, flush file).
+ * The other three call into spool.c, never the other way, and spoollist.c
+ * into spoolacq.c.  No other module includes it (but the fuzz targets):
+ * the rest of dma sees the queue through the spool_* functions of dma.h
+ * only.
  */
 #ifndef SPOOLINT_H
 #define SPOOLINT_H
@@ -42,7 +44,6 @@ int	 spool_write_all(int fd, const char *buf, size_t len);
 int	 spool_create_exact(const char *path, int flags, mode_t mode);
 struct qitem *spool_item_new(const char *qid, const char *sender,
 	    const char *addr);
-void	 spool_item_free(struct qitem *it);
 int	 spool_parse_lines(const char *buf, size_t len, const char *const *keys,
 	    char **val, unsigned want, unsigned *nrcpt, char *why,
 	    size_t whylen);
@@ -50,7 +51,17 @@ int	 spool_trailer_tail(int fd, off_t size, off_t *mlen, char *why,
 	    size_t whylen);
 int	 spool_exists(const char *path);
 int	 spool_uncommitted(const char *qid);
+int	 spool_read_envelope(int fd, const struct stat *st, const char *qid,
+	    const char *qpath, const char *mpath, struct qitem *e,
+	    struct rlist *rl, char *why, size_t whylen);
+void	 spool_qid_remember(struct qitem *it, const struct stat *st);
+int	 spool_q_unchanged(const struct qitem *it, const struct stat *st);
+void	 spool_state_copy(struct qstate *dst, const struct qstate *src);
+void	 spool_state_move(struct qstate *dst, struct qstate *src);
 int	 spool_parse_entry(int fd, const char *qid, struct qitem *it,
 	    char *why, size_t whylen);
+
+/* spoolacq.c */
+void	 spool_item_free(struct qitem *it);	/* released first */
 
 #endif /* SPOOLINT_H */

@@ -24,6 +24,8 @@
 #define TRAILER_MAX	(16 * 1024 * 1024) /* cap on a trailer read back */
 #define WHY_MAX		(2 * PATH_MAX + 512) /* a reason naming Q and M */
 
+struct stat;
+
 /* Recipients as stored in a Q file or a trailer, in order. */
 struct rlist {
 	char	**v;

@@ -9,6 +9,9 @@
  *
  * Side effects: flock(2) locks on Q files; Q files rewritten (only by a
  * rename over them, under the entry's lock) and removed, M links removed.
+ * Runs setgid mail like the rest of the module: every Q file it reads
+ * back is checked as spool.c's readers check it (anyone in group mail
+ * could have written it).
  */
 #include <sys/types.h>
 #include <sys/file.h>
